@@ -1,0 +1,132 @@
+//! Engine configuration.
+
+use std::time::Duration;
+
+use crate::origin::AllowedOrigins;
+
+/// Which transports the engine accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Transports {
+    /// HTTP long-polling; default on.
+    pub polling: bool,
+    /// WebSocket; default on.
+    pub websocket: bool,
+}
+
+impl Default for Transports {
+    fn default() -> Self {
+        Transports {
+            polling: true,
+            websocket: true,
+        }
+    }
+}
+
+/// Settings of the engine.io layer. Build with [`EngineConfig::default`] and
+/// the setters; every field documents its default.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct EngineConfig {
+    /// URL path the engine answers under, with leading and trailing slash;
+    /// default `/socket.io/`.
+    pub path: String,
+    /// How often the server pings; default 25 s.
+    pub ping_interval: Duration,
+    /// How long a pong may take before the session is closed; default 20 s.
+    pub ping_timeout: Duration,
+    /// How long an upgrade to WebSocket may take; default 10 s.
+    pub upgrade_timeout: Duration,
+    /// Largest payload a client may send in one POST or WebSocket frame, in
+    /// bytes; default 1 000 000 (`maxHttpBufferSize`).
+    pub max_payload: usize,
+    /// Bound on each session's outbound queue, in bytes of encoded packets;
+    /// default 8 MiB. A send that would pass it fails with
+    /// [`SendError::QueueFull`](crate::engine::SendError::QueueFull).
+    pub max_queue_bytes: usize,
+    /// Enabled transports; default both.
+    pub transports: Transports,
+    /// Origins allowed to open sessions from a browser; default: requests
+    /// without `Origin` and same-origin requests only.
+    pub allowed_origins: AllowedOrigins,
+    /// This node's id, carried inside every sid; default 0.
+    pub node_id: u16,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            path: "/socket.io/".to_owned(),
+            ping_interval: Duration::from_millis(25_000),
+            ping_timeout: Duration::from_millis(20_000),
+            upgrade_timeout: Duration::from_millis(10_000),
+            max_payload: 1_000_000,
+            max_queue_bytes: 8 << 20,
+            transports: Transports::default(),
+            allowed_origins: AllowedOrigins::default(),
+            node_id: 0,
+        }
+    }
+}
+
+impl EngineConfig {
+    /// Sets [`path`](Self::path); a missing leading or trailing slash is added.
+    pub fn path(mut self, path: impl Into<String>) -> Self {
+        let mut path: String = path.into();
+        if !path.starts_with('/') {
+            path.insert(0, '/');
+        }
+        if !path.ends_with('/') {
+            path.push('/');
+        }
+        self.path = path;
+        self
+    }
+
+    /// Sets [`ping_interval`](Self::ping_interval).
+    pub fn ping_interval(mut self, d: Duration) -> Self {
+        self.ping_interval = d;
+        self
+    }
+
+    /// Sets [`ping_timeout`](Self::ping_timeout).
+    pub fn ping_timeout(mut self, d: Duration) -> Self {
+        self.ping_timeout = d;
+        self
+    }
+
+    /// Sets [`upgrade_timeout`](Self::upgrade_timeout).
+    pub fn upgrade_timeout(mut self, d: Duration) -> Self {
+        self.upgrade_timeout = d;
+        self
+    }
+
+    /// Sets [`max_payload`](Self::max_payload).
+    pub fn max_payload(mut self, bytes: usize) -> Self {
+        self.max_payload = bytes;
+        self
+    }
+
+    /// Sets [`max_queue_bytes`](Self::max_queue_bytes).
+    pub fn max_queue_bytes(mut self, bytes: usize) -> Self {
+        self.max_queue_bytes = bytes;
+        self
+    }
+
+    /// Sets [`transports`](Self::transports).
+    pub fn transports(mut self, transports: Transports) -> Self {
+        self.transports = transports;
+        self
+    }
+
+    /// Sets [`allowed_origins`](Self::allowed_origins).
+    pub fn allowed_origins(mut self, origins: AllowedOrigins) -> Self {
+        self.allowed_origins = origins;
+        self
+    }
+
+    /// Sets [`node_id`](Self::node_id).
+    pub fn node_id(mut self, id: u16) -> Self {
+        self.node_id = id;
+        self
+    }
+}

@@ -1,0 +1,138 @@
+//! The engine.io layer: codecs, sessions, and the handler API that the
+//! socket.io layer (or an application) sits on.
+
+mod config;
+mod error;
+mod machine;
+mod open;
+pub mod packet;
+pub mod payload;
+mod session;
+mod sid;
+
+use std::sync::Arc;
+
+use dashmap::DashMap;
+use tokio::time::Instant;
+
+pub use config::{EngineConfig, Transports};
+pub use error::{DecodeError, EngineError};
+pub use machine::{CloseReason, SendError, TransportKind};
+pub use packet::{Message, Packet, Str};
+pub use session::{RequestInfo, Session};
+pub use sid::Sid;
+
+pub(crate) use machine::{PollRefusal, PollStep, Timing, WsStep};
+pub(crate) use open::OpenData;
+
+use machine::Machine;
+
+/// What the engine tells the layer above. Called in packet order for each
+/// session, on the task that read the packets: keep handlers short, and
+/// spawn for slow work.
+pub trait EngineHandler: Send + Sync + 'static {
+    /// A session opened (before any of its messages is delivered).
+    fn on_open(&self, session: &Session);
+    /// A message arrived.
+    fn on_message(&self, session: &Session, message: Message);
+    /// The session closed (called once).
+    fn on_close(&self, session: &Session, reason: CloseReason);
+}
+
+pub(crate) struct EngineInner {
+    pub(crate) config: EngineConfig,
+    pub(crate) handler: Arc<dyn EngineHandler>,
+    pub(crate) sessions: DashMap<Sid, Session>,
+}
+
+/// An engine.io server: configuration, handler and the live sessions.
+/// Cheap to clone; mount it with [`Engine::layer`].
+#[derive(Clone)]
+pub struct Engine(pub(crate) Arc<EngineInner>);
+
+impl Engine {
+    /// A new engine that reports to `handler`.
+    pub fn new(config: EngineConfig, handler: impl EngineHandler) -> Self {
+        Engine(Arc::new(EngineInner {
+            config,
+            handler: Arc::new(handler),
+            sessions: DashMap::new(),
+        }))
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &EngineConfig {
+        &self.0.config
+    }
+
+    /// A tower layer that serves this engine under its path and passes
+    /// every other request to the wrapped service.
+    pub fn layer(&self) -> crate::EngineLayer {
+        crate::EngineLayer::new(self.clone())
+    }
+
+    /// Live sessions (open or closing).
+    pub fn session_count(&self) -> usize {
+        self.0.sessions.len()
+    }
+
+    /// A live session by id.
+    pub fn session(&self, sid: &Sid) -> Option<Session> {
+        self.0.sessions.get(sid).map(|s| s.clone())
+    }
+
+    /// Closes every session at once with [`CloseReason::ServerShutdown`]
+    /// after flushing what is queued.
+    pub fn close_all(&self) {
+        let sessions: Vec<Session> = self.0.sessions.iter().map(|s| s.clone()).collect();
+        for s in sessions {
+            s.close_with(CloseReason::ServerShutdown, true);
+        }
+    }
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("config", &self.0.config)
+            .field("sessions", &self.0.sessions.len())
+            .finish()
+    }
+}
+
+impl EngineInner {
+    /// Creates and registers a session and starts its heartbeat driver.
+    pub(crate) fn open_session(
+        self: &Arc<Self>,
+        transport: TransportKind,
+        request: RequestInfo,
+    ) -> Result<Session, EngineError> {
+        let sid = Sid::generate(self.config.node_id).map_err(|e| {
+            tracing::error!(error = %e, "no randomness for a session id");
+            EngineError::BadRequest
+        })?;
+        let timing = Timing {
+            ping_interval: self.config.ping_interval,
+            ping_timeout: self.config.ping_timeout,
+            max_queue_bytes: self.config.max_queue_bytes,
+        };
+        let machine = Machine::new(transport, timing, Instant::now());
+        let session = Session::new(sid, Arc::downgrade(self), machine, request);
+        self.sessions.insert(sid, session.clone());
+        tokio::spawn(session.clone().drive());
+        tracing::debug!(%sid, transport = transport.as_str(), "session opened");
+        Ok(session)
+    }
+
+    /// The handshake packet for a new session.
+    pub(crate) fn open_packet(&self, session: &Session) -> Packet {
+        let upgrades: &[&str] =
+            if session.transport() == TransportKind::Polling && self.config.transports.websocket {
+                &["websocket"]
+            } else {
+                &[]
+            };
+        let sid = session.sid();
+        Packet::Open(OpenData::new(&sid, upgrades, &self.config).to_json().into())
+    }
+}

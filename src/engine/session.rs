@@ -1,0 +1,248 @@
+//! The session handle shared by the transports, the heartbeat driver and
+//! the application.
+//!
+//! Concurrency: all session state lives in one [`Machine`] behind a mutex
+//! held only for short, non-async sections. Two [`Notify`]s wake the parties
+//! that wait: `outbound` the transport that drains the queue (a pending
+//! poll or the WebSocket writer), `timers` the heartbeat driver. Waiters
+//! register with `enable()` *before* checking the machine, so a wake-up
+//! between the check and the wait cannot be lost.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+
+use http::{HeaderMap, Uri};
+use tokio::sync::Notify;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::EngineInner;
+use super::machine::{CloseReason, Machine, SendError, TransportKind};
+use super::packet::Message;
+use super::sid::Sid;
+
+/// What the client's handshake request carried.
+#[derive(Debug, Clone)]
+pub struct RequestInfo {
+    /// The handshake URI (path and query).
+    pub uri: Uri,
+    /// The handshake headers.
+    pub headers: HeaderMap,
+    /// The peer's address, when the server records it (axum's
+    /// `ConnectInfo<SocketAddr>`).
+    pub remote_addr: Option<SocketAddr>,
+}
+
+impl RequestInfo {
+    /// The first value of a query parameter, percent-decoded.
+    pub fn query(&self, key: &str) -> Option<String> {
+        let q = self.uri.query()?;
+        form_urlencoded::parse(q.as_bytes())
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.into_owned())
+    }
+}
+
+/// A handle to one engine.io session. Cheap to clone.
+#[derive(Clone)]
+pub struct Session(Arc<Shared>);
+
+pub(crate) struct Shared {
+    sid: Sid,
+    engine: Weak<EngineInner>,
+    machine: Mutex<Machine>,
+    outbound: Notify,
+    timers: Notify,
+    terminated: CancellationToken,
+    request: RequestInfo,
+}
+
+impl Session {
+    pub(crate) fn new(
+        sid: Sid,
+        engine: Weak<EngineInner>,
+        machine: Machine,
+        request: RequestInfo,
+    ) -> Self {
+        Session(Arc::new(Shared {
+            sid,
+            engine,
+            machine: Mutex::new(machine),
+            outbound: Notify::new(),
+            timers: Notify::new(),
+            terminated: CancellationToken::new(),
+            request,
+        }))
+    }
+
+    /// The session id.
+    pub fn sid(&self) -> Sid {
+        self.0.sid
+    }
+
+    /// The transport in use now.
+    pub fn transport(&self) -> TransportKind {
+        self.machine().transport()
+    }
+
+    /// The handshake request.
+    pub fn request(&self) -> &RequestInfo {
+        &self.0.request
+    }
+
+    /// Queues a message for the client. Fails when the session is closing
+    /// or when its outbound queue is full (nothing is queued then).
+    pub fn send(&self, message: Message) -> Result<(), SendError> {
+        self.machine().push(message.frame().clone())?;
+        self.0.outbound.notify_waiters();
+        Ok(())
+    }
+
+    /// Closes the session after what is already queued has been delivered
+    /// (within `ping_timeout`).
+    pub fn close(&self) {
+        self.close_with(CloseReason::ServerClose, true);
+    }
+
+    /// Whether the session is closing or closed.
+    pub fn is_closed(&self) -> bool {
+        !self.machine().is_open()
+    }
+
+    /// Bytes waiting in the outbound queue.
+    pub fn queued_bytes(&self) -> usize {
+        self.machine().queued_bytes()
+    }
+
+    /// Completes when the session has fully closed.
+    pub async fn closed(&self) {
+        self.0.terminated.cancelled().await
+    }
+
+    // ---- crate internals ---------------------------------------------
+
+    pub(crate) fn machine(&self) -> MutexGuard<'_, Machine> {
+        // A panic while holding the lock would be a bug in this crate; the
+        // state it guards is still consistent, so carry on rather than
+        // poison every later request.
+        self.0.machine.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn outbound_notified(&self) -> tokio::sync::futures::Notified<'_> {
+        self.0.outbound.notified()
+    }
+
+    pub(crate) fn wake_outbound(&self) {
+        self.0.outbound.notify_waiters();
+    }
+
+    pub(crate) fn wake_timers(&self) {
+        self.0.timers.notify_one();
+    }
+
+    pub(crate) fn terminated(&self) -> &CancellationToken {
+        &self.0.terminated
+    }
+
+    /// Closes the session (see [`Machine::close`]), tells the handler once
+    /// and leaves the registry when fully closed.
+    pub(crate) fn close_with(&self, reason: CloseReason, graceful: bool) {
+        let closed = self.machine().close(reason, graceful, Instant::now());
+        if closed.first {
+            tracing::debug!(sid = %self.sid(), %reason, "session closing");
+            if let Some(engine) = self.0.engine.upgrade() {
+                engine.handler.on_close(self, reason);
+            }
+        }
+        if closed.finished {
+            self.terminate();
+        }
+        self.wake_outbound();
+        self.wake_timers();
+    }
+
+    /// A graceful close delivered its last frame.
+    pub(crate) fn finished(&self) {
+        self.terminate();
+        self.wake_outbound();
+    }
+
+    fn terminate(&self) {
+        if let Some(engine) = self.0.engine.upgrade() {
+            engine.sessions.remove(&self.0.sid);
+        }
+        self.0.terminated.cancel();
+    }
+
+    /// Hands a decoded client message to the handler.
+    pub(crate) fn deliver(&self, message: Message) {
+        if let Some(engine) = self.0.engine.upgrade() {
+            engine.handler.on_message(self, message);
+        }
+    }
+
+    /// Runs the heartbeat and close deadlines until the session is gone.
+    pub(crate) async fn drive(self) {
+        loop {
+            let notified = self.0.timers.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let deadline = {
+                let m = self.machine();
+                if m.is_closed() {
+                    return;
+                }
+                m.next_deadline()
+            };
+            let Some(deadline) = deadline else { return };
+            tokio::select! {
+                _ = tokio::time::sleep_until(deadline) => {
+                    let tick = self.machine().tick(Instant::now());
+                    if tick.pinged {
+                        self.wake_outbound();
+                    }
+                    if tick.timed_out {
+                        self.close_with(CloseReason::PingTimeout, false);
+                    }
+                    if tick.finished {
+                        self.finished();
+                    }
+                }
+                _ = &mut notified => {}
+            }
+        }
+    }
+
+    /// Waits until `step` has something other than "wait" to say about the
+    /// machine, re-checking on every outbound wake-up.
+    pub(crate) async fn wait_outbound<T>(
+        &self,
+        mut step: impl FnMut(&mut Machine) -> Option<T>,
+    ) -> T {
+        loop {
+            let notified = self.0.outbound.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if let Some(v) = step(&mut self.machine()) {
+                return v;
+            }
+            notified.await;
+        }
+    }
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("sid", &self.0.sid)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PartialEq for Session {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for Session {}

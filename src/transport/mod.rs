@@ -1,0 +1,142 @@
+//! The transports, and the routing of one engine.io request to them.
+
+mod polling;
+mod websocket;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use bytes::Bytes;
+use http::{Method, Request, Response, header};
+use http_body::Body as HttpBody;
+
+use crate::engine::{EngineError, EngineInner, RequestInfo, Sid};
+use crate::origin::OriginCheck;
+
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The engine.io query parameters.
+#[derive(Debug, Default)]
+struct Query<'a> {
+    eio: Option<&'a str>,
+    transport: Option<&'a str>,
+    sid: Option<&'a str>,
+}
+
+impl<'a> Query<'a> {
+    /// Reads the parameters the engine needs. Their values are plain ASCII,
+    /// so they are taken as they are (a percent-encoded value is simply not
+    /// a valid one).
+    fn parse(query: Option<&'a str>) -> Self {
+        let mut q = Query::default();
+        for pair in query.unwrap_or_default().split('&') {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            match k {
+                "EIO" => q.eio = Some(v),
+                "transport" => q.transport = Some(v),
+                "sid" => q.sid = Some(v),
+                _ => {}
+            }
+        }
+        q
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Transport {
+    Polling,
+    WebSocket,
+}
+
+/// Answers one request addressed to the engine's path.
+pub(crate) async fn handle<B>(engine: Arc<EngineInner>, req: Request<B>) -> Response<Body>
+where
+    B: HttpBody<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    match route(&engine, req).await {
+        Ok(res) => res,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn route<B>(engine: &Arc<EngineInner>, req: Request<B>) -> Result<Response<Body>, EngineError>
+where
+    B: HttpBody<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let cfg = &engine.config;
+    let query = Query::parse(req.uri().query());
+    let transport = match query.transport {
+        Some("polling") if cfg.transports.polling => Transport::Polling,
+        Some("websocket") if cfg.transports.websocket => Transport::WebSocket,
+        _ => return Err(EngineError::UnknownTransport),
+    };
+
+    let headers = req.headers();
+    match cfg
+        .allowed_origins
+        .check(headers.get(header::ORIGIN), headers.get(header::HOST))
+    {
+        OriginCheck::Allowed => {}
+        OriginCheck::Forbidden => return Err(EngineError::Forbidden),
+        OriginCheck::Malformed => return Err(EngineError::BadRequest),
+    }
+    let wants_ws = websocket::is_upgrade_request(headers);
+
+    if let Some(sid) = query.sid {
+        let session = Sid::parse(sid)
+            .and_then(|sid| engine.sessions.get(&sid).map(|s| s.clone()))
+            .ok_or(EngineError::UnknownSid)?;
+        return Ok(match (transport, req.method()) {
+            (Transport::WebSocket, _) if wants_ws => websocket::upgrade(engine, session, req),
+            (Transport::WebSocket, _) => return Err(EngineError::BadRequest),
+            (Transport::Polling, &Method::GET) => polling::poll(engine, session).await,
+            (Transport::Polling, &Method::POST) => polling::post(engine, session, req).await,
+            (Transport::Polling, _) => return Err(EngineError::BadRequest),
+        });
+    }
+
+    // A handshake.
+    if req.method() != Method::GET {
+        return Err(EngineError::BadHandshakeMethod);
+    }
+    if transport == Transport::WebSocket && !wants_ws {
+        return Err(EngineError::BadRequest);
+    }
+    if query.eio != Some("4") {
+        return Err(EngineError::UnsupportedProtocolVersion);
+    }
+    let request = RequestInfo {
+        uri: req.uri().clone(),
+        headers: req.headers().clone(),
+        remote_addr: req
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| *addr),
+    };
+    Ok(match transport {
+        Transport::Polling => polling::open(engine, request),
+        Transport::WebSocket => websocket::open(engine, req, request),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_reads_engine_parameters() {
+        let q = Query::parse(Some("EIO=4&transport=polling&t=N8hyd6w&sid=abc"));
+        assert_eq!(q.eio, Some("4"));
+        assert_eq!(q.transport, Some("polling"));
+        assert_eq!(q.sid, Some("abc"));
+        let q = Query::parse(None);
+        assert!(q.eio.is_none() && q.transport.is_none() && q.sid.is_none());
+        let q = Query::parse(Some("EIO&transport="));
+        assert_eq!(q.eio, Some(""));
+        assert_eq!(q.transport, Some(""));
+    }
+}

@@ -1,0 +1,185 @@
+//! HTTP long-polling: the handshake GET, the data GET that waits for
+//! packets, and the POST that carries the client's packets.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use bytes::Bytes;
+use http::{HeaderValue, Request, Response, StatusCode, header};
+use http_body::Body as HttpBody;
+use http_body_util::{BodyExt, Limited};
+
+use crate::engine::{
+    CloseReason, EngineError, EngineInner, PollRefusal, PollStep, RequestInfo, Session,
+    TransportKind, payload,
+};
+use crate::transport::BoxError;
+
+/// The handshake over polling: the answer is the open packet.
+pub(crate) fn open(engine: &Arc<EngineInner>, request: RequestInfo) -> Response<Body> {
+    let session = match engine.open_session(TransportKind::Polling, request) {
+        Ok(s) => s,
+        Err(e) => return e.into_response(),
+    };
+    let open = engine.open_packet(&session).to_frame();
+    engine.handler.on_open(&session);
+    payload_response(payload::encode([&open]))
+}
+
+/// A data GET: waits until something is queued, then answers with as many
+/// packets as fit in `max_payload`.
+pub(crate) async fn poll(engine: &EngineInner, session: Session) -> Response<Body> {
+    // Bound first: the guard must be released before `refuse` locks again.
+    let begun = session.machine().poll_begin();
+    let id = match begun {
+        Ok(id) => id,
+        Err(refusal) => return refuse(&session, refusal),
+    };
+    // Clears the pending-poll mark however this future ends, including when
+    // the client goes away and the server drops it mid-wait.
+    let _guard = PollGuard {
+        session: &session,
+        id,
+    };
+    let max_payload = engine.config.max_payload;
+    let (frames, finished) = session
+        .wait_outbound(|m| match m.poll_step(id, max_payload) {
+            PollStep::Wait => None,
+            PollStep::Send { frames, finished } => Some((frames, finished)),
+        })
+        .await;
+    if finished {
+        session.finished();
+    }
+    payload_response(payload::encode(&frames))
+}
+
+struct PollGuard<'a> {
+    session: &'a Session,
+    id: u64,
+}
+
+impl Drop for PollGuard<'_> {
+    fn drop(&mut self) {
+        self.session.machine().poll_end(self.id);
+    }
+}
+
+/// A data POST: reads at most `max_payload` bytes, decodes them and hands
+/// each message to the handler in order.
+pub(crate) async fn post<B>(
+    engine: &EngineInner,
+    session: Session,
+    req: Request<B>,
+) -> Response<Body>
+where
+    B: HttpBody<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let begun = session.machine().post_begin();
+    if let Err(refusal) = begun {
+        return refuse(&session, refusal);
+    }
+    let _guard = PostGuard(&session);
+
+    // Binary payloads belong to engine.io v3; a v4 client never sends them.
+    let octet = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/octet-stream"));
+    if octet {
+        session.close_with(CloseReason::TransportError, false);
+        return EngineError::BadRequest.into_response();
+    }
+
+    let body = match Limited::new(req.into_body(), engine.config.max_payload)
+        .collect()
+        .await
+    {
+        Ok(collected) => collected.to_bytes(),
+        Err(e) => {
+            let too_large = e
+                .downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some();
+            return if too_large {
+                session.close_with(CloseReason::PayloadTooLarge, false);
+                EngineError::PayloadTooLarge.into_response()
+            } else {
+                // The client went away mid-body.
+                session.close_with(CloseReason::TransportError, false);
+                EngineError::BadRequest.into_response()
+            };
+        }
+    };
+
+    let packets = match payload::decode(body) {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::debug!(sid = %session.sid(), error = %e, "undecodable payload");
+            session.close_with(CloseReason::ParseError, false);
+            return EngineError::BadRequest.into_response();
+        }
+    };
+    for packet in packets {
+        let step = session
+            .machine()
+            .on_packet(packet, tokio::time::Instant::now());
+        match step {
+            Ok(Some(message)) => session.deliver(message),
+            Ok(None) => {}
+            Err(reason) => {
+                session.close_with(reason, false);
+                // A client close is a normal end; a violation is an error.
+                if reason != CloseReason::TransportClose {
+                    return EngineError::BadRequest.into_response();
+                }
+                break;
+            }
+        }
+    }
+    // A pong may have moved the next ping.
+    session.wake_timers();
+    ok_response()
+}
+
+struct PostGuard<'a>(&'a Session);
+
+impl Drop for PostGuard<'_> {
+    fn drop(&mut self) {
+        self.0.machine().post_end();
+    }
+}
+
+fn refuse(session: &Session, refusal: PollRefusal) -> Response<Body> {
+    match refusal {
+        PollRefusal::Gone => EngineError::UnknownSid.into_response(),
+        PollRefusal::WrongTransport => EngineError::BadRequest.into_response(),
+        PollRefusal::Overlap => {
+            session.close_with(CloseReason::TransportError, false);
+            EngineError::BadRequest.into_response()
+        }
+    }
+}
+
+fn payload_response(body: Bytes) -> Response<Body> {
+    let mut res = Response::new(Body::from(body));
+    let headers = res.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=UTF-8"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
+fn ok_response() -> Response<Body> {
+    let mut res = Response::new(Body::from("ok"));
+    *res.status_mut() = StatusCode::OK;
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=UTF-8"),
+    );
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}

@@ -1,0 +1,286 @@
+//! WebSocket: tokio-tungstenite over the hyper upgrade. One task per
+//! connection reads client frames and writes the session's queue.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use futures_util::{SinkExt, StreamExt};
+use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, header};
+use hyper::upgrade::OnUpgrade;
+use hyper_util::rt::TokioIo;
+use tokio::time::Instant;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
+use tokio_tungstenite::tungstenite::{self, Message as WsMessage, Utf8Bytes};
+
+use crate::engine::{
+    CloseReason, EngineError, EngineInner, Packet, RequestInfo, Session, Str, TransportKind,
+    WsStep, packet::Frame,
+};
+
+type Ws = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
+
+/// Whether the request asks for a WebSocket (`Upgrade: websocket`).
+pub(crate) fn is_upgrade_request(headers: &HeaderMap) -> bool {
+    header_has_token(headers, header::UPGRADE, "websocket")
+}
+
+fn header_has_token(headers: &HeaderMap, name: header::HeaderName, token: &str) -> bool {
+    headers.get_all(name).iter().any(|v| {
+        v.to_str()
+            .is_ok_and(|s| s.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+    })
+}
+
+/// Checks the WebSocket handshake headers and prepares the 101 answer.
+fn accept<B>(req: &mut Request<B>) -> Result<(Response<Body>, OnUpgrade), EngineError> {
+    let headers = req.headers();
+    let key = headers
+        .get(header::SEC_WEBSOCKET_KEY)
+        .ok_or(EngineError::BadRequest)?;
+    let version_ok = headers
+        .get(header::SEC_WEBSOCKET_VERSION)
+        .is_some_and(|v| v == "13");
+    if !version_ok
+        || !is_upgrade_request(headers)
+        || !header_has_token(headers, header::CONNECTION, "upgrade")
+    {
+        return Err(EngineError::BadRequest);
+    }
+    let accept = derive_accept_key(key.as_bytes());
+    let on_upgrade = hyper::upgrade::on(req);
+    let mut res = Response::new(Body::empty());
+    *res.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let h = res.headers_mut();
+    h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+    h.insert(
+        header::SEC_WEBSOCKET_ACCEPT,
+        HeaderValue::from_str(&accept).map_err(|_| EngineError::BadRequest)?,
+    );
+    Ok((res, on_upgrade))
+}
+
+fn ws_config(engine: &EngineInner) -> WebSocketConfig {
+    let max = engine.config.max_payload;
+    WebSocketConfig::default()
+        .max_message_size(Some(max))
+        .max_frame_size(Some(max))
+}
+
+async fn into_ws(on_upgrade: OnUpgrade, config: WebSocketConfig) -> Option<Ws> {
+    match on_upgrade.await {
+        Ok(upgraded) => Some(
+            WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config))
+                .await,
+        ),
+        Err(e) => {
+            tracing::debug!(error = %e, "WebSocket upgrade failed");
+            None
+        }
+    }
+}
+
+/// A session opened directly over WebSocket: the open packet is the first
+/// frame.
+pub(crate) fn open<B>(
+    engine: &Arc<EngineInner>,
+    mut req: Request<B>,
+    request: RequestInfo,
+) -> Response<Body> {
+    let (res, on_upgrade) = match accept(&mut req) {
+        Ok(r) => r,
+        Err(e) => return e.into_response(),
+    };
+    let session = match engine.open_session(TransportKind::WebSocket, request) {
+        Ok(s) => s,
+        Err(e) => return e.into_response(),
+    };
+    let open = engine.open_packet(&session).to_frame();
+    let config = ws_config(engine);
+    engine.handler.on_open(&session);
+    tokio::spawn(async move {
+        let Some(mut ws) = into_ws(on_upgrade, config).await else {
+            session.close_with(CloseReason::TransportError, false);
+            return;
+        };
+        if ws.send(to_ws(open)).await.is_err() {
+            session.close_with(CloseReason::TransportError, false);
+            return;
+        }
+        run(session, ws).await;
+    });
+    res
+}
+
+/// A WebSocket for an existing polling session: probe, then upgrade.
+pub(crate) fn upgrade<B>(
+    engine: &Arc<EngineInner>,
+    session: Session,
+    mut req: Request<B>,
+) -> Response<Body> {
+    let (res, on_upgrade) = match accept(&mut req) {
+        Ok(r) => r,
+        Err(e) => return e.into_response(),
+    };
+    // One upgrade per session: a second WebSocket, or one for a session
+    // that already is on WebSocket, is refused here.
+    let began = session.machine().upgrade_begin();
+    if !began {
+        return EngineError::BadRequest.into_response();
+    }
+    let config = ws_config(engine);
+    let timeout = engine.config.upgrade_timeout;
+    tokio::spawn(async move {
+        let Some(ws) = into_ws(on_upgrade, config).await else {
+            abort_upgrade(&session);
+            return;
+        };
+        if let Some(ws) = probe(&session, ws, Instant::now() + timeout).await {
+            run(session, ws).await;
+        }
+    });
+    res
+}
+
+fn abort_upgrade(session: &Session) {
+    session.machine().upgrade_abort();
+    session.wake_outbound();
+}
+
+/// The upgrade handshake on the new WebSocket: `2probe` → `3probe`, then
+/// `5`. Anything else, or the deadline, abandons the upgrade (closing only
+/// the new WebSocket); polling goes on.
+async fn probe(session: &Session, mut ws: Ws, deadline: Instant) -> Option<Ws> {
+    let upgraded = loop {
+        let next = tokio::select! {
+            _ = tokio::time::sleep_until(deadline) => break false,
+            _ = session.terminated().cancelled() => break false,
+            next = ws.next() => next,
+        };
+        match next {
+            Some(Ok(WsMessage::Text(t))) if t == "2probe" => {
+                let probed = session.machine().upgrade_probe();
+                if !probed || ws.send(to_ws(Packet::PongProbe.to_frame())).await.is_err() {
+                    break false;
+                }
+                // A pending poll now ends with a noop so the client can pause.
+                session.wake_outbound();
+            }
+            Some(Ok(WsMessage::Text(t))) if t == "5" => break session.machine().upgrade_complete(),
+            Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_))) => {}
+            _ => break false,
+        }
+    };
+    if upgraded {
+        tracing::debug!(sid = %session.sid(), "upgraded to WebSocket");
+        session.wake_outbound();
+        Some(ws)
+    } else {
+        abort_upgrade(session);
+        let _ = ws.close(None).await;
+        None
+    }
+}
+
+/// The session's transport loop: writes what is queued, reads what comes.
+async fn run(session: Session, mut ws: Ws) {
+    loop {
+        // Registered before looking at the queue, so no wake-up is missed.
+        let notified = session.outbound_notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let step = session.machine().ws_step();
+        match step {
+            WsStep::Send(frames) => {
+                let write = async {
+                    for frame in frames {
+                        ws.feed(to_ws(frame)).await?;
+                    }
+                    ws.flush().await
+                };
+                // A forced close must not wait on a peer that stopped reading.
+                let written = tokio::select! {
+                    r = write => r,
+                    _ = session.terminated().cancelled() => break,
+                };
+                if let Err(e) = written {
+                    tracing::debug!(sid = %session.sid(), error = %e, "WebSocket write failed");
+                    session.close_with(CloseReason::TransportError, false);
+                }
+            }
+            WsStep::Close => {
+                let code = match session.machine().close_reason() {
+                    Some(CloseReason::PayloadTooLarge) => CloseCode::Size,
+                    _ => CloseCode::Normal,
+                };
+                let frame = CloseFrame {
+                    code,
+                    reason: Utf8Bytes::default(),
+                };
+                let goodbye = async {
+                    // When the client closed first, tungstenite has queued
+                    // the close reply: a flush sends it (and the close below
+                    // then fails harmlessly, the handshake being done).
+                    let _ = ws.flush().await;
+                    let _ = ws.close(Some(frame)).await;
+                };
+                let _ = tokio::time::timeout(std::time::Duration::from_secs(1), goodbye).await;
+                session.finished();
+                return;
+            }
+            WsStep::Wait => {
+                tokio::select! {
+                    next = ws.next() => {
+                        if let Err(reason) = on_frame(&session, next) {
+                            session.close_with(reason, false);
+                        }
+                    }
+                    _ = &mut notified => {}
+                }
+            }
+        }
+    }
+    session.finished();
+}
+
+/// Handles one frame from the client; `Err` closes the session.
+fn on_frame(
+    session: &Session,
+    next: Option<Result<WsMessage, tungstenite::Error>>,
+) -> Result<(), CloseReason> {
+    let packet = match next {
+        Some(Ok(WsMessage::Text(text))) => Packet::decode_text(Str::from_trusted(text.into()))
+            .map_err(|_| CloseReason::ParseError)?,
+        Some(Ok(WsMessage::Binary(bytes))) => Packet::decode_binary(bytes),
+        // tungstenite answers pings itself.
+        Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_) | WsMessage::Frame(_))) => return Ok(()),
+        Some(Ok(WsMessage::Close(_))) | None => return Err(CloseReason::TransportClose),
+        Some(Err(tungstenite::Error::Capacity(_))) => return Err(CloseReason::PayloadTooLarge),
+        Some(Err(e)) => {
+            tracing::debug!(sid = %session.sid(), error = %e, "WebSocket read failed");
+            return Err(CloseReason::TransportError);
+        }
+    };
+    let is_pong = packet == Packet::Pong;
+    let step = session.machine().on_packet(packet, Instant::now());
+    if let Some(message) = step? {
+        session.deliver(message);
+    }
+    if is_pong {
+        session.wake_timers();
+    }
+    Ok(())
+}
+
+fn to_ws(frame: Frame) -> WsMessage {
+    match frame {
+        // `Str` is always UTF-8, so the conversion cannot fail.
+        Frame::Text(s) => {
+            WsMessage::Text(Utf8Bytes::try_from(bytes::Bytes::from(s)).unwrap_or_default())
+        }
+        Frame::Binary(b) => WsMessage::Binary(b),
+    }
+}

@@ -1,0 +1,298 @@
+//! Shared test harness: a real server on 127.0.0.1:0 with an echoing,
+//! recording engine handler, plus small raw HTTP / WebSocket / Node helpers.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::get;
+use futures_util::{SinkExt, StreamExt};
+use socketgate::engine::{CloseReason, Engine, EngineConfig, EngineHandler, Message, Session, Sid};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// Generous deadline for anything a test waits on.
+pub const DEADLINE: Duration = Duration::from_secs(10);
+
+/// What the engine reported.
+#[derive(Debug, Clone)]
+pub enum Event {
+    Open(Sid),
+    Message(Sid, Message),
+    Close(Sid, CloseReason),
+}
+
+/// Echoes every message back and records every event.
+struct Recorder {
+    tx: mpsc::UnboundedSender<Event>,
+}
+
+impl EngineHandler for Recorder {
+    fn on_open(&self, session: &Session) {
+        let _ = self.tx.send(Event::Open(session.sid()));
+    }
+    fn on_message(&self, session: &Session, message: Message) {
+        let _ = self.tx.send(Event::Message(session.sid(), message.clone()));
+        let _ = session.send(message);
+    }
+    fn on_close(&self, session: &Session, reason: CloseReason) {
+        let _ = self.tx.send(Event::Close(session.sid(), reason));
+    }
+}
+
+/// A running server: the engine under `/engine.io/` in front of an axum
+/// router with a normal route at `/hello`.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub engine: Engine,
+    events: Mutex<mpsc::UnboundedReceiver<Event>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Short heartbeat for tests; each test says what else it changes.
+pub fn config() -> EngineConfig {
+    EngineConfig::default()
+        .path("/engine.io/")
+        .ping_interval(Duration::from_millis(300))
+        .ping_timeout(Duration::from_millis(200))
+}
+
+impl TestServer {
+    pub async fn start(config: EngineConfig) -> TestServer {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let engine = Engine::new(config, Recorder { tx });
+        let app = Router::new()
+            .route("/hello", get(|| async { "hello from axum" }))
+            .layer(engine.layer());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let task = tokio::spawn(async move {
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .await
+            .unwrap();
+        });
+        TestServer {
+            addr,
+            engine,
+            events: Mutex::new(rx),
+            task,
+        }
+    }
+
+    pub fn url(&self, query: &str) -> String {
+        format!("http://{}/engine.io/?{query}", self.addr)
+    }
+
+    pub fn ws_url(&self, query: &str) -> String {
+        format!("ws://{}/engine.io/?{query}", self.addr)
+    }
+
+    /// Waits for the first event that `pick` accepts (earlier ones are
+    /// discarded); panics after [`DEADLINE`].
+    pub async fn wait_for<T>(&self, mut pick: impl FnMut(&Event) -> Option<T>) -> T {
+        let deadline = tokio::time::Instant::now() + DEADLINE;
+        loop {
+            let next = {
+                let mut rx = self.events.lock().unwrap();
+                rx.try_recv()
+            };
+            match next {
+                Ok(e) => {
+                    if let Some(v) = pick(&e) {
+                        return v;
+                    }
+                }
+                Err(_) => {
+                    assert!(
+                        tokio::time::Instant::now() < deadline,
+                        "event not seen within {DEADLINE:?}"
+                    );
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            }
+        }
+    }
+
+    /// Waits until the engine reports that `sid` closed, and returns why.
+    pub async fn closed(&self, sid: &str) -> CloseReason {
+        self.wait_for(|e| match e {
+            Event::Close(s, r) if s.as_str() == sid => Some(*r),
+            _ => None,
+        })
+        .await
+    }
+
+    /// Waits until no session is left.
+    pub async fn drained(&self) {
+        let deadline = tokio::time::Instant::now() + DEADLINE;
+        while self.engine.session_count() > 0 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{} sessions still open",
+                self.engine.session_count()
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+// ---- raw HTTP ---------------------------------------------------------
+
+pub fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(DEADLINE)
+        .build()
+        .unwrap()
+}
+
+/// A polling handshake; returns the sid.
+pub async fn open_polling(server: &TestServer) -> String {
+    let res = http()
+        .get(server.url("EIO=4&transport=polling"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let body = res.text().await.unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(body.strip_prefix('0').expect("open packet")).unwrap();
+    json["sid"].as_str().unwrap().to_owned()
+}
+
+pub async fn poll(server: &TestServer, sid: &str) -> (u16, String) {
+    let res = http()
+        .get(server.url(&format!("EIO=4&transport=polling&sid={sid}")))
+        .send()
+        .await
+        .unwrap();
+    (res.status().as_u16(), res.text().await.unwrap())
+}
+
+pub async fn post(server: &TestServer, sid: &str, body: impl Into<reqwest::Body>) -> (u16, String) {
+    let res = http()
+        .post(server.url(&format!("EIO=4&transport=polling&sid={sid}")))
+        .header("content-type", "text/plain;charset=UTF-8")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    (res.status().as_u16(), res.text().await.unwrap())
+}
+
+/// Asserts an engine.io error answer.
+pub async fn assert_error(res: reqwest::Response, status: u16, code: u8, message: &str) {
+    assert_eq!(res.status().as_u16(), status);
+    let json: serde_json::Value = serde_json::from_str(&res.text().await.unwrap()).unwrap();
+    assert_eq!(json["code"], code, "{json}");
+    assert_eq!(json["message"], message, "{json}");
+}
+
+// ---- raw WebSocket ------------------------------------------------------
+
+pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+pub async fn ws_connect(url: &str) -> Ws {
+    let (ws, _) = tokio::time::timeout(DEADLINE, tokio_tungstenite::connect_async(url))
+        .await
+        .expect("connect in time")
+        .expect("WebSocket handshake");
+    ws
+}
+
+/// The next text or binary message (control frames skipped); `None` once
+/// the connection is closed.
+pub async fn ws_next(ws: &mut Ws) -> Option<WsMessage> {
+    loop {
+        let next = tokio::time::timeout(DEADLINE, ws.next())
+            .await
+            .expect("frame in time");
+        match next {
+            Some(Ok(m @ (WsMessage::Text(_) | WsMessage::Binary(_)))) => return Some(m),
+            Some(Ok(WsMessage::Close(_))) | None | Some(Err(_)) => return None,
+            Some(Ok(_)) => {}
+        }
+    }
+}
+
+pub async fn ws_text(ws: &mut Ws) -> String {
+    match ws_next(ws).await {
+        Some(WsMessage::Text(t)) => t.to_string(),
+        other => panic!("expected a text frame, got {other:?}"),
+    }
+}
+
+pub async fn ws_send(ws: &mut Ws, text: &str) {
+    ws.send(WsMessage::text(text)).await.unwrap();
+}
+
+/// Reads frames until the server closes; returns the close frame's code.
+pub async fn ws_close_code(ws: &mut Ws) -> Option<u16> {
+    loop {
+        let next = tokio::time::timeout(DEADLINE, ws.next())
+            .await
+            .expect("close in time");
+        match next {
+            Some(Ok(WsMessage::Close(frame))) => return frame.map(|f| u16::from(f.code)),
+            None | Some(Err(_)) => return None,
+            Some(Ok(_)) => {}
+        }
+    }
+}
+
+// ---- Node clients -------------------------------------------------------
+
+pub fn node_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/node")
+}
+
+/// Runs a Node script from `tests/node` and returns its parsed last line
+/// (`{"ok":true,…}`); panics with the script's output when it fails.
+pub async fn run_node(script: &str, args: &[&str]) -> serde_json::Value {
+    let dir = node_dir();
+    assert!(
+        dir.join("node_modules").is_dir(),
+        "tests/node/node_modules is missing: run the README's test command (it runs `npm ci` in tests/node)"
+    );
+    let child = tokio::process::Command::new("node")
+        .arg(dir.join(script))
+        .args(args)
+        .current_dir(&dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("node must be installed to run the interop tests");
+    let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+        .await
+        .expect("node script finished in time")
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let last = stdout
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or_default();
+    let verdict: serde_json::Value = serde_json::from_str(last).unwrap_or_default();
+    assert!(
+        out.status.success() && verdict["ok"] == true,
+        "{script} {args:?} failed ({})\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
+        out.status
+    );
+    verdict
+}
