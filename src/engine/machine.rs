@@ -438,6 +438,11 @@ impl Machine {
         Ok(())
     }
 
+    /// Whether a GET and a POST are in progress.
+    pub(crate) fn pending_requests(&self) -> (bool, bool) {
+        (self.poll.is_some(), self.post_pending)
+    }
+
     pub(crate) fn post_end(&mut self) {
         self.post_pending = false;
     }

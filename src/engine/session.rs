@@ -114,6 +114,12 @@ impl Session {
         self.machine().queued_bytes()
     }
 
+    /// Whether a polling GET and a polling POST are in progress, in that
+    /// order (a diagnostic: a long poll is normally pending).
+    pub fn pending_requests(&self) -> (bool, bool) {
+        self.machine().pending_requests()
+    }
+
     /// Completes when the session has fully closed.
     pub async fn closed(&self) {
         self.0.terminated.cancelled().await

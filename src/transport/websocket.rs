@@ -259,6 +259,17 @@ fn on_frame(
         Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_) | WsMessage::Frame(_))) => return Ok(()),
         Some(Ok(WsMessage::Close(_))) | None => return Err(CloseReason::TransportClose),
         Some(Err(tungstenite::Error::Capacity(_))) => return Err(CloseReason::PayloadTooLarge),
+        // A connection that just went away (network lost, tab closed) is a
+        // close, as socket.io users know it, not an error.
+        Some(Err(
+            tungstenite::Error::ConnectionClosed
+            | tungstenite::Error::Protocol(
+                tungstenite::error::ProtocolError::ResetWithoutClosingHandshake,
+            ),
+        )) => return Err(CloseReason::TransportClose),
+        Some(Err(tungstenite::Error::Io(e))) if e.kind() == std::io::ErrorKind::ConnectionReset => {
+            return Err(CloseReason::TransportClose);
+        }
         Some(Err(e)) => {
             tracing::debug!(sid = %session.sid(), error = %e, "WebSocket read failed");
             return Err(CloseReason::TransportError);

@@ -151,6 +151,35 @@ impl TestServer {
     }
 }
 
+/// Polls `cond` until it holds; panics after [`DEADLINE`].
+pub async fn until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    while !cond() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+impl TestServer {
+    pub fn session(&self, sid: &str) -> Session {
+        self.engine
+            .session(&Sid::parse(sid).expect("a sid"))
+            .expect("a live session")
+    }
+
+    /// Waits until the session has a pending GET (`get`) / POST (`post`).
+    pub async fn pending(&self, sid: &str, get: bool, post: bool) {
+        let session = self.session(sid);
+        until("pending requests", || {
+            session.pending_requests() == (get, post)
+        })
+        .await;
+    }
+}
+
 // ---- raw HTTP ---------------------------------------------------------
 
 pub fn http() -> reqwest::Client {

@@ -1,0 +1,179 @@
+//! Upgrade from polling to WebSocket: probe, noop to the pending poll,
+//! nothing lost or duplicated, and what is refused afterwards.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{
+    TestServer, config, http, open_polling, poll, post, ws_close_code, ws_connect, ws_next,
+    ws_send, ws_text,
+};
+use socketgate::engine::{Message, TransportKind};
+use tokio_tungstenite::tungstenite::Error as WsError;
+
+fn quiet() -> socketgate::EngineConfig {
+    // No ping in the middle of the exchanges below.
+    config().ping_interval(Duration::from_secs(5))
+}
+
+#[tokio::test]
+async fn a_message_queued_during_the_upgrade_arrives_once_on_the_websocket() {
+    let server = TestServer::start(quiet()).await;
+    let sid = open_polling(&server).await;
+    let pending = tokio::spawn({
+        let url = server.url(&format!("EIO=4&transport=polling&sid={sid}"));
+        async move { http().get(url).send().await.unwrap().text().await.unwrap() }
+    });
+    server.pending(&sid, true, false).await;
+
+    let mut ws = ws_connect(&server.ws_url(&format!("EIO=4&transport=websocket&sid={sid}"))).await;
+    ws_send(&mut ws, "2probe").await;
+    assert_eq!(ws_text(&mut ws).await, "3probe");
+    // the pending poll ends with a noop so the client can pause polling
+    assert_eq!(pending.await.unwrap(), "6");
+
+    // While upgrading, the client may still POST; the echo is queued...
+    assert_eq!(post(&server, &sid, "4during").await.0, 200);
+    server
+        .session(&sid)
+        .send(Message::text("from server"))
+        .unwrap();
+    // ...and a poll now gets only a noop, never the queued data.
+    assert_eq!(poll(&server, &sid).await.1, "6");
+
+    ws_send(&mut ws, "5").await;
+    assert_eq!(ws_text(&mut ws).await, "4during");
+    assert_eq!(ws_text(&mut ws).await, "4from server");
+    assert_eq!(server.session(&sid).transport(), TransportKind::WebSocket);
+
+    ws_send(&mut ws, "4after").await;
+    assert_eq!(
+        ws_text(&mut ws).await,
+        "4after",
+        "nothing duplicated in between"
+    );
+}
+
+#[tokio::test]
+async fn probe_and_upgrade_may_arrive_back_to_back() {
+    let server = TestServer::start(quiet()).await;
+    let sid = open_polling(&server).await;
+    let mut ws = ws_connect(&server.ws_url(&format!("EIO=4&transport=websocket&sid={sid}"))).await;
+    ws_send(&mut ws, "2probe").await;
+    ws_send(&mut ws, "5").await;
+    ws_send(&mut ws, "4hello").await;
+    assert_eq!(ws_text(&mut ws).await, "3probe");
+    assert_eq!(ws_text(&mut ws).await, "4hello");
+}
+
+#[tokio::test]
+async fn polling_after_the_upgrade_is_a_bad_request() {
+    let server = TestServer::start(quiet()).await;
+    let sid = open_polling(&server).await;
+    let mut ws = ws_connect(&server.ws_url(&format!("EIO=4&transport=websocket&sid={sid}"))).await;
+    ws_send(&mut ws, "2probe").await;
+    assert_eq!(ws_text(&mut ws).await, "3probe");
+    ws_send(&mut ws, "5").await;
+    common::until("upgrade", || {
+        server.session(&sid).transport() == TransportKind::WebSocket
+    })
+    .await;
+
+    let res = http()
+        .get(server.url(&format!("EIO=4&transport=polling&sid={sid}")))
+        .send()
+        .await
+        .unwrap();
+    common::assert_error(res, 400, 3, "Bad request").await;
+    let res = http()
+        .post(server.url(&format!("EIO=4&transport=polling&sid={sid}")))
+        .body("4x")
+        .send()
+        .await
+        .unwrap();
+    common::assert_error(res, 400, 3, "Bad request").await;
+    // the session itself is fine
+    ws_send(&mut ws, "4hello").await;
+    assert_eq!(ws_text(&mut ws).await, "4hello");
+}
+
+#[tokio::test]
+async fn a_second_websocket_for_the_session_is_refused() {
+    let server = TestServer::start(quiet()).await;
+    let sid = open_polling(&server).await;
+    let url = server.ws_url(&format!("EIO=4&transport=websocket&sid={sid}"));
+    let mut ws = ws_connect(&url).await;
+    // refused while the first one is upgrading...
+    match tokio_tungstenite::connect_async(&url).await {
+        Err(WsError::Http(res)) => assert_eq!(res.status(), 400),
+        other => panic!("expected a refusal, got {:?}", other.map(|_| ())),
+    }
+    ws_send(&mut ws, "2probe").await;
+    assert_eq!(ws_text(&mut ws).await, "3probe");
+    ws_send(&mut ws, "5").await;
+    common::until("upgrade", || {
+        server.session(&sid).transport() == TransportKind::WebSocket
+    })
+    .await;
+    // ...and after it completed
+    match tokio_tungstenite::connect_async(&url).await {
+        Err(WsError::Http(res)) => assert_eq!(res.status(), 400),
+        other => panic!("expected a refusal, got {:?}", other.map(|_| ())),
+    }
+    ws_send(&mut ws, "4hello").await;
+    assert_eq!(ws_text(&mut ws).await, "4hello");
+}
+
+#[tokio::test]
+async fn another_packet_during_the_upgrade_closes_only_the_new_transport() {
+    let server = TestServer::start(quiet()).await;
+    let sid = open_polling(&server).await;
+    let mut ws = ws_connect(&server.ws_url(&format!("EIO=4&transport=websocket&sid={sid}"))).await;
+    ws_send(&mut ws, "4too early").await;
+    assert_eq!(ws_next(&mut ws).await, None, "the new WebSocket is closed");
+    // polling goes on
+    assert_eq!(post(&server, &sid, "4still polling").await.0, 200);
+    assert_eq!(poll(&server, &sid).await.1, "4still polling");
+    assert_eq!(server.session(&sid).transport(), TransportKind::Polling);
+
+    // 5 before the probe is refused the same way
+    let mut ws = ws_connect(&server.ws_url(&format!("EIO=4&transport=websocket&sid={sid}"))).await;
+    ws_send(&mut ws, "5").await;
+    assert_eq!(ws_next(&mut ws).await, None);
+    assert_eq!(server.session(&sid).transport(), TransportKind::Polling);
+}
+
+#[tokio::test]
+async fn the_upgrade_gives_up_after_upgrade_timeout() {
+    let server = TestServer::start(quiet().upgrade_timeout(Duration::from_millis(200))).await;
+    let sid = open_polling(&server).await;
+    let mut ws = ws_connect(&server.ws_url(&format!("EIO=4&transport=websocket&sid={sid}"))).await;
+    // say nothing: the server closes the new WebSocket
+    ws_close_code(&mut ws).await;
+    assert_eq!(post(&server, &sid, "4still polling").await.0, 200);
+    assert_eq!(poll(&server, &sid).await.1, "4still polling");
+    // and a later upgrade may succeed
+    let mut ws = ws_connect(&server.ws_url(&format!("EIO=4&transport=websocket&sid={sid}"))).await;
+    ws_send(&mut ws, "2probe").await;
+    assert_eq!(ws_text(&mut ws).await, "3probe");
+    ws_send(&mut ws, "5").await;
+    ws_send(&mut ws, "4upgraded").await;
+    assert_eq!(ws_text(&mut ws).await, "4upgraded");
+}
+
+#[tokio::test]
+async fn heartbeat_continues_across_the_upgrade() {
+    let server = TestServer::start(config()).await;
+    let sid = open_polling(&server).await;
+    let mut ws = ws_connect(&server.ws_url(&format!("EIO=4&transport=websocket&sid={sid}"))).await;
+    ws_send(&mut ws, "2probe").await;
+    assert_eq!(ws_text(&mut ws).await, "3probe");
+    ws_send(&mut ws, "5").await;
+    // three pings answered over the WebSocket keep the session open
+    for _ in 0..3 {
+        assert_eq!(ws_text(&mut ws).await, "2");
+        ws_send(&mut ws, "3").await;
+    }
+    assert!(!server.session(&sid).is_closed());
+}
