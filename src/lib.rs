@@ -45,7 +45,7 @@
 //! - [`engine`]: engine.io v4 — the sans-IO packet and payload codecs, the
 //!   session state machine (heartbeat, upgrade, bounded queue, close
 //!   reasons), the [`Session`](engine::Session) handle and the
-//!   [`EngineHandler`](engine::EngineHandler) API.
+//!   [`EngineHandler`] API.
 //! - `transport`: long-polling GET/POST and WebSocket (tokio-tungstenite
 //!   over the hyper upgrade), attached to sessions.
 //! - [`origin`]: the allowed-origins policy guarding every handshake and
