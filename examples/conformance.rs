@@ -2,7 +2,14 @@
 //!
 //! ```text
 //! cargo run --release --example conformance -- engineio   # engine-only echo at /engine.io/
+//! cargo run --release --example conformance -- socketio   # socket.io at /socket.io/
 //! ```
+//!
+//! The socket.io mode serves `/` and `/custom`: on connect each emits `auth`
+//! with the handshake's auth object; on `/`, `message` is emitted back as
+//! `message-back` with the same arguments (binary included) and
+//! `message-with-ack` is acknowledged with them. Other namespaces are
+//! refused. connectTimeout is 1 s.
 //!
 //! They listen on `127.0.0.1:$PORT` (default 3000) with pingInterval 300 ms,
 //! pingTimeout 200 ms, maxPayload 1e6 and CORS for any origin.
@@ -11,6 +18,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use socketgate::engine::{CloseReason, Engine, EngineConfig, EngineHandler, Message, Session};
+use socketgate::socketio::{Socket, SocketIo, SocketIoConfig};
 use socketgate::{AllowedOrigins, EngineService};
 
 /// Sends every message back as it came.
@@ -22,6 +30,10 @@ impl EngineHandler for Echo {
         let _ = session.send(message);
     }
     fn on_close(&self, _: &Session, _: CloseReason) {}
+}
+
+fn emit_auth(socket: &Socket) {
+    let _ = socket.emit("auth", &socket.handshake().auth);
 }
 
 #[tokio::main]
@@ -41,8 +53,28 @@ async fn main() -> std::io::Result<()> {
         .allowed_origins(AllowedOrigins::any());
     let service = match mode.as_str() {
         "engineio" => EngineService::standalone(Engine::new(config.path("/engine.io/"), Echo)),
+        "socketio" => {
+            let io = SocketIo::new(
+                SocketIoConfig::default()
+                    .engine(config)
+                    .connect_timeout(Duration::from_millis(1000)),
+            );
+            io.ns("/", |socket| {
+                emit_auth(&socket);
+                socket.on("message", |s, ev| {
+                    let _ = s.emit_payload("message-back", &ev.payload);
+                });
+                socket.on("message-with-ack", |_, mut ev| {
+                    if let Some(ack) = ev.take_ack() {
+                        let _ = ack.send_payload(&ev.payload);
+                    }
+                });
+            });
+            io.ns("/custom", |socket| emit_auth(&socket));
+            EngineService::standalone(io.engine().clone())
+        }
         other => {
-            eprintln!("unknown mode {other:?}; usage: conformance engineio");
+            eprintln!("unknown mode {other:?}; usage: conformance engineio|socketio");
             std::process::exit(2);
         }
     };

@@ -56,8 +56,10 @@
 #![warn(missing_docs)]
 
 pub mod engine;
+pub mod gateway;
 pub mod origin;
 mod service;
+pub mod socketio;
 mod transport;
 
 pub use engine::{Engine, EngineConfig, EngineHandler};

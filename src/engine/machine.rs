@@ -59,6 +59,9 @@ pub enum CloseReason {
     ServerClose,
     /// The server is shutting down.
     ServerShutdown,
+    /// The outbound queue was full when a message that may not be dropped
+    /// had to be queued: the client does not keep up.
+    SlowConsumer,
 }
 
 impl CloseReason {
@@ -72,6 +75,7 @@ impl CloseReason {
             CloseReason::PingTimeout => "ping timeout",
             CloseReason::ServerClose => "forced close",
             CloseReason::ServerShutdown => "server shutting down",
+            CloseReason::SlowConsumer => "slow consumer",
         }
     }
 }
@@ -231,6 +235,29 @@ impl Machine {
         self.queued_bytes += len;
         self.queue.push_back(frame);
         Ok(())
+    }
+
+    /// Queues several frames together (a binary socket.io packet and its
+    /// attachments must not be interleaved with other messages): all of
+    /// them, or none when they would pass the byte bound.
+    pub(crate) fn push_all(&mut self, frames: &[Frame]) -> Result<(), SendError> {
+        if !self.is_open() {
+            return Err(SendError::Closed);
+        }
+        let len: usize = frames.iter().map(Frame::len).sum();
+        if self.queued_bytes + len > self.timing.max_queue_bytes {
+            return Err(SendError::QueueFull);
+        }
+        self.queued_bytes += len;
+        self.queue.extend(frames.iter().cloned());
+        Ok(())
+    }
+
+    /// Queues frames that may be dropped: only when the session is open, on
+    /// its final transport, and has nothing else waiting (the client is
+    /// keeping up). Returns whether they were queued.
+    pub(crate) fn push_volatile(&mut self, frames: &[Frame]) -> bool {
+        self.state == State::Open && self.queue.is_empty() && self.push_all(frames).is_ok()
     }
 
     /// Queues a control packet; these few bytes are not counted against the
@@ -574,6 +601,24 @@ mod tests {
         assert_eq!(m.ws_step(), WsStep::Send(vec![big, text("2")]));
         assert_eq!(m.queued_bytes(), 0);
         assert_eq!(m.push(text("4x")), Ok(()));
+    }
+
+    #[test]
+    fn push_all_is_all_or_nothing_and_volatile_needs_an_idle_queue() {
+        let (mut m, _) = machine(TransportKind::WebSocket);
+        let frames = [
+            text("51-[]"),
+            Frame::Binary(bytes::Bytes::from(vec![0u8; 50])),
+        ];
+        assert_eq!(m.push_all(&frames), Ok(()));
+        assert_eq!(m.push_all(&frames), Err(SendError::QueueFull));
+        assert_eq!(m.queued_bytes(), 55);
+        assert!(!m.push_volatile(&[text("4v")]), "queue not idle: dropped");
+        assert_eq!(m.ws_step(), WsStep::Send(frames.to_vec()));
+        assert!(m.push_volatile(&[text("4v")]));
+        let (mut m, _) = machine(TransportKind::Polling);
+        assert!(m.upgrade_begin());
+        assert!(!m.push_volatile(&[text("4v")]), "upgrading: dropped");
     }
 
     #[test]

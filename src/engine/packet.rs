@@ -259,6 +259,13 @@ impl Message {
         Message(Frame::Text(s.into()))
     }
 
+    /// A text message from an already encoded packet: `frame` starts with
+    /// the message type digit `4`.
+    pub(crate) fn from_text_frame(frame: String) -> Self {
+        debug_assert!(frame.starts_with('4'));
+        Message(Frame::Text(frame.into()))
+    }
+
     /// A binary message.
     pub fn binary(bytes: impl Into<Bytes>) -> Self {
         Message(Frame::Binary(bytes.into()))

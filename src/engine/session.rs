@@ -98,6 +98,33 @@ impl Session {
         Ok(())
     }
 
+    /// Queues several messages back to back, all or none (see
+    /// [`send`](Self::send)); nothing else is queued between them.
+    pub fn send_all(&self, messages: &[Message]) -> Result<(), SendError> {
+        let frames: Vec<_> = messages.iter().map(|m| m.frame().clone()).collect();
+        self.machine().push_all(&frames)?;
+        self.0.outbound.notify_waiters();
+        Ok(())
+    }
+
+    /// Queues messages that may be dropped: they are sent only when the
+    /// client is keeping up (nothing else waiting, no upgrade under way).
+    /// Returns whether they were queued.
+    pub fn send_volatile(&self, messages: &[Message]) -> bool {
+        let frames: Vec<_> = messages.iter().map(|m| m.frame().clone()).collect();
+        let queued = self.machine().push_volatile(&frames);
+        if queued {
+            self.0.outbound.notify_waiters();
+        }
+        queued
+    }
+
+    /// Closes the session at once, dropping what is queued, with `reason`
+    /// (for example [`CloseReason::SlowConsumer`]).
+    pub fn close_now(&self, reason: CloseReason) {
+        self.close_with(reason, false);
+    }
+
     /// Closes the session after what is already queued has been delivered
     /// (within `ping_timeout`).
     pub fn close(&self) {

@@ -2,6 +2,8 @@
 //! recording engine handler, plus small raw HTTP / WebSocket / Node helpers.
 #![allow(dead_code)]
 
+pub mod sio;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::Stdio;

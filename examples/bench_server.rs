@@ -1,0 +1,41 @@
+//! The benchmark contract server (see the README's benchmark section):
+//! namespace `/` with default heartbeat and maxPayload 1e6;
+//! `echo` is emitted back to the sender with the same arguments and
+//! `broadcast` is emitted as `bcast` to every connected socket, sender
+//! included.
+//!
+//! ```text
+//! cargo run --release --example bench_server -- --port 3000
+//! ```
+
+use std::net::SocketAddr;
+
+use socketgate::socketio::{SocketIo, SocketIoConfig};
+
+#[tokio::main]
+async fn main() -> std::io::Result<()> {
+    let mut args = std::env::args().skip(1);
+    let mut port = 3000u16;
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--port" => port = args.next().and_then(|p| p.parse().ok()).unwrap_or(port),
+            other => {
+                eprintln!("unknown argument {other:?}; usage: bench_server [--port P]");
+                std::process::exit(2);
+            }
+        }
+    }
+    let io = SocketIo::new(SocketIoConfig::default());
+    io.ns("/", |socket| {
+        socket.on("echo", |s, ev| {
+            let _ = s.emit_payload("echo", &ev.payload);
+        });
+        socket.on("broadcast", |s, ev| {
+            let _ = s.namespace().all().emit_payload("bcast", &ev.payload);
+        });
+    });
+    let app = axum::Router::new().layer(io.layer());
+    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port))).await?;
+    eprintln!("bench_server on http://{}", listener.local_addr()?);
+    axum::serve(listener, app).await
+}

@@ -1,0 +1,60 @@
+//! The `socketgate` binary: read configuration, build the gateway, serve.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::Parser;
+use socketgate::gateway::{self, GatewayConfig};
+use socketgate::socketio::SocketIoConfig;
+use socketgate::{AllowedOrigins, EngineConfig};
+
+/// A socket.io-compatible realtime gateway.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    /// Address to listen on.
+    #[arg(long, env = "SOCKETGATE_ADDR", default_value = "127.0.0.1:3000")]
+    addr: SocketAddr,
+    /// URL path of the socket.io endpoint.
+    #[arg(long, env = "SOCKETGATE_PATH", default_value = "/socket.io/")]
+    path: String,
+    /// Server ping interval, in milliseconds.
+    #[arg(long, env = "SOCKETGATE_PING_INTERVAL_MS", default_value_t = 25_000)]
+    ping_interval_ms: u64,
+    /// How long a pong may take, in milliseconds.
+    #[arg(long, env = "SOCKETGATE_PING_TIMEOUT_MS", default_value_t = 20_000)]
+    ping_timeout_ms: u64,
+    /// Largest message a client may send, in bytes.
+    #[arg(long, env = "SOCKETGATE_MAX_PAYLOAD", default_value_t = 1_000_000)]
+    max_payload: usize,
+    /// How long a client may stay without joining a namespace, in milliseconds.
+    #[arg(long, env = "SOCKETGATE_CONNECT_TIMEOUT_MS", default_value_t = 45_000)]
+    connect_timeout_ms: u64,
+    /// Browser origins allowed besides the gateway's own (comma-separated;
+    /// `*` allows all).
+    #[arg(long, env = "SOCKETGATE_ALLOWED_ORIGINS", value_delimiter = ',')]
+    allowed_origins: Vec<String>,
+}
+
+#[tokio::main]
+async fn main() -> std::io::Result<()> {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let args = Args::parse();
+    let engine = EngineConfig::default()
+        .path(args.path)
+        .ping_interval(Duration::from_millis(args.ping_interval_ms))
+        .ping_timeout(Duration::from_millis(args.ping_timeout_ms))
+        .max_payload(args.max_payload)
+        .allowed_origins(AllowedOrigins::list(&args.allowed_origins));
+    let io = SocketIoConfig::default()
+        .engine(engine)
+        .connect_timeout(Duration::from_millis(args.connect_timeout_ms));
+    let config = GatewayConfig::default().addr(args.addr).io(io);
+    let listener = tokio::net::TcpListener::bind(config.addr).await?;
+    gateway::serve(listener, config, gateway::shutdown_signal()).await
+}

@@ -1,0 +1,61 @@
+//! socket.io layer configuration.
+
+use std::time::Duration;
+
+use crate::engine::EngineConfig;
+
+/// Settings of the socket.io layer, including its engine's. Build with
+/// [`SocketIoConfig::default`] and the setters; each field documents its
+/// default.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct SocketIoConfig {
+    /// The engine.io settings (path, heartbeat, payload limit, origins…);
+    /// default [`EngineConfig::default`].
+    pub engine: EngineConfig,
+    /// How long a client may stay connected without joining any namespace;
+    /// default 45 s.
+    pub connect_timeout: Duration,
+    /// Most binary attachments one packet may announce; default 10.
+    pub max_attachments: usize,
+    /// Most bytes the attachments of one packet may hold together; default
+    /// 1 000 000.
+    pub max_attachment_bytes: usize,
+}
+
+impl Default for SocketIoConfig {
+    fn default() -> Self {
+        SocketIoConfig {
+            engine: EngineConfig::default(),
+            connect_timeout: Duration::from_secs(45),
+            max_attachments: 10,
+            max_attachment_bytes: 1_000_000,
+        }
+    }
+}
+
+impl SocketIoConfig {
+    /// Sets [`engine`](Self::engine).
+    pub fn engine(mut self, engine: EngineConfig) -> Self {
+        self.engine = engine;
+        self
+    }
+
+    /// Sets [`connect_timeout`](Self::connect_timeout).
+    pub fn connect_timeout(mut self, d: Duration) -> Self {
+        self.connect_timeout = d;
+        self
+    }
+
+    /// Sets [`max_attachments`](Self::max_attachments).
+    pub fn max_attachments(mut self, n: usize) -> Self {
+        self.max_attachments = n;
+        self
+    }
+
+    /// Sets [`max_attachment_bytes`](Self::max_attachment_bytes).
+    pub fn max_attachment_bytes(mut self, n: usize) -> Self {
+        self.max_attachment_bytes = n;
+        self
+    }
+}

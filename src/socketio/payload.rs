@@ -1,0 +1,247 @@
+//! Event arguments, and the writer that turns an event into engine.io
+//! messages in one pass.
+
+use std::fmt::Write as _;
+
+use bytes::Bytes;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use super::packet::PacketType;
+use crate::engine::Message;
+
+/// The arguments of an event or an ack: JSON values, where binary
+/// arguments appear as `{"_placeholder":true,"num":i}` and their bytes sit
+/// in [`bins`](Self::bins) at index `i`.
+///
+/// Received payloads can be sent on as they are (binary included).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Payload {
+    /// The arguments.
+    pub args: Vec<Value>,
+    /// The binary attachments the placeholders refer to.
+    pub bins: Vec<Bytes>,
+}
+
+impl Payload {
+    /// No arguments.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a JSON argument.
+    pub fn arg(mut self, value: impl Into<Value>) -> Self {
+        self.args.push(value.into());
+        self
+    }
+
+    /// Adds a binary argument.
+    pub fn bin(mut self, bytes: impl Into<Bytes>) -> Self {
+        let placeholder = self.attach(bytes);
+        self.args.push(placeholder);
+        self
+    }
+
+    /// Stores binary data and returns the placeholder that stands for it,
+    /// to be put anywhere inside an argument (`{"file": <placeholder>}`).
+    pub fn attach(&mut self, bytes: impl Into<Bytes>) -> Value {
+        let num = self.bins.len();
+        self.bins.push(bytes.into());
+        serde_json::json!({ "_placeholder": true, "num": num })
+    }
+
+    /// The first argument, deserialised.
+    pub fn first<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        self.get(0)
+    }
+
+    /// Argument `i`, deserialised (a missing one reads as `null`).
+    pub fn get<T: DeserializeOwned>(&self, i: usize) -> Result<T, serde_json::Error> {
+        T::deserialize(self.args.get(i).unwrap_or(&Value::Null))
+    }
+
+    /// The bytes of argument `i` when it is a binary placeholder.
+    pub fn binary(&self, i: usize) -> Option<&Bytes> {
+        let num = self.args.get(i)?.get("num")?.as_u64()?;
+        self.bins.get(usize::try_from(num).ok()?)
+    }
+}
+
+/// A socket.io packet encoded once as engine.io messages: the text packet,
+/// then one binary message per attachment. Clones share the bytes.
+#[derive(Debug, Clone)]
+pub(crate) struct Encoded(pub(crate) Vec<Message>);
+
+/// Writes the packet header: engine message type, socket.io type,
+/// attachment count, namespace and ack id.
+fn header(ty: PacketType, bins: usize, nsp: &str, id: Option<u64>) -> String {
+    let mut out = String::with_capacity(64);
+    out.push('4');
+    out.push(char::from(ty.digit()));
+    // Writing to a String cannot fail.
+    if ty.is_binary() {
+        let _ = write!(out, "{bins}-");
+    }
+    if nsp != "/" {
+        out.push_str(nsp);
+        out.push(',');
+    }
+    if let Some(id) = id {
+        let _ = write!(out, "{id}");
+    }
+    out
+}
+
+fn finish(out: String, bins: &[Bytes]) -> Encoded {
+    let mut messages = Vec::with_capacity(1 + bins.len());
+    messages.push(Message::from_text_frame(out));
+    messages.extend(bins.iter().cloned().map(Message::binary));
+    Encoded(messages)
+}
+
+/// Appends `value` as JSON. serde_json writes UTF-8, so the bytes it
+/// produces are appended as text.
+fn push_json<T: Serialize + ?Sized>(out: &mut String, value: &T) -> Result<(), serde_json::Error> {
+    let bytes = serde_json::to_vec(value)?;
+    out.push_str(std::str::from_utf8(&bytes).map_err(serde::ser::Error::custom)?);
+    Ok(())
+}
+
+/// `["event", data]` as an EVENT packet.
+pub(crate) fn event<T: Serialize + ?Sized>(
+    nsp: &str,
+    id: Option<u64>,
+    event: &str,
+    data: &T,
+) -> Result<Encoded, serde_json::Error> {
+    let mut out = header(PacketType::Event, 0, nsp, id);
+    out.push('[');
+    push_json(&mut out, event)?;
+    out.push(',');
+    push_json(&mut out, data)?;
+    out.push(']');
+    Ok(finish(out, &[]))
+}
+
+/// An EVENT (or BINARY_EVENT) with the payload's arguments.
+pub(crate) fn event_payload(
+    nsp: &str,
+    id: Option<u64>,
+    event: &str,
+    payload: &Payload,
+) -> Result<Encoded, serde_json::Error> {
+    let ty = if payload.bins.is_empty() {
+        PacketType::Event
+    } else {
+        PacketType::BinaryEvent
+    };
+    let mut out = header(ty, payload.bins.len(), nsp, id);
+    out.push('[');
+    push_json(&mut out, event)?;
+    for arg in &payload.args {
+        out.push(',');
+        push_json(&mut out, arg)?;
+    }
+    out.push(']');
+    Ok(finish(out, &payload.bins))
+}
+
+/// An ACK (or BINARY_ACK) carrying the payload's arguments.
+pub(crate) fn ack(nsp: &str, id: u64, payload: &Payload) -> Result<Encoded, serde_json::Error> {
+    let ty = if payload.bins.is_empty() {
+        PacketType::Ack
+    } else {
+        PacketType::BinaryAck
+    };
+    let mut out = header(ty, payload.bins.len(), nsp, Some(id));
+    push_json(&mut out, &payload.args)?;
+    Ok(finish(out, &payload.bins))
+}
+
+/// A CONNECT, DISCONNECT or CONNECT_ERROR packet.
+pub(crate) fn control(ty: PacketType, nsp: &str, data: Option<&Value>) -> Encoded {
+    let mut out = header(ty, 0, nsp, None);
+    if let Some(data) = data {
+        let _ = write!(out, "{data}");
+    }
+    finish(out, &[])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::socketio::packet::{Decoded, Limits, decode};
+
+    fn texts(e: &Encoded) -> Vec<String> {
+        e.0.iter()
+            .map(|m| match m.as_text() {
+                Some(t) => format!("4{t}"),
+                None => format!("<{} bytes>", m.len()),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn encodes_events_acks_and_control_packets() {
+        let e = event("/", None, "hello", &serde_json::json!({"a":1})).unwrap();
+        assert_eq!(texts(&e), ["42[\"hello\",{\"a\":1}]"]);
+        let e = event("/admin", Some(12), "x", &[1, 2]).unwrap();
+        assert_eq!(texts(&e), ["42/admin,12[\"x\",[1,2]]"]);
+        let p = Payload::new()
+            .arg("text")
+            .bin(vec![1u8, 2, 3])
+            .arg(serde_json::json!(null));
+        let e = event_payload("/", None, "ev", &p).unwrap();
+        assert_eq!(
+            texts(&e),
+            [
+                "451-[\"ev\",\"text\",{\"_placeholder\":true,\"num\":0},null]",
+                "<3 bytes>"
+            ]
+        );
+        let e = ack("/chat", 7, &Payload::new().arg("ok")).unwrap();
+        assert_eq!(texts(&e), ["43/chat,7[\"ok\"]"]);
+        let e = ack("/", 7, &Payload::new().bin(vec![9u8])).unwrap();
+        assert_eq!(
+            texts(&e),
+            ["461-7[{\"_placeholder\":true,\"num\":0}]", "<1 bytes>"]
+        );
+        let e = control(
+            PacketType::Connect,
+            "/",
+            Some(&serde_json::json!({"sid":"x"})),
+        );
+        assert_eq!(texts(&e), ["40{\"sid\":\"x\"}"]);
+        let e = control(PacketType::Disconnect, "/admin", None);
+        assert_eq!(texts(&e), ["41/admin,"]);
+    }
+
+    #[test]
+    fn encoded_events_decode_back() {
+        let p = Payload::new().arg("é✓🎉").bin(vec![0u8, 255]);
+        let e = event_payload("/x", Some(3), "ev", &p).unwrap();
+        let text = e.0[0].as_text().unwrap();
+        let Decoded::Partial(mut partial) = decode(text, &Limits::default()).unwrap() else {
+            panic!("binary packet expected")
+        };
+        let packet = partial
+            .push(e.0[1].as_binary().unwrap().clone(), &Limits::default())
+            .unwrap()
+            .unwrap();
+        assert_eq!(packet.nsp, "/x");
+        assert_eq!(packet.id, Some(3));
+        assert_eq!(packet.data.unwrap()[1], "é✓🎉");
+        assert_eq!(packet.attachments, vec![Bytes::from(vec![0u8, 255])]);
+    }
+
+    #[test]
+    fn payload_accessors() {
+        let p = Payload::new().arg(5).bin(vec![1u8]).arg("s");
+        assert_eq!(p.first::<u32>().unwrap(), 5);
+        assert_eq!(p.get::<String>(2).unwrap(), "s");
+        assert_eq!(p.binary(1).map(|b| &b[..]), Some(&[1u8][..]));
+        assert_eq!(p.binary(0), None);
+        assert!(p.get::<u32>(9).is_err());
+    }
+}

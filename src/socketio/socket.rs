@@ -1,0 +1,524 @@
+//! A socket: one client's connection to one namespace.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::time::Duration;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::sync::oneshot;
+
+use super::adapter::{self, BroadcastOptions, Room};
+use super::handshake::Handshake;
+use super::namespace::{BroadcastOperator, NamespaceInner};
+use super::packet::{Packet, PacketType, is_reserved_event};
+use super::payload::{self, Encoded, Payload};
+use super::reason::DisconnectReason;
+use crate::engine::{SendError, Session, Sid};
+
+/// Why an emit failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EmitError {
+    /// The data could not be serialised to JSON.
+    #[error("cannot serialise the event data: {0}")]
+    Serialize(#[from] serde_json::Error),
+    /// The event name is reserved by socket.io (`connect`, `disconnect`…).
+    #[error("reserved event name")]
+    ReservedEvent,
+    /// The socket is disconnected.
+    #[error("socket disconnected")]
+    Disconnected,
+    /// The client does not keep up: its outbound queue is full and its
+    /// connection was closed (reason "slow consumer").
+    #[error("outbound queue full")]
+    QueueFull,
+}
+
+impl From<SendError> for EmitError {
+    fn from(e: SendError) -> Self {
+        match e {
+            SendError::QueueFull => EmitError::QueueFull,
+            _ => EmitError::Disconnected,
+        }
+    }
+}
+
+/// Why an acknowledgement did not come.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AckError {
+    /// The client did not answer in time.
+    #[error("ack timed out")]
+    Timeout,
+    /// The socket disconnected before answering.
+    #[error("socket disconnected")]
+    Disconnected,
+    /// The event could not be sent.
+    #[error(transparent)]
+    Emit(#[from] EmitError),
+}
+
+/// An event received from the client.
+#[derive(Debug)]
+pub struct Event {
+    /// The event name.
+    pub name: String,
+    /// Its arguments.
+    pub payload: Payload,
+    ack: Option<AckSender>,
+}
+
+impl Event {
+    /// The first argument, deserialised.
+    pub fn data<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        self.payload.first()
+    }
+
+    /// Whether the client waits for an acknowledgement.
+    pub fn wants_ack(&self) -> bool {
+        self.ack.is_some()
+    }
+
+    /// Takes the acknowledgement sender, when the client asked for one.
+    pub fn take_ack(&mut self) -> Option<AckSender> {
+        self.ack.take()
+    }
+
+    /// Acknowledges with one JSON argument, when the client asked for an
+    /// acknowledgement (otherwise does nothing).
+    pub fn ack<T: Serialize + ?Sized>(&mut self, data: &T) -> Result<(), EmitError> {
+        match self.ack.take() {
+            Some(ack) => ack.send(data),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Answers one client event that asked for an acknowledgement.
+pub struct AckSender {
+    socket: Socket,
+    id: u64,
+}
+
+impl fmt::Debug for AckSender {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AckSender").field("id", &self.id).finish()
+    }
+}
+
+impl AckSender {
+    /// Acknowledges with one JSON argument.
+    pub fn send<T: Serialize + ?Sized>(self, data: &T) -> Result<(), EmitError> {
+        let payload = Payload::new().arg(serde_json::to_value(data)?);
+        self.send_payload(&payload)
+    }
+
+    /// Acknowledges with any arguments, binary included.
+    pub fn send_payload(self, payload: &Payload) -> Result<(), EmitError> {
+        let packet = payload::ack(&self.socket.0.ns.path, self.id, payload)?;
+        self.socket.send(&packet)
+    }
+}
+
+type EventHandler = Arc<dyn Fn(&Socket, Event) + Send + Sync>;
+type DisconnectHandler = Box<dyn FnOnce(&Socket, DisconnectReason) + Send>;
+
+/// One client's connection to a namespace. Cheap to clone.
+#[derive(Clone)]
+pub struct Socket(pub(crate) Arc<SocketInner>);
+
+pub(crate) struct SocketInner {
+    id: Sid,
+    pub(crate) ns: Arc<NamespaceInner>,
+    session: Session,
+    handshake: Arc<Handshake>,
+    handlers: RwLock<HashMap<String, EventHandler>>,
+    on_disconnect: Mutex<Vec<DisconnectHandler>>,
+    acks: Mutex<HashMap<u64, oneshot::Sender<Payload>>>,
+    extensions: Mutex<http::Extensions>,
+    connected: AtomicBool,
+    /// Packets that arrive while the connect handler still runs (it may
+    /// not have registered its event handlers yet); `None` afterwards.
+    held: Mutex<Option<Vec<Packet>>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Socket {
+    pub(crate) fn new(
+        id: Sid,
+        ns: Arc<NamespaceInner>,
+        session: Session,
+        handshake: Arc<Handshake>,
+    ) -> Self {
+        Socket(Arc::new(SocketInner {
+            id,
+            ns,
+            session,
+            handshake,
+            handlers: RwLock::new(HashMap::new()),
+            on_disconnect: Mutex::new(Vec::new()),
+            acks: Mutex::new(HashMap::new()),
+            extensions: Mutex::new(http::Extensions::new()),
+            connected: AtomicBool::new(true),
+            held: Mutex::new(Some(Vec::new())),
+        }))
+    }
+
+    /// The socket id (distinct from the engine session id).
+    pub fn id(&self) -> Sid {
+        self.0.id
+    }
+
+    /// The namespace path.
+    pub fn ns(&self) -> &str {
+        &self.0.ns.path
+    }
+
+    /// The namespace this socket belongs to.
+    pub fn namespace(&self) -> super::Namespace {
+        super::Namespace(self.0.ns.clone())
+    }
+
+    /// The handshake: auth, headers, query, address.
+    pub fn handshake(&self) -> &Handshake {
+        &self.0.handshake
+    }
+
+    /// The underlying engine.io session, shared by all namespaces of the
+    /// same client.
+    pub fn session(&self) -> &Session {
+        &self.0.session
+    }
+
+    /// Whether the socket is still connected.
+    pub fn connected(&self) -> bool {
+        self.0.connected.load(Ordering::Acquire)
+    }
+
+    /// Typed per-socket data: whatever the application stores here.
+    pub fn extensions(&self) -> MutexGuard<'_, http::Extensions> {
+        lock(&self.0.extensions)
+    }
+
+    // ---- handlers ------------------------------------------------------
+
+    /// Handles event `name`. A later handler for the same name replaces
+    /// the earlier one.
+    pub fn on<F>(&self, name: impl Into<String>, handler: F)
+    where
+        F: Fn(&Socket, Event) + Send + Sync + 'static,
+    {
+        let mut handlers = self.0.handlers.write().unwrap_or_else(|e| e.into_inner());
+        handlers.insert(name.into(), Arc::new(handler));
+    }
+
+    /// Handles event `name` whose first argument deserialises to `T`. An
+    /// event whose data does not fit `T` is dropped (logged at debug level),
+    /// and its acknowledgement, if requested, is answered with
+    /// `{"error": "<why>"}`.
+    pub fn on_typed<T, F>(&self, name: impl Into<String>, handler: F)
+    where
+        T: DeserializeOwned,
+        F: Fn(&Socket, T, Event) + Send + Sync + 'static,
+    {
+        let name = name.into();
+        let event_name = name.clone();
+        self.on(name, move |socket, mut event| match event.data::<T>() {
+            Ok(data) => handler(socket, data, event),
+            Err(e) => {
+                tracing::debug!(event = %event_name, error = %e, "event data does not fit its type");
+                let _ = event.ack(&serde_json::json!({ "error": e.to_string() }));
+            }
+        });
+    }
+
+    /// Runs once when the socket disconnects, with the reason.
+    pub fn on_disconnect<F>(&self, handler: F)
+    where
+        F: FnOnce(&Socket, DisconnectReason) + Send + 'static,
+    {
+        lock(&self.0.on_disconnect).push(Box::new(handler));
+    }
+
+    // ---- emitting --------------------------------------------------------
+
+    /// Emits `event` with one JSON argument to this client.
+    pub fn emit<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), EmitError> {
+        check_event(event)?;
+        let packet = payload::event(&self.0.ns.path, None, event, data)?;
+        self.send(&packet)
+    }
+
+    /// Emits `event` with any arguments, binary included.
+    pub fn emit_payload(&self, event: &str, payload: &Payload) -> Result<(), EmitError> {
+        check_event(event)?;
+        let packet = payload::event_payload(&self.0.ns.path, None, event, payload)?;
+        self.send(&packet)
+    }
+
+    /// Emits `event` and waits up to `timeout` for the client's
+    /// acknowledgement.
+    pub async fn emit_with_ack<T: Serialize + ?Sized>(
+        &self,
+        event: &str,
+        data: &T,
+        timeout: Duration,
+    ) -> Result<Payload, AckError> {
+        let payload = Payload::new().arg(serde_json::to_value(data).map_err(EmitError::from)?);
+        self.emit_payload_with_ack(event, &payload, timeout).await
+    }
+
+    /// [`emit_with_ack`](Self::emit_with_ack) with any arguments.
+    pub async fn emit_payload_with_ack(
+        &self,
+        event: &str,
+        payload: &Payload,
+        timeout: Duration,
+    ) -> Result<Payload, AckError> {
+        check_event(event)?;
+        let id = self.0.ns.next_ack_id();
+        let packet = payload::event_payload(&self.0.ns.path, Some(id), event, payload)
+            .map_err(EmitError::from)?;
+        let answer = self.expect_ack(id);
+        self.send(&packet)?;
+        self.wait_ack(id, answer, timeout).await
+    }
+
+    pub(crate) fn expect_ack(&self, id: u64) -> oneshot::Receiver<Payload> {
+        let (tx, rx) = oneshot::channel();
+        lock(&self.0.acks).insert(id, tx);
+        rx
+    }
+
+    pub(crate) async fn wait_ack(
+        &self,
+        id: u64,
+        answer: oneshot::Receiver<Payload>,
+        timeout: Duration,
+    ) -> Result<Payload, AckError> {
+        match tokio::time::timeout(timeout, answer).await {
+            Ok(Ok(payload)) => Ok(payload),
+            Ok(Err(_)) => Err(AckError::Disconnected),
+            Err(_) => {
+                lock(&self.0.acks).remove(&id);
+                Err(AckError::Timeout)
+            }
+        }
+    }
+
+    /// Sends an encoded packet to this client (slow-consumer policy of
+    /// [`adapter::deliver`]).
+    pub(crate) fn send(&self, packet: &Encoded) -> Result<(), EmitError> {
+        if !self.connected() {
+            return Err(EmitError::Disconnected);
+        }
+        adapter::deliver(&self.0.session, packet, false).map_err(EmitError::from)
+    }
+
+    // ---- rooms -----------------------------------------------------------
+
+    /// Joins a room.
+    pub fn join(&self, room: impl Into<Room>) {
+        self.0.ns.adapter.join(self.0.id, &[room.into()]);
+    }
+
+    /// Leaves a room.
+    pub fn leave(&self, room: impl Into<Room>) {
+        self.0.ns.adapter.leave(self.0.id, &[room.into()]);
+    }
+
+    /// The rooms this socket is in (its own id among them).
+    pub fn rooms(&self) -> Vec<Room> {
+        self.0.ns.adapter.rooms_of(self.0.id)
+    }
+
+    /// Broadcast to a room's sockets, this one excluded.
+    pub fn to(&self, room: impl Into<Room>) -> BroadcastOperator {
+        self.broadcast().to(room)
+    }
+
+    /// Broadcast to every socket of the namespace but this one.
+    pub fn broadcast(&self) -> BroadcastOperator {
+        BroadcastOperator::new(
+            self.0.ns.clone(),
+            BroadcastOptions {
+                except_sid: Some(self.0.id),
+                ..Default::default()
+            },
+        )
+    }
+
+    /// Emit to this socket only if its client keeps up (dropped otherwise).
+    pub fn volatile(&self) -> BroadcastOperator {
+        BroadcastOperator::new(
+            self.0.ns.clone(),
+            BroadcastOptions {
+                rooms: vec![Room::from(self.0.id.as_str())],
+                volatile: true,
+                ..Default::default()
+            },
+        )
+    }
+
+    // ---- leaving ---------------------------------------------------------
+
+    /// Disconnects this socket from its namespace; the client's other
+    /// namespaces and its connection stay up.
+    pub fn disconnect(&self) {
+        if self.connected() {
+            let packet = payload::control(PacketType::Disconnect, &self.0.ns.path, None);
+            let _ = adapter::deliver(&self.0.session, &packet, false);
+            self.closed(DisconnectReason::ServerNamespaceDisconnect);
+        }
+    }
+
+    /// Closes the client's whole connection (all its namespaces) after
+    /// flushing what is queued. socket.io clients see "transport close" and
+    /// reconnect.
+    pub fn close_connection(&self) {
+        self.0.session.close();
+    }
+
+    /// The socket leaves its namespace: rooms, pending acks, handlers.
+    pub(crate) fn closed(&self, reason: DisconnectReason) {
+        if !self.0.connected.swap(false, Ordering::AcqRel) {
+            return;
+        }
+        tracing::debug!(id = %self.0.id, ns = %self.0.ns.path, %reason, "socket disconnected");
+        self.0.ns.remove(self);
+        // Dropping the senders tells pending ack waiters.
+        lock(&self.0.acks).clear();
+        let handlers = std::mem::take(&mut *lock(&self.0.on_disconnect));
+        for h in handlers {
+            h(self, reason);
+        }
+        self.0
+            .handlers
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+    }
+
+    // ---- incoming ------------------------------------------------------
+
+    /// Dispatches an EVENT or ACK for this socket, in order.
+    pub(crate) fn on_packet(&self, packet: Packet) {
+        {
+            let mut held = lock(&self.0.held);
+            if let Some(held) = held.as_mut() {
+                held.push(packet);
+                return;
+            }
+        }
+        self.dispatch(packet);
+    }
+
+    /// The connect handler has run: dispatch what arrived meanwhile.
+    pub(crate) fn ready(&self) {
+        loop {
+            let batch = {
+                let mut held = lock(&self.0.held);
+                match held.as_mut() {
+                    Some(b) if !b.is_empty() => std::mem::take(b),
+                    _ => {
+                        *held = None;
+                        return;
+                    }
+                }
+            };
+            for p in batch {
+                self.dispatch(p);
+            }
+        }
+    }
+
+    fn dispatch(&self, packet: Packet) {
+        match packet.ty {
+            PacketType::Event | PacketType::BinaryEvent => self.on_event(packet),
+            PacketType::Ack | PacketType::BinaryAck => {
+                let Some(id) = packet.id else { return };
+                let args = match packet.data {
+                    Some(serde_json::Value::Array(a)) => a,
+                    _ => Vec::new(),
+                };
+                let payload = Payload {
+                    args,
+                    bins: packet.attachments,
+                };
+                if let Some(tx) = lock(&self.0.acks).remove(&id) {
+                    let _ = tx.send(payload);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn on_event(&self, packet: Packet) {
+        let mut args = match packet.data {
+            Some(serde_json::Value::Array(a)) => a,
+            _ => return,
+        };
+        // The decoder guarantees a non-empty array led by a string.
+        let name = match args.first() {
+            Some(serde_json::Value::String(_)) => match args.remove(0) {
+                serde_json::Value::String(s) => s,
+                _ => return,
+            },
+            _ => return,
+        };
+        let handler = self
+            .0
+            .handlers
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&name)
+            .cloned();
+        let Some(handler) = handler else {
+            tracing::trace!(event = %name, "no handler");
+            return;
+        };
+        let event = Event {
+            name,
+            payload: Payload {
+                args,
+                bins: packet.attachments,
+            },
+            ack: packet.id.map(|id| AckSender {
+                socket: self.clone(),
+                id,
+            }),
+        };
+        handler(self, event);
+    }
+}
+
+pub(crate) fn check_event(event: &str) -> Result<(), EmitError> {
+    if is_reserved_event(event) {
+        Err(EmitError::ReservedEvent)
+    } else {
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Socket {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Socket")
+            .field("id", &self.0.id)
+            .field("ns", &self.0.ns.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PartialEq for Socket {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for Socket {}

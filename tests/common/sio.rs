@@ -1,0 +1,139 @@
+//! The socket.io server contract that tests/node/socketio-client.mjs
+//! drives (see tests/node/README.md), on a real listener.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use socketgate::socketio::{ConnectError, Payload, Socket, SocketIo, SocketIoConfig};
+
+pub struct SioServer {
+    pub addr: SocketAddr,
+    pub io: SocketIo,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for SioServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Heartbeat short enough to exercise, long enough for a busy CI machine.
+pub fn config() -> SocketIoConfig {
+    SocketIoConfig::default().engine(
+        socketgate::EngineConfig::default()
+            .ping_interval(Duration::from_millis(500))
+            .ping_timeout(Duration::from_millis(400)),
+    )
+}
+
+impl SioServer {
+    pub async fn start(config: SocketIoConfig) -> SioServer {
+        let io = SocketIo::new(config);
+        install_contract(&io);
+        let app = axum::Router::new()
+            .route("/hello", axum::routing::get(|| async { "hello" }))
+            .layer(io.layer());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let task = tokio::spawn(async move {
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .await
+            .unwrap();
+        });
+        SioServer { addr, io, task }
+    }
+
+    pub fn base(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+pub fn install_contract(io: &SocketIo) {
+    io.ns("/", on_connect);
+    io.ns("/custom", on_connect);
+    io.ns("/private", on_connect).middleware(|hs| async move {
+        if hs.auth.get("token").and_then(Value::as_str) == Some("secret") {
+            Ok(())
+        } else {
+            Err(ConnectError::new("unauthorized").with_data(json!({ "code": 401 })))
+        }
+    });
+    // `/tenant-<digits>` only: a predicate, where a `{id}` pattern would
+    // also take letters.
+    let tenant = |path: &str| {
+        path.strip_prefix("/tenant-")
+            .is_some_and(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()))
+    };
+    io.dyn_ns_with(tenant, |socket| {
+        let _ = socket.emit("tenant", socket.ns());
+    });
+}
+
+fn on_connect(socket: Socket) {
+    let _ = socket.emit("auth", &socket.handshake().auth);
+    socket.on("message", |s, ev| {
+        let _ = s.emit_payload("message-back", &ev.payload);
+    });
+    socket.on("message-with-ack", |_, mut ev| {
+        if let Some(ack) = ev.take_ack() {
+            let _ = ack.send_payload(&ev.payload);
+        }
+    });
+    socket.on("join", |s, mut ev| {
+        let room: String = ev.data().unwrap_or_default();
+        s.join(room.as_str());
+        let _ = ev.ack(&room);
+    });
+    socket.on("leave", |s, mut ev| {
+        let room: String = ev.data().unwrap_or_default();
+        s.leave(room.as_str());
+        let _ = ev.ack(&room);
+    });
+    socket.on("bcast", |s, mut ev| {
+        let spec: Value = ev.data().unwrap_or_default();
+        let mut op = if spec["allButSender"] == true {
+            s.broadcast()
+        } else {
+            s.namespace().all()
+        };
+        if let Some(to) = spec["to"].as_str() {
+            op = op.to(to);
+        }
+        if let Some(except) = spec["except"].as_str() {
+            op = op.except(except);
+        }
+        if spec["volatile"] == true {
+            op = op.volatile();
+        }
+        let event = spec["event"].as_str().unwrap_or("none");
+        let _ = op.emit(event, &spec["data"]);
+        let _ = ev.ack(&"sent");
+    });
+    socket.on("ask", |s, mut ev| {
+        let timeout = Duration::from_millis(ev.data::<u64>().unwrap_or(1000));
+        let (s, ack) = (s.clone(), ev.take_ack());
+        tokio::spawn(async move {
+            let reply = match s.emit_with_ack("question", "q?", timeout).await {
+                Ok(answer) => json!({ "answer": answer.args.first() }),
+                Err(_) => json!({ "timeout": true }),
+            };
+            if let Some(ack) = ack {
+                let _ = ack.send(&reply);
+            }
+        });
+    });
+    socket.on("binary-please", |s, mut ev| {
+        let mut payload = Payload::new().bin(vec![1u8, 2, 3]);
+        let nested = payload.attach(vec![4u8, 5]);
+        payload = payload.arg(json!({ "nested": nested, "label": "x" }));
+        let _ = s.emit_payload("binary", &payload);
+        let _ = ev.ack(&"done");
+    });
+    socket.on("close-transport", |s, _| s.close_connection());
+    socket.on("disconnect-me", |s, _| s.disconnect());
+}

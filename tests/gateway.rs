@@ -1,0 +1,93 @@
+//! The `socketgate` binary: starts with its defaults on a given address,
+//! serves the index page and the relay to the real socket.io-client, and on
+//! SIGTERM tells connected clients and exits cleanly.
+
+mod common;
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Command;
+
+#[tokio::test]
+async fn binary_serves_the_relay_and_shuts_down_on_sigterm() {
+    let mut gateway = Command::new(env!("CARGO_BIN_EXE_socketgate"))
+        .args(["--addr", "127.0.0.1:0"])
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut log = BufReader::new(gateway.stderr.take().unwrap()).lines();
+    let addr = tokio::time::timeout(common::DEADLINE, async {
+        while let Some(line) = log.next_line().await.unwrap() {
+            if let Some(url) = line.split("listening on http://").nth(1) {
+                return url.trim().to_owned();
+            }
+        }
+        panic!("the gateway exited before listening");
+    })
+    .await
+    .expect("the gateway started");
+
+    let index = common::http()
+        .get(format!("http://{addr}/"))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        index
+            .text()
+            .await
+            .unwrap()
+            .starts_with("socketgate is running.")
+    );
+
+    let mut client = Command::new("node")
+        .arg(common::node_dir().join("gateway-client.mjs"))
+        .arg(format!("http://{addr}"))
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(client.stdout.take().unwrap()).lines();
+    let first = tokio::time::timeout(common::DEADLINE, lines.next_line())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap_or_default();
+    assert!(first.contains("\"ready\":true"), "{first}");
+
+    let pid = gateway.id().unwrap().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .await
+            .unwrap()
+            .success()
+    );
+
+    let verdict = tokio::time::timeout(common::DEADLINE, lines.next_line())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap_or_default();
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&verdict).unwrap()["reason"],
+        "transport close",
+        "{verdict}"
+    );
+    let status = tokio::time::timeout(Duration::from_secs(15), gateway.wait())
+        .await
+        .expect("the gateway exited after SIGTERM")
+        .unwrap();
+    assert!(status.success(), "{status}");
+    // drain the rest of the log so we can see the clean stop
+    let mut rest = Vec::new();
+    while let Ok(Some(line)) = log.next_line().await {
+        rest.push(line);
+    }
+    assert!(rest.iter().any(|l| l.contains("stopped")), "{rest:?}");
+    assert!(client.wait().await.unwrap().success());
+}
