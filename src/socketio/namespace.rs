@@ -169,6 +169,18 @@ impl Namespace {
     /// Adds a connect middleware. Middlewares run in order before the
     /// connect handler; the first refusal answers the client with a
     /// `connect_error`.
+    ///
+    /// ```
+    /// use socketgate::socketio::{ConnectError, SocketIo, SocketIoConfig};
+    ///
+    /// let io = SocketIo::new(SocketIoConfig::default());
+    /// io.ns("/admin", |socket| { /* … */ }).middleware(|handshake| async move {
+    ///     match handshake.auth["token"].as_str() {
+    ///         Some("let-me-in") => Ok(()),
+    ///         _ => Err(ConnectError::new("unauthorized").with_data(serde_json::json!({ "code": 401 }))),
+    ///     }
+    /// });
+    /// ```
     pub fn middleware<F, Fut>(&self, f: F) -> &Self
     where
         F: Fn(Arc<Handshake>) -> Fut + Send + Sync + 'static,
@@ -264,6 +276,21 @@ pub(crate) fn pattern_matches(pattern: &str, path: &str) -> bool {
 /// `disconnect_sockets`, `join`, `leave`.
 ///
 /// A broadcast encodes its packet once; every recipient gets the same bytes.
+///
+/// ```
+/// use std::time::Duration;
+/// use socketgate::socketio::{SocketIo, SocketIoConfig};
+///
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// let io = SocketIo::new(SocketIoConfig::default());
+/// // everyone in "room-1" but those also in "muted"
+/// io.to("room-1").except("muted").emit("news", &"hello")?;
+/// // ask every socket of the main namespace, give them a second to answer
+/// let acks = io.to("room-1").timeout(Duration::from_secs(1)).emit_with_ack("poll", &"ready?").await?;
+/// println!("{} answered, {} did not", acks.replies.len(), acks.missing.len());
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct BroadcastOperator {
     ns: Arc<NamespaceInner>,

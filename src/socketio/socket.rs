@@ -210,6 +210,22 @@ impl Socket {
 
     /// Handles event `name`. A later handler for the same name replaces
     /// the earlier one.
+    ///
+    /// ```
+    /// use socketgate::socketio::{Payload, SocketIo, SocketIoConfig};
+    ///
+    /// let io = SocketIo::new(SocketIoConfig::default());
+    /// io.ns("/", |socket| {
+    ///     // Send back whatever arrived, binary arguments included, and
+    ///     // acknowledge when the client asked for it.
+    ///     socket.on("echo", |socket, mut event| {
+    ///         let _ = socket.emit_payload("echo", &event.payload);
+    ///         if let Some(ack) = event.take_ack() {
+    ///             let _ = ack.send_payload(&Payload::new().arg("received"));
+    ///         }
+    ///     });
+    /// });
+    /// ```
     pub fn on<F>(&self, name: impl Into<String>, handler: F)
     where
         F: Fn(&Socket, Event) + Send + Sync + 'static,
@@ -222,6 +238,22 @@ impl Socket {
     /// event whose data does not fit `T` is dropped (logged at debug level),
     /// and its acknowledgement, if requested, is answered with
     /// `{"error": "<why>"}`.
+    ///
+    /// ```
+    /// use serde::Deserialize;
+    /// use socketgate::socketio::{SocketIo, SocketIoConfig};
+    ///
+    /// #[derive(Deserialize)]
+    /// struct Move { x: i32, y: i32 }
+    ///
+    /// let io = SocketIo::new(SocketIoConfig::default());
+    /// io.ns("/game", |socket| {
+    ///     socket.on_typed("move", |socket, m: Move, mut event| {
+    ///         let _ = socket.to("table-1").emit("moved", &(m.x, m.y));
+    ///         let _ = event.ack(&"ok");
+    ///     });
+    /// });
+    /// ```
     pub fn on_typed<T, F>(&self, name: impl Into<String>, handler: F)
     where
         T: DeserializeOwned,
@@ -264,6 +296,18 @@ impl Socket {
 
     /// Emits `event` and waits up to `timeout` for the client's
     /// acknowledgement.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use socketgate::socketio::{AckError, Socket};
+    /// async fn confirm(socket: Socket) {
+    ///     match socket.emit_with_ack("confirm", &"delete 3 files?", Duration::from_secs(10)).await {
+    ///         Ok(answer) => println!("client said {:?}", answer.first::<bool>()),
+    ///         Err(AckError::Timeout) => println!("no answer"),
+    ///         Err(e) => println!("{e}"),
+    ///     }
+    /// }
+    /// ```
     pub async fn emit_with_ack<T: Serialize + ?Sized>(
         &self,
         event: &str,
