@@ -15,8 +15,7 @@ pub async fn serve(addr: &str) -> std::io::Result<()> {
             let _ = socket.broadcast().emit("joined", &name);
         });
     });
-    let app = Router::new()
-        .route("/", get(|| async { "ok" }))
-        .layer(io.layer());
+    let app = Router::new().route("/", get(|| async { "ok" }));
+    let app = app.layer(io.layer());
     axum::serve(tokio::net::TcpListener::bind(addr).await?, app).await
 }

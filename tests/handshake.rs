@@ -130,12 +130,7 @@ async fn code_3_bad_request() {
         .unwrap();
     assert_error(res, 400, 3, "Bad request").await;
     // a polling request for a session that is on WebSocket
-    let mut ws = ws_connect(&server.ws_url("EIO=4&transport=websocket")).await;
-    let open = ws_text(&mut ws).await;
-    let sid = serde_json::from_str::<serde_json::Value>(&open[1..]).unwrap()["sid"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (mut ws, sid) = common::open_ws(&server).await;
     let res = http()
         .get(server.url(&format!("EIO=4&transport=polling&sid={sid}")))
         .send()

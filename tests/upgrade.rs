@@ -12,6 +12,29 @@ use common::{
 use socketgate::engine::{Message, TransportKind};
 use tokio_tungstenite::tungstenite::Error as WsError;
 
+/// A WebSocket for polling session `sid`, not yet probed.
+async fn attach(server: &TestServer, sid: &str) -> common::Ws {
+    ws_connect(&server.ws_url(&format!("EIO=4&transport=websocket&sid={sid}"))).await
+}
+
+/// Probes and completes the upgrade of session `sid` on `ws`.
+async fn finish_upgrade(server: &TestServer, sid: &str, ws: &mut common::Ws) {
+    ws_send(ws, "2probe").await;
+    assert_eq!(ws_text(ws).await, "3probe");
+    ws_send(ws, "5").await;
+    common::until("upgrade", || {
+        server.session(sid).transport() == TransportKind::WebSocket
+    })
+    .await;
+}
+
+/// A new WebSocket that completed the upgrade of session `sid`.
+async fn upgrade(server: &TestServer, sid: &str) -> common::Ws {
+    let mut ws = attach(server, sid).await;
+    finish_upgrade(server, sid, &mut ws).await;
+    ws
+}
+
 fn quiet() -> socketgate::EngineConfig {
     // No ping in the middle of the exchanges below.
     config().ping_interval(Duration::from_secs(5))
@@ -27,7 +50,7 @@ async fn a_message_queued_during_the_upgrade_arrives_once_on_the_websocket() {
     });
     server.pending(&sid, true, false).await;
 
-    let mut ws = ws_connect(&server.ws_url(&format!("EIO=4&transport=websocket&sid={sid}"))).await;
+    let mut ws = attach(&server, &sid).await;
     ws_send(&mut ws, "2probe").await;
     assert_eq!(ws_text(&mut ws).await, "3probe");
     // the pending poll ends with a noop so the client can pause polling
@@ -59,7 +82,7 @@ async fn a_message_queued_during_the_upgrade_arrives_once_on_the_websocket() {
 async fn probe_and_upgrade_may_arrive_back_to_back() {
     let server = TestServer::start(quiet()).await;
     let sid = open_polling(&server).await;
-    let mut ws = ws_connect(&server.ws_url(&format!("EIO=4&transport=websocket&sid={sid}"))).await;
+    let mut ws = attach(&server, &sid).await;
     ws_send(&mut ws, "2probe").await;
     ws_send(&mut ws, "5").await;
     ws_send(&mut ws, "4hello").await;
@@ -71,14 +94,7 @@ async fn probe_and_upgrade_may_arrive_back_to_back() {
 async fn polling_after_the_upgrade_is_a_bad_request() {
     let server = TestServer::start(quiet()).await;
     let sid = open_polling(&server).await;
-    let mut ws = ws_connect(&server.ws_url(&format!("EIO=4&transport=websocket&sid={sid}"))).await;
-    ws_send(&mut ws, "2probe").await;
-    assert_eq!(ws_text(&mut ws).await, "3probe");
-    ws_send(&mut ws, "5").await;
-    common::until("upgrade", || {
-        server.session(&sid).transport() == TransportKind::WebSocket
-    })
-    .await;
+    let mut ws = upgrade(&server, &sid).await;
 
     let res = http()
         .get(server.url(&format!("EIO=4&transport=polling&sid={sid}")))
@@ -109,13 +125,7 @@ async fn a_second_websocket_for_the_session_is_refused() {
         Err(WsError::Http(res)) => assert_eq!(res.status(), 400),
         other => panic!("expected a refusal, got {:?}", other.map(|_| ())),
     }
-    ws_send(&mut ws, "2probe").await;
-    assert_eq!(ws_text(&mut ws).await, "3probe");
-    ws_send(&mut ws, "5").await;
-    common::until("upgrade", || {
-        server.session(&sid).transport() == TransportKind::WebSocket
-    })
-    .await;
+    finish_upgrade(&server, &sid, &mut ws).await;
     // ...and after it completed
     match tokio_tungstenite::connect_async(&url).await {
         Err(WsError::Http(res)) => assert_eq!(res.status(), 400),
@@ -129,7 +139,7 @@ async fn a_second_websocket_for_the_session_is_refused() {
 async fn another_packet_during_the_upgrade_closes_only_the_new_transport() {
     let server = TestServer::start(quiet()).await;
     let sid = open_polling(&server).await;
-    let mut ws = ws_connect(&server.ws_url(&format!("EIO=4&transport=websocket&sid={sid}"))).await;
+    let mut ws = attach(&server, &sid).await;
     ws_send(&mut ws, "4too early").await;
     assert_eq!(ws_next(&mut ws).await, None, "the new WebSocket is closed");
     // polling goes on
@@ -138,7 +148,7 @@ async fn another_packet_during_the_upgrade_closes_only_the_new_transport() {
     assert_eq!(server.session(&sid).transport(), TransportKind::Polling);
 
     // 5 before the probe is refused the same way
-    let mut ws = ws_connect(&server.ws_url(&format!("EIO=4&transport=websocket&sid={sid}"))).await;
+    let mut ws = attach(&server, &sid).await;
     ws_send(&mut ws, "5").await;
     assert_eq!(ws_next(&mut ws).await, None);
     assert_eq!(server.session(&sid).transport(), TransportKind::Polling);
@@ -148,16 +158,13 @@ async fn another_packet_during_the_upgrade_closes_only_the_new_transport() {
 async fn the_upgrade_gives_up_after_upgrade_timeout() {
     let server = TestServer::start(quiet().upgrade_timeout(Duration::from_millis(200))).await;
     let sid = open_polling(&server).await;
-    let mut ws = ws_connect(&server.ws_url(&format!("EIO=4&transport=websocket&sid={sid}"))).await;
+    let mut ws = attach(&server, &sid).await;
     // say nothing: the server closes the new WebSocket
     ws_close_code(&mut ws).await;
     assert_eq!(post(&server, &sid, "4still polling").await.0, 200);
     assert_eq!(poll(&server, &sid).await.1, "4still polling");
     // and a later upgrade may succeed
-    let mut ws = ws_connect(&server.ws_url(&format!("EIO=4&transport=websocket&sid={sid}"))).await;
-    ws_send(&mut ws, "2probe").await;
-    assert_eq!(ws_text(&mut ws).await, "3probe");
-    ws_send(&mut ws, "5").await;
+    let mut ws = upgrade(&server, &sid).await;
     ws_send(&mut ws, "4upgraded").await;
     assert_eq!(ws_text(&mut ws).await, "4upgraded");
 }
@@ -166,10 +173,7 @@ async fn the_upgrade_gives_up_after_upgrade_timeout() {
 async fn heartbeat_continues_across_the_upgrade() {
     let server = TestServer::start(config()).await;
     let sid = open_polling(&server).await;
-    let mut ws = ws_connect(&server.ws_url(&format!("EIO=4&transport=websocket&sid={sid}"))).await;
-    ws_send(&mut ws, "2probe").await;
-    assert_eq!(ws_text(&mut ws).await, "3probe");
-    ws_send(&mut ws, "5").await;
+    let mut ws = upgrade(&server, &sid).await;
     // three pings answered over the WebSocket keep the session open
     for _ in 0..3 {
         assert_eq!(ws_text(&mut ws).await, "2");

@@ -4,19 +4,13 @@ mod common;
 
 use std::time::Duration;
 
-use common::{TestServer, config, ws_close_code, ws_connect, ws_next, ws_send, ws_text};
+use common::{TestServer, config, ws_close_code, ws_next, ws_send, ws_text};
 use futures_util::SinkExt;
 use socketgate::engine::{CloseReason, Message};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 async fn open(server: &TestServer) -> (common::Ws, String) {
-    let mut ws = ws_connect(&server.ws_url("EIO=4&transport=websocket")).await;
-    let open = ws_text(&mut ws).await;
-    let sid = serde_json::from_str::<serde_json::Value>(&open[1..]).unwrap()["sid"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    (ws, sid)
+    common::open_ws(server).await
 }
 
 #[tokio::test]

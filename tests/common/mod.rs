@@ -63,6 +63,22 @@ impl Drop for TestServer {
     }
 }
 
+/// Serves `app` on 127.0.0.1:0 (peer addresses recorded); the task stops
+/// when aborted.
+pub async fn serve(app: Router) -> (SocketAddr, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .unwrap();
+    });
+    (addr, task)
+}
+
 /// Short heartbeat for tests; each test says what else it changes.
 pub fn config() -> EngineConfig {
     EngineConfig::default()
@@ -78,16 +94,7 @@ impl TestServer {
         let app = Router::new()
             .route("/hello", get(|| async { "hello from axum" }))
             .layer(engine.layer());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let task = tokio::spawn(async move {
-            axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .await
-            .unwrap();
-        });
+        let (addr, task) = serve(app).await;
         TestServer {
             addr,
             engine,
@@ -236,6 +243,20 @@ pub async fn assert_error(res: reqwest::Response, status: u16, code: u8, message
 // ---- raw WebSocket ------------------------------------------------------
 
 pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// A WebSocket session opened directly; returns it with its sid.
+pub async fn open_ws(server: &TestServer) -> (Ws, String) {
+    let mut ws = ws_connect(&server.ws_url("EIO=4&transport=websocket")).await;
+    let open = ws_text(&mut ws).await;
+    (ws, sid_of(&open))
+}
+
+/// The sid in an open packet (`0{"sid":…}`).
+pub fn sid_of(open: &str) -> String {
+    let json: serde_json::Value =
+        serde_json::from_str(open.strip_prefix('0').expect("an open packet")).unwrap();
+    json["sid"].as_str().expect("a sid").to_owned()
+}
 
 pub async fn ws_connect(url: &str) -> Ws {
     let (ws, _) = tokio::time::timeout(DEADLINE, tokio_tungstenite::connect_async(url))

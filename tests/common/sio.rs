@@ -35,16 +35,7 @@ impl SioServer {
         let app = axum::Router::new()
             .route("/hello", axum::routing::get(|| async { "hello" }))
             .layer(io.layer());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let task = tokio::spawn(async move {
-            axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .await
-            .unwrap();
-        });
+        let (addr, task) = super::serve(app).await;
         SioServer { addr, io, task }
     }
 
