@@ -110,11 +110,16 @@ fn on_connect(socket: Socket) {
         let (s, ack) = (s.clone(), ev.take_ack());
         tokio::spawn(async move {
             let reply = match s.emit_with_ack("question", "q?", timeout).await {
-                Ok(answer) => json!({ "answer": answer.args.first() }),
-                Err(_) => json!({ "timeout": true }),
+                // The answer's binary placeholders keep pointing at its
+                // attachments, which travel along.
+                Ok(answer) => Payload {
+                    args: vec![json!({ "answer": answer.args.first() })],
+                    bins: answer.bins,
+                },
+                Err(_) => Payload::new().arg(json!({ "timeout": true })),
             };
             if let Some(ack) = ack {
-                let _ = ack.send(&reply);
+                let _ = ack.send_payload(&reply);
             }
         });
     });
