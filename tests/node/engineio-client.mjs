@@ -12,14 +12,16 @@
 // The server under test must be an *echo* server: every message (text or
 // binary) is sent back unchanged.
 //
-// Output (stdout): one JSON object per line. Progress lines look like
-// {"t":<ms since start>,"event":"..." ...}; the last line is always the verdict,
-// either {"ok":true,"scenario":...,...details} (exit code 0) or
-// {"ok":false,"scenario":...,"error":"..."} (exit code 1). Exit code 2 means a
-// usage error. Every wait has a deadline and a global watchdog guarantees the
-// process exits on its own.
+// Output and exit codes come from harness.mjs; the verdict fields are
+// "scenario" and the scenario's details. Every wait has a deadline and a
+// global watchdog guarantees the process exits on its own.
 
 import { Socket } from "engine.io-client";
+import {
+  initRunner, usageExit, checkUrl, armWatchdog, runScenario, // the runner
+  emit, now, ScenarioError, check, sleep, withDeadline, // output, checks, waits
+  normalizePath, isBinary, toBuffer,
+} from "./harness.mjs";
 
 const STEP_TIMEOUT_MS = Number(process.env.EIO_STEP_TIMEOUT_MS || 10_000);
 const GLOBAL_TIMEOUT_MS = Number(process.env.EIO_GLOBAL_TIMEOUT_MS || 30_000);
@@ -38,73 +40,10 @@ const SCENARIOS = {
 const [scenario, baseUrl, pathArg] = process.argv.slice(2);
 // Normalised like engine.io-client does it (leading and trailing slash), so
 // the raw session probe below hits the same URL as the client.
-const path = pathArg ? `/${pathArg.replace(/^\/+|\/+$/g, "")}/`.replace(/^\/\/$/, "/") : "/engine.io/";
-const T0 = Date.now();
-const now = () => Date.now() - T0;
-
-// ---------------------------------------------------------------- output ---
-
-function emit(obj) {
-  process.stdout.write(JSON.stringify({ t: now(), ...obj }) + "\n");
-}
-
-let finished = false;
-function finish(ok, details) {
-  if (finished) return;
-  finished = true;
-  const line = ok
-    ? { ok: true, scenario, ...details }
-    : { ok: false, scenario, ...details };
-  // stdout to a pipe or file is synchronous on Linux, so exiting right after
-  // the write does not lose the verdict line.
-  process.stdout.write(JSON.stringify(line) + "\n");
-  process.exit(ok ? 0 : 1);
-}
-function fail(error, details = {}) {
-  finish(false, { error: String(error && error.message ? error.message : error), ...details });
-}
-
-class ScenarioError extends Error {
-  constructor(message, details = {}) {
-    super(message);
-    this.details = details;
-  }
-}
-function check(cond, message, details) {
-  if (!cond) throw new ScenarioError(message, details);
-}
-
-process.on("uncaughtException", (e) => fail(`uncaught exception: ${e && e.stack ? e.stack : e}`));
-process.on("unhandledRejection", (e) => fail(`unhandled rejection: ${e && e.stack ? e.stack : e}`));
-
-let watchdog = null;
-function armWatchdog(ms) {
-  if (watchdog) clearTimeout(watchdog);
-  watchdog = setTimeout(() => fail(`global deadline of ${ms} ms exceeded`), ms);
-}
+const path = normalizePath(pathArg, "/engine.io/");
+initRunner({ scenario });
 
 // --------------------------------------------------------------- helpers ---
-
-function sleep(ms) {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-function withDeadline(promise, ms, what) {
-  let timer;
-  const timeout = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new ScenarioError(`timed out after ${ms} ms waiting for ${what}`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
-function isBinary(x) {
-  return x instanceof ArrayBuffer || ArrayBuffer.isView(x);
-}
-function toBuffer(x) {
-  if (Buffer.isBuffer(x)) return x;
-  if (x instanceof ArrayBuffer) return Buffer.from(x);
-  return Buffer.from(x.buffer, x.byteOffset, x.byteLength);
-}
 
 function describePayload(x) {
   if (typeof x === "string") {
@@ -631,20 +570,12 @@ async function stopPongScenario(mode) {
 // ------------------------------------------------------------------ main ---
 
 if (!scenario || !baseUrl || !SCENARIOS[scenario]) {
-  process.stderr.write(
+  usageExit(
     `usage: node engineio-client.mjs <scenario> <baseUrl> [path]\n  scenarios: ${Object.keys(SCENARIOS).join(", ")}\n`,
+    `usage: unknown or missing scenario/baseUrl (${scenario})`,
   );
-  process.stdout.write(JSON.stringify({ ok: false, error: `usage: unknown or missing scenario/baseUrl (${scenario})` }) + "\n");
-  process.exit(2);
 }
-try {
-  new URL(path, baseUrl);
-} catch (e) {
-  fail(`invalid baseUrl/path: ${e.message}`);
-}
+checkUrl(path, baseUrl);
 
 armWatchdog(GLOBAL_TIMEOUT_MS);
-SCENARIOS[scenario]().then(
-  (details) => finish(true, details),
-  (e) => fail(e, e instanceof ScenarioError ? e.details : { stack: e && e.stack }),
-);
+runScenario(SCENARIOS[scenario]);

@@ -1,0 +1,758 @@
+#!/usr/bin/env node
+// Interop client for socketgate's socket.io v5 layer, driven by the real
+// `socket.io-client` package (pinned in package.json).
+//
+// Usage: node socketio-client.mjs <scenario> <mode> <baseUrl> [path]
+//   scenario: basic | auth | acks | rooms | dynamic | reconnect
+//   mode:     polling   -> transports: ['polling'], must never upgrade
+//             websocket -> transports: ['websocket']
+//             default   -> default transports (polling, then upgrade); every
+//                          engine.io connection must upgrade to websocket
+//                          before the scenario finishes
+//   baseUrl:  e.g. http://127.0.0.1:3000
+//   path:     socket.io path, default /socket.io/
+//
+// The server under test implements the test contract described in README.md
+// (namespaces /, /custom, /private, /tenant-<digits>; events message,
+// message-with-ack, join, leave, bcast, ask, binary-please, close-transport,
+// disconnect-me).
+//
+// Output and exit codes come from harness.mjs; the verdict fields are
+// "scenario", "mode" and the scenario's details. Every wait has a deadline and
+// a global watchdog guarantees the process exits on its own. Set SIO_TRACE=1
+// to also print every engine.io packet sent and received ("wire-in" /
+// "wire-out" lines).
+
+import { io } from "socket.io-client";
+import { isDeepStrictEqual } from "node:util";
+import {
+  initRunner, usageExit, checkUrl, armWatchdog, runScenario, // the runner
+  emit, now, ScenarioError, check, sleep, // output, checks, waits
+  normalizePath, isBinary, toBuffer,
+} from "./harness.mjs";
+
+const STEP_TIMEOUT_MS = Number(process.env.SIO_STEP_TIMEOUT_MS || 10_000);
+const GLOBAL_TIMEOUT_MS = Number(process.env.SIO_GLOBAL_TIMEOUT_MS || 30_000);
+// How long we wait after the expected deliveries before asserting that
+// nothing else (a leak to another room, a duplicate) arrived.
+const GRACE_MS = Number(process.env.SIO_GRACE_MS || 200);
+const TRACE = !!process.env.SIO_TRACE && process.env.SIO_TRACE !== "0";
+
+const SCENARIOS = {
+  basic: basicScenario,
+  auth: authScenario,
+  acks: acksScenario,
+  rooms: roomsScenario,
+  dynamic: dynamicScenario,
+  reconnect: reconnectScenario,
+};
+const MODES = ["polling", "websocket", "default"];
+
+const [scenario, mode, baseUrlArg, pathArg] = process.argv.slice(2);
+const baseUrl = (baseUrlArg || "").replace(/\/+$/, "");
+const path = normalizePath(pathArg, "/socket.io/");
+// On failure, disconnect every client before the verdict is written.
+initRunner({ scenario, mode }, { onFail: closeAllNow });
+
+// --------------------------------------------------------------- helpers ---
+
+/**
+ * JSON-safe, comparable view of event arguments: every binary value (Buffer,
+ * Uint8Array, ArrayBuffer...) becomes {"$binary":"<hex>"}, so binary data is
+ * compared byte for byte and cannot be confused with, e.g., an array of
+ * numbers or a leftover {"_placeholder":true,"num":0} object. Functions (ack
+ * callbacks) become {"$function":true}.
+ */
+function normalize(x) {
+  if (isBinary(x)) return { $binary: toBuffer(x).toString("hex") };
+  if (typeof x === "function") return { $function: true };
+  if (Array.isArray(x)) return x.map(normalize);
+  if (x && typeof x === "object") {
+    const o = {};
+    for (const k of Object.keys(x)) o[k] = normalize(x[k]);
+    return o;
+  }
+  return x;
+}
+function sameValue(expected, actual) {
+  return isDeepStrictEqual(normalize(expected), normalize(actual));
+}
+function checkEqual(actual, expected, what) {
+  check(sameValue(expected, actual), `${what}: expected ${JSON.stringify(normalize(expected))}, got ${JSON.stringify(normalize(actual))}`, {
+    expected: normalize(expected),
+    actual: normalize(actual),
+  });
+}
+/** The JS classes of the binary values found in x (e.g. ["Buffer"]). */
+function binaryClasses(x, out = new Set()) {
+  if (isBinary(x)) out.add(x.constructor && x.constructor.name);
+  else if (Array.isArray(x)) x.forEach((v) => binaryClasses(v, out));
+  else if (x && typeof x === "object") Object.values(x).forEach((v) => binaryClasses(v, out));
+  return out;
+}
+
+function describeWire(data) {
+  if (data === undefined) return undefined;
+  if (isBinary(data)) return { binary: toBuffer(data).toString("hex").slice(0, 128), bytes: toBuffer(data).length };
+  const s = String(data);
+  return s.length <= 300 ? s : s.slice(0, 300) + "…";
+}
+
+function describeCloseDetails(desc) {
+  if (desc === undefined || desc === null) return undefined;
+  if (desc instanceof Error) return { message: desc.message, description: desc.description !== undefined ? String(desc.description) : undefined };
+  const out = {};
+  if (desc.description !== undefined) out.description = String(desc.description && desc.description.message ? desc.description.message : desc.description);
+  const ctx = desc.context;
+  if (ctx && typeof ctx === "object" && ctx.code !== undefined) out.wsCloseCode = ctx.code;
+  return out;
+}
+
+// ---------------------------------------------------- managers / engines ---
+
+/**
+ * The server's handshake (engine.io-client keeps only the upgrades filtered by
+ * the client's own transports). The Manager creates a new engine.io-client
+ * Socket in every open(), which runs before its "handshake" event, so the
+ * listener is attached right after open() (wrapped on the instance; the first
+ * open() already ran in the Manager constructor, see trackManager).
+ */
+const handshakes = new WeakMap(); // engine.io-client Socket -> handshake data
+function hookEngine(engine, label) {
+  if (!engine || handshakes.has(engine)) return;
+  handshakes.set(engine, null);
+  engine.once("handshake", (data) => handshakes.set(engine, data));
+  if (TRACE) {
+    const tn = () => (engine.transport ? engine.transport.name : null);
+    engine.on("packet", (p) => emit({ event: "wire-in", manager: label, transport: tn(), type: p.type, data: describeWire(p.data) }));
+    engine.on("packetCreate", (p) => emit({ event: "wire-out", manager: label, transport: tn(), type: p.type, data: describeWire(p.data) }));
+  }
+}
+
+/** Per-Manager bookkeeping: every engine.io connection it opened, upgrades, reconnects. */
+const managers = new Map(); // Manager -> info
+function trackManager(manager, label) {
+  if (managers.has(manager)) return managers.get(manager);
+  const info = { label, manager, engines: [], reconnectAttempts: 0, reconnects: 0, closes: [], waiters: [] };
+  managers.set(manager, info);
+  const wake = () => (info.waiters = info.waiters.filter((w) => !w()));
+  info.wake = wake;
+  hookEngine(manager.engine, label);
+  const originalOpen = manager.open;
+  manager.open = manager.connect = function (...args) {
+    const r = originalOpen.apply(this, args);
+    hookEngine(this.engine, label);
+    return r;
+  };
+  manager.on("open", () => {
+    const engine = manager.engine;
+    const handshake = handshakes.get(engine) || null;
+    const rec = { engine, sid: engine.id, openedAs: engine.transport.name, handshake, upgrading: 0, upgraded: false, upgradeError: null, closed: null };
+    info.engines.push(rec);
+    emit({ event: "engine-open", manager: label, sid: engine.id, transport: engine.transport.name, handshake });
+    engine.on("upgrading", (t) => {
+      rec.upgrading++;
+      emit({ event: "upgrading", manager: label, sid: engine.id, to: t.name });
+    });
+    engine.on("upgrade", (t) => {
+      rec.upgraded = true;
+      emit({ event: "upgrade", manager: label, sid: engine.id, transport: t.name });
+      wake();
+    });
+    engine.on("upgradeError", (e) => {
+      rec.upgradeError = String(e && e.message ? e.message : e);
+      emit({ event: "upgradeError", manager: label, sid: engine.id, error: rec.upgradeError });
+      wake();
+    });
+    engine.on("close", (reason, desc) => {
+      rec.closed = { reason, details: describeCloseDetails(desc) };
+      emit({ event: "engine-close", manager: label, sid: rec.sid, reason, details: rec.closed.details });
+      wake();
+    });
+  });
+  manager.on("reconnect_attempt", (n) => {
+    info.reconnectAttempts++;
+    emit({ event: "reconnect_attempt", manager: label, attempt: n });
+  });
+  manager.on("reconnect", (n) => {
+    info.reconnects++;
+    emit({ event: "reconnect", manager: label, attempt: n });
+  });
+  manager.on("close", (reason, desc) => {
+    info.closes.push(reason);
+    emit({ event: "manager-close", manager: label, reason, details: describeCloseDetails(desc) });
+  });
+  manager.on("error", (e) => emit({ event: "manager-error", manager: label, error: String(e && e.message ? e.message : e) }));
+  return info;
+}
+
+function currentEngine(info) {
+  return info.engines[info.engines.length - 1];
+}
+
+function waitManager(info, pred, ms, what) {
+  return new Promise((resolve, reject) => {
+    let timer = null;
+    const attempt = () => {
+      let r;
+      try {
+        r = pred();
+      } catch (e) {
+        clearTimeout(timer);
+        reject(e);
+        return true;
+      }
+      if (!r) return false;
+      clearTimeout(timer);
+      resolve(r);
+      return true;
+    };
+    if (attempt()) return;
+    timer = setTimeout(() => {
+      info.waiters = info.waiters.filter((w) => w !== attempt);
+      reject(new ScenarioError(`${info.label}: timed out after ${ms} ms waiting for ${what}`));
+    }, ms);
+    info.waiters.push(attempt);
+  });
+}
+
+/**
+ * Mode check for the manager's current engine.io connection:
+ * - polling / websocket: the transport is the requested one and no upgrade
+ *   was even attempted;
+ * - default: it opened over polling and upgraded (waits for the upgrade).
+ */
+async function checkTransportMode(info) {
+  const rec = currentEngine(info);
+  check(rec, `${info.label}: no engine.io connection was opened`);
+  const name = rec.engine.transport && rec.engine.transport.name;
+  if (mode !== "default") {
+    check(rec.openedAs === mode, `${info.label}: opened over ${rec.openedAs}, expected ${mode}`);
+    check(name === mode, `${info.label}: transport is ${name}, expected ${mode}`);
+    check(rec.upgrading === 0 && !rec.upgraded, `${info.label}: the client started an upgrade although only ${mode} was allowed`);
+    const upgrades = rec.handshake && rec.handshake.upgrades;
+    if (mode === "websocket") check(Array.isArray(upgrades) && upgrades.length === 0, `${info.label}: handshake over websocket must advertise no upgrades, got ${JSON.stringify(upgrades)}`);
+    return { sid: rec.sid, transport: name };
+  }
+  check(rec.openedAs === "polling", `${info.label}: default transports must open over polling, opened over ${rec.openedAs}`);
+  const upgrades = rec.handshake && rec.handshake.upgrades;
+  check(Array.isArray(upgrades) && upgrades.includes("websocket"), `${info.label}: handshake over polling must offer the websocket upgrade, got ${JSON.stringify(upgrades)}`);
+  await waitManager(
+    info,
+    () => {
+      if (rec.upgradeError) throw new ScenarioError(`${info.label}: upgrade failed: ${rec.upgradeError}`);
+      if (rec.closed) throw new ScenarioError(`${info.label}: engine closed (${rec.closed.reason}) before upgrading`);
+      return rec.upgraded;
+    },
+    STEP_TIMEOUT_MS,
+    "the upgrade to websocket",
+  );
+  const after = rec.engine.transport && rec.engine.transport.name;
+  check(after === "websocket", `${info.label}: after 'upgrade' the transport is ${after}, expected websocket`);
+  return { sid: rec.sid, transport: after, upgraded: true };
+}
+
+// ---------------------------------------------------------------- client ---
+
+const clients = [];
+
+function transportOpts() {
+  if (mode === "polling") return { transports: ["polling"] };
+  if (mode === "websocket") return { transports: ["websocket"] };
+  return {}; // default: polling first, then upgrade
+}
+
+/**
+ * Wraps a socket.io-client Socket. Every received event (including the
+ * lifecycle events connect / connect_error / disconnect) goes into an inbox;
+ * scenarios take the entries they expect and then assert that nothing else
+ * is left, which catches leaks and duplicates.
+ */
+class Client {
+  constructor(label, socket) {
+    this.label = label;
+    this.socket = socket;
+    this.inbox = [];
+    this.waiters = [];
+    this.info = trackManager(socket.io, label);
+    clients.push(this);
+    socket.onAny((name, ...args) => {
+      const transport = this.transportName;
+      this.inbox.push({ event: name, args, transport, t: now() });
+      emit({ event: "recv", client: label, name, args: normalize(args), transport });
+      this._wake();
+    });
+    socket.on("connect", () => {
+      this.inbox.push({ event: "connect", lifecycle: true, id: socket.id, recovered: !!socket.recovered, t: now() });
+      emit({ event: "connect", client: label, nsp: socket.nsp, id: socket.id, engineSid: socket.io.engine && socket.io.engine.id, recovered: !!socket.recovered, transport: this.transportName });
+      this._wake();
+    });
+    socket.on("connect_error", (err) => {
+      const e = { event: "connect_error", lifecycle: true, message: err && err.message, data: err && err.data, t: now() };
+      this.inbox.push(e);
+      emit({ event: "connect_error", client: label, nsp: socket.nsp, message: e.message, data: normalize(e.data) });
+      this._wake();
+    });
+    socket.on("disconnect", (reason, desc) => {
+      this.inbox.push({ event: "disconnect", lifecycle: true, reason, details: describeCloseDetails(desc), t: now() });
+      emit({ event: "disconnect", client: label, nsp: socket.nsp, reason, details: describeCloseDetails(desc) });
+      this._wake();
+    });
+  }
+
+  get transportName() {
+    const e = this.socket.io.engine;
+    return e && e.transport ? e.transport.name : null;
+  }
+
+  _wake() {
+    this.waiters = this.waiters.filter((w) => !w());
+  }
+
+  describeInbox() {
+    return this.inbox.map((e) => (e.lifecycle ? { event: e.event, reason: e.reason, message: e.message } : { event: e.event, args: normalize(e.args) }));
+  }
+
+  /** Removes and returns the first inbox entry matching `match`, waiting up to ms. */
+  take(match, what, ms = STEP_TIMEOUT_MS) {
+    return new Promise((resolve, reject) => {
+      let timer = null;
+      const attempt = () => {
+        const i = this.inbox.findIndex(match);
+        if (i < 0) return false;
+        clearTimeout(timer);
+        resolve(this.inbox.splice(i, 1)[0]);
+        return true;
+      };
+      if (attempt()) return;
+      timer = setTimeout(() => {
+        this.waiters = this.waiters.filter((w) => w !== attempt);
+        reject(new ScenarioError(`${this.label}: timed out after ${ms} ms waiting for ${what}`, { inbox: this.describeInbox() }));
+      }, ms);
+      this.waiters.push(attempt);
+    });
+  }
+
+  /** Waits for the event `name` and returns its arguments. */
+  async event(name, ms = STEP_TIMEOUT_MS) {
+    const e = await this.take((e) => !e.lifecycle && e.event === name, `event '${name}'`, ms);
+    return e.args;
+  }
+
+  async connected() {
+    const e = await this.take((e) => e.event === "connect" || e.event === "connect_error" || e.event === "disconnect", `'connect' on ${this.socket.nsp}`);
+    if (e.event === "connect_error")
+      throw new ScenarioError(`${this.label}: connect_error on ${this.socket.nsp}: ${e.message}`, { data: normalize(e.data) });
+    if (e.event === "disconnect") throw new ScenarioError(`${this.label}: disconnected (${e.reason}) while waiting for 'connect'`);
+    check(this.socket.connected, `${this.label}: 'connect' fired but socket.connected is false`);
+    return e;
+  }
+
+  async connectError() {
+    const e = await this.take((e) => e.event === "connect" || e.event === "connect_error", `'connect_error' on ${this.socket.nsp}`);
+    if (e.event === "connect") throw new ScenarioError(`${this.label}: ${this.socket.nsp} connected (id ${e.id}) but should have been refused`);
+    return e;
+  }
+
+  async disconnected() {
+    return this.take((e) => e.event === "disconnect", `'disconnect' on ${this.socket.nsp}`);
+  }
+
+  /** emit with an ack callback; resolves with the ack arguments (array). */
+  ack(event, args = [], ms = STEP_TIMEOUT_MS) {
+    return new Promise((resolve, reject) => {
+      this.socket.timeout(ms).emit(event, ...args, (err, ...resp) => {
+        if (err) reject(new ScenarioError(`${this.label}: no ack for '${event}': ${err.message}`, { inbox: this.describeInbox() }));
+        else resolve(resp);
+      });
+    });
+  }
+
+  /** Asserts that the inbox is empty (nothing unexpected arrived). */
+  checkNothingElse(what) {
+    check(this.inbox.length === 0, `${this.label}: unexpected ${what ? what + ": " : ""}${JSON.stringify(this.describeInbox())}`, {
+      inbox: this.describeInbox(),
+    });
+  }
+
+  /** `message` -> `message-back` round trip; checks deep equality. */
+  async echo(args, what = "echo") {
+    this.socket.emit("message", ...args);
+    const back = await this.event("message-back");
+    checkEqual(back, args, `${this.label}: ${what}: message-back`);
+    return back;
+  }
+}
+
+/** A socket with its own Manager (independent engine.io connection). */
+function newClient(label, nsp, opts = {}) {
+  const socket = io(baseUrl + nsp, {
+    path,
+    forceNew: true,
+    reconnection: false,
+    timeout: STEP_TIMEOUT_MS,
+    ...transportOpts(),
+    ...opts,
+  });
+  return new Client(label, socket);
+}
+
+/** A socket on `nsp` sharing the Manager (engine.io connection) of `other`. */
+function sameManagerClient(label, other, nsp, socketOpts = {}) {
+  return new Client(label, other.socket.io.socket(nsp, socketOpts));
+}
+
+/** Disconnects every socket and waits (bounded) until the engines closed. */
+async function closeAll() {
+  for (const c of clients) if (c.socket.active || c.socket.connected) c.socket.disconnect();
+  for (const info of managers.values()) {
+    const rec = currentEngine(info);
+    if (!rec) continue;
+    try {
+      await waitManager(info, () => rec.closed || rec.engine.readyState === "closed", 3000, "the engine.io connection to close");
+    } catch (e) {
+      emit({ event: "close-warning", manager: info.label, error: e.message });
+      info.manager._close && info.manager._close();
+    }
+  }
+  await sleep(50); // lets a last polling POST (the close packet) reach the server
+}
+function closeAllNow() {
+  for (const c of clients) {
+    try {
+      c.socket.disconnect();
+    } catch {}
+  }
+}
+
+// ------------------------------------------------------------- scenarios ---
+
+async function basicScenario() {
+  const main = newClient("main", "/", { auth: { token: "abc" } });
+  await main.connected();
+  checkEqual(await main.event("auth"), [{ token: "abc" }], "auth event on /");
+  const socketId = main.socket.id;
+  const engineId = main.socket.io.engine.id;
+  check(typeof socketId === "string" && socketId.length > 0, `socket.id must be a non-empty string, got ${JSON.stringify(socketId)}`);
+  check(typeof engineId === "string" && engineId.length > 0, `engine id must be a non-empty string, got ${JSON.stringify(engineId)}`);
+  check(socketId !== engineId, `socket.id must differ from the engine.io sid (both ${socketId})`);
+
+  // Text, JSON, top-level binary and non-ASCII text in one event.
+  const MESSAGE = ["text", { a: 1, b: [true, null] }, new Uint8Array([0, 1, 255]), "héllo ✓ 🎉"];
+  const back = await main.echo(MESSAGE, "message");
+  const binClasses = [...binaryClasses(back)];
+
+  // Ack with a JSON and a binary argument (the answer is a BINARY_ACK).
+  const ACK_ARGS = [{ k: "v", list: [1, "two", { three: 3 }] }, new Uint8Array([0xde, 0xad, 0xbe, 0xef])];
+  checkEqual(await main.ack("message-with-ack", ACK_ARGS), ACK_ARGS, "message-with-ack answer");
+
+  // Second namespace over the same Manager / engine.io connection.
+  const custom = sameManagerClient("custom", main, "/custom", { auth: { token: "abc", nsp: "custom" } });
+  check(custom.socket.io === main.socket.io, "/custom socket does not share the Manager");
+  await custom.connected();
+  checkEqual(await custom.event("auth"), [{ token: "abc", nsp: "custom" }], "auth event on /custom");
+  const customId = custom.socket.id;
+  check(typeof customId === "string" && customId.length > 0, `/custom socket.id must be a non-empty string, got ${JSON.stringify(customId)}`);
+  check(customId !== socketId && customId !== engineId, `/custom socket.id ${customId} must differ from the / socket id and the engine sid`);
+  check(custom.socket.io.engine.id === engineId, "the /custom socket opened a second engine.io connection");
+  // Several attachments, nested and inside arrays, including an empty one.
+  const CUSTOM_MESSAGE = ["custom", { file: new Uint8Array([7, 7, 7]), meta: { name: "f.bin" } }, [new Uint8Array([]), new Uint8Array([9])]];
+  await custom.echo(CUSTOM_MESSAGE, "message on /custom");
+  checkEqual(await custom.ack("message-with-ack", ["on-custom", 2]), ["on-custom", 2], "message-with-ack on /custom");
+
+  // Server-sent binary event, top-level and nested.
+  const done = await main.ack("binary-please");
+  checkEqual(done, ["done"], "binary-please ack");
+  const bin = await main.event("binary");
+  checkEqual(bin, [Buffer.from([1, 2, 3]), { nested: Buffer.from([4, 5]), label: "x" }], "binary event");
+
+  const transport = await checkTransportMode(main.info);
+  // One more round trip on each namespace on the final transport.
+  await main.echo(["final", new Uint8Array([42])], "final echo on /");
+  await custom.echo(["final-custom"], "final echo on /custom");
+  await sleep(GRACE_MS);
+  main.checkNothingElse();
+  custom.checkNothingElse();
+  check(main.socket.io.engine.id === engineId, "the engine.io sid changed during the scenario");
+  await closeAll();
+  return { socketId, customSocketId: customId, engineId, transport: transport.transport, upgraded: !!transport.upgraded, binaryClasses: binClasses };
+}
+
+async function authScenario() {
+  // A `/` socket keeps the engine.io connection up while /private is refused.
+  const main = newClient("main", "/", { auth: { token: "main" } });
+  await main.connected();
+  checkEqual(await main.event("auth"), [{ token: "main" }], "auth event on /");
+  const engineId = main.socket.io.engine.id;
+
+  const priv = sameManagerClient("private", main, "/private", { auth: { token: "wrong" } });
+  const refused = await priv.connectError();
+  check(refused.message === "unauthorized", `connect_error message: expected "unauthorized", got ${JSON.stringify(refused.message)}`);
+  checkEqual(refused.data, { code: 401 }, "connect_error data");
+  check(!priv.socket.connected && priv.socket.id === undefined, "refused socket looks connected");
+
+  // The refusal must leave the engine.io connection and the / namespace alive.
+  await sleep(GRACE_MS);
+  check(main.socket.connected, "the / socket was disconnected by the /private refusal");
+  await main.echo(["still here", new Uint8Array([1])], "echo on / after the refusal");
+  check(main.socket.io.engine.id === engineId, "the engine.io connection changed after the refusal");
+  priv.checkNothingElse("after connect_error");
+
+  // Usual retry pattern: fix the credentials and connect the same socket again.
+  priv.socket.auth = { token: "secret" };
+  priv.socket.connect();
+  await priv.connected();
+  checkEqual(await priv.event("auth"), [{ token: "secret" }], "auth event on /private");
+  const privateId = priv.socket.id;
+  check(typeof privateId === "string" && privateId.length > 0 && privateId !== main.socket.id && privateId !== engineId, `bad /private socket id ${JSON.stringify(privateId)}`);
+  check(main.socket.io.engine.id === engineId, "the engine.io connection changed while connecting /private");
+
+  // Also a fresh, independent client with the right token straight away.
+  const fresh = newClient("private-fresh", "/private", { auth: { token: "secret" } });
+  await fresh.connected();
+  checkEqual(await fresh.event("auth"), [{ token: "secret" }], "auth event on /private (fresh client)");
+
+  const transport = await checkTransportMode(main.info);
+  await checkTransportMode(fresh.info);
+  await main.echo(["final"], "final echo on /");
+  await sleep(GRACE_MS);
+  for (const c of [main, priv, fresh]) c.checkNothingElse();
+  const freshSocketId = fresh.socket.id;
+  await closeAll();
+  return {
+    engineId,
+    refused: { message: refused.message, data: normalize(refused.data) },
+    privateSocketId: privateId,
+    freshSocketId,
+    transport: transport.transport,
+  };
+}
+
+async function acksScenario() {
+  const c = newClient("main", "/", { auth: { token: "acks" } });
+  await c.connected();
+  checkEqual(await c.event("auth"), [{ token: "acks" }], "auth event");
+  const results = {};
+
+  // Sends `ask`, takes the server's `question` (which must carry an ack id),
+  // optionally answers it; returns the server's final ack and the timing.
+  async function ask(timeoutMs, answer) {
+    const sentAt = Date.now();
+    const askP = c.ack("ask", [timeoutMs]);
+    askP.catch(() => {});
+    // Fails fast when the server acks `ask` without asking first.
+    const q = await Promise.race([
+      c.event("question"),
+      askP.then((r) => {
+        throw new ScenarioError(`the server acked 'ask' with ${JSON.stringify(normalize(r))} before sending 'question'`);
+      }),
+    ]);
+    check(q.length === 2 && q[0] === "q?" && typeof q[1] === "function", `'question' must be ("q?", <ack>), got ${JSON.stringify(normalize(q))} (no ack id on the server's EVENT?)`);
+    if (answer !== undefined) q[1](answer);
+    const resp = await askP;
+    return { resp, ms: Date.now() - sentAt, ackFn: q[1] };
+  }
+
+  // 1. The client answers: the server's ack (with timeout) gets the answer.
+  const a1 = await ask(2000, "42!");
+  checkEqual(a1.resp, [{ answer: "42!" }], "ask(2000) answered with \"42!\"");
+  results.answered = { ms: a1.ms };
+
+  // 2. A binary answer (client -> server BINARY_ACK, then back in the server's ack).
+  const a2 = await ask(2000, new Uint8Array([9, 8, 7]));
+  checkEqual(a2.resp, [{ answer: new Uint8Array([9, 8, 7]) }], "ask(2000) answered with binary 090807");
+  results.binaryAnswer = { ms: a2.ms };
+
+  // 3. The client does not answer: the server's timeout fires.
+  const a3 = await ask(300);
+  checkEqual(a3.resp, [{ timeout: true }], "ask(300) not answered");
+  check(a3.ms >= 250, `the server reported the timeout after ${a3.ms} ms, expected about 300 ms (>= 250)`);
+  check(a3.ms < 300 + 2000, `the server reported the timeout only after ${a3.ms} ms (timeout 300 ms)`);
+  results.timedOut = { ms: a3.ms };
+
+  // A late answer to the expired question must be ignored by the server
+  // (no crash, no disconnect, nothing sent back).
+  a3.ackFn("too late");
+  await sleep(GRACE_MS);
+  check(c.socket.connected, "the socket disconnected after a late ack");
+  c.checkNothingElse("after the late ack");
+
+  const transport = await checkTransportMode(c.info);
+  await c.echo(["still alive", new Uint8Array([1, 2])], "echo after the late ack");
+  // Timing after the upgrade too (default mode: now over websocket).
+  const a4 = await ask(300);
+  checkEqual(a4.resp, [{ timeout: true }], "second ask(300) not answered");
+  check(a4.ms >= 250, `the server reported the second timeout after ${a4.ms} ms (>= 250 expected)`);
+  a4.ackFn("too late again");
+  const a5 = await ask(2000, "again");
+  checkEqual(a5.resp, [{ answer: "again" }], "ask(2000) answered after a timed-out question");
+  await sleep(GRACE_MS);
+  c.checkNothingElse();
+  const socketId = c.socket.id;
+  await closeAll();
+  return { socketId, ...results, secondTimeoutMs: a4.ms, transport: transport.transport };
+}
+
+async function roomsScenario() {
+  const A = newClient("A", "/", { auth: { name: "A" } });
+  const B = newClient("B", "/", { auth: { name: "B" } });
+  const C = newClient("C", "/", { auth: { name: "C" } });
+  const all = [A, B, C];
+  for (const c of all) await c.connected();
+  for (const c of all) checkEqual(await c.event("auth"), [{ name: c.label }], `${c.label}: auth event`);
+
+  checkEqual(await A.ack("join", ["r1"]), ["r1"], "A join r1");
+  checkEqual(await B.ack("join", ["r1"]), ["r1"], "B join r1");
+  checkEqual(await C.ack("join", ["r2"]), ["r2"], "C join r2");
+
+  const steps = [];
+  // Sends `bcast` from `from`, waits for `event` on every expected client,
+  // then waits GRACE_MS and asserts nobody received anything else.
+  async function bcast(step, from, spec, receivers) {
+    const sentAt = now();
+    checkEqual(await from.ack("bcast", [spec]), ["sent"], `${step}: bcast ack`);
+    for (const c of receivers) checkEqual(await c.event(spec.event), [spec.data], `${step}: '${spec.event}' received by ${c.label}`);
+    await sleep(GRACE_MS);
+    for (const c of all) c.checkNothingElse(`after step ${step} (expected receivers: ${receivers.map((r) => r.label).join(",") || "none"})`);
+    steps.push({ step, receivers: receivers.map((r) => r.label), ms: now() - sentAt });
+    emit({ event: "step-ok", step, receivers: receivers.map((r) => r.label) });
+  }
+
+  await bcast("to-r1", A, { to: "r1", event: "news", data: { n: 1 } }, [A, B]);
+  await bcast("except-r1", A, { except: "r1", event: "all", data: 2 }, [C]);
+  await bcast("all-but-sender", A, { allButSender: true, event: "others", data: 3 }, [B, C]);
+
+  // Volatile: all three are connected and idle, so the packet must get
+  // through. In polling mode a volatile packet is legitimately dropped when it
+  // hits the ~1 ms window in which a client's GET has just returned (e.g. with
+  // a ping) and the next one is not there yet, so up to 3 attempts are made;
+  // a server that drops volatile packets always fails all of them.
+  if (mode === "default") for (const c of all) await checkTransportMode(c.info);
+  let volAttempts = 0;
+  for (;;) {
+    volAttempts++;
+    checkEqual(await A.ack("bcast", [{ volatile: true, event: "vol", data: 4 }]), ["sent"], "volatile bcast ack");
+    const got = [];
+    const deadline = Date.now() + 1500;
+    for (const c of all) {
+      try {
+        checkEqual(await c.event("vol", Math.max(1, deadline - Date.now())), [4], `volatile 'vol' received by ${c.label}`);
+        got.push(c.label);
+      } catch (e) {
+        if (!(e instanceof ScenarioError) || !/timed out/.test(e.message)) throw e;
+      }
+    }
+    await sleep(GRACE_MS);
+    for (const c of all) c.checkNothingElse("after the volatile broadcast");
+    if (got.length === all.length) break;
+    emit({ event: "volatile-missed", attempt: volAttempts, got });
+    check(volAttempts < 3, `volatile broadcast did not reach all idle clients in ${volAttempts} attempts (last reached: ${got.join(",") || "none"})`);
+  }
+  steps.push({ step: "volatile", receivers: ["A", "B", "C"], attempts: volAttempts });
+
+  checkEqual(await B.ack("leave", ["r1"]), ["r1"], "B leave r1");
+  await bcast("to-r1-after-leave", A, { to: "r1", event: "news", data: { n: 2 } }, [A]);
+  // And a room nobody is in.
+  await bcast("to-empty-room", B, { to: "nobody-here", event: "news", data: { n: 3 } }, []);
+
+  const transports = [];
+  for (const c of all) transports.push((await checkTransportMode(c.info)).transport);
+  await A.echo(["final"], "final echo");
+  const ids = Object.fromEntries(all.map((c) => [c.label, c.socket.id]));
+  check(new Set(Object.values(ids)).size === 3, `socket ids are not distinct: ${JSON.stringify(ids)}`);
+  await closeAll();
+  return { ids, steps, volatileAttempts: volAttempts, transports };
+}
+
+async function dynamicScenario() {
+  const t42 = newClient("tenant-42", "/tenant-42");
+  await t42.connected();
+  checkEqual(await t42.event("tenant"), ["/tenant-42"], "tenant event on /tenant-42");
+  const engineId = t42.socket.io.engine.id;
+
+  // A second dynamic namespace over the same connection.
+  const t7 = sameManagerClient("tenant-7", t42, "/tenant-7");
+  await t7.connected();
+  checkEqual(await t7.event("tenant"), ["/tenant-7"], "tenant event on /tenant-7");
+  check(t7.socket.id !== t42.socket.id, "the two tenant sockets have the same id");
+
+  const refused = {};
+  for (const nsp of ["/tenant-abc", "/nope"]) {
+    const c = sameManagerClient(nsp, t42, nsp);
+    const e = await c.connectError();
+    check(e.message === "Invalid namespace", `${nsp}: connect_error message: expected "Invalid namespace", got ${JSON.stringify(e.message)}`);
+    refused[nsp] = { message: e.message, data: normalize(e.data) };
+  }
+  await sleep(GRACE_MS);
+  check(t42.socket.connected && t7.socket.connected, "a refused namespace disconnected the tenant sockets");
+  check(t42.socket.io.engine.id === engineId, "the engine.io connection changed after the refusals");
+  const transport = await checkTransportMode(t42.info);
+  for (const c of clients) c.checkNothingElse();
+  const tenantSocketIds = { "/tenant-42": t42.socket.id, "/tenant-7": t7.socket.id };
+  await closeAll();
+  return { engineId, tenantSocketIds, refused, transport: transport.transport };
+}
+
+async function reconnectScenario() {
+  const c = newClient("main", "/", { auth: { token: "re" }, reconnection: true, reconnectionDelay: 100, reconnectionDelayMax: 200 });
+  await c.connected();
+  checkEqual(await c.event("auth"), [{ token: "re" }], "auth event");
+  const firstId = c.socket.id;
+  const first = await checkTransportMode(c.info);
+  await c.echo(["before"], "echo before close-transport");
+
+  c.socket.emit("close-transport");
+  const closedAt = now();
+  const d = await c.disconnected();
+  check(d.reason === "transport close", `disconnect reason: expected "transport close", got ${JSON.stringify(d.reason)}`, { details: d.details });
+  const again = await c.connected();
+  const reconnectMs = now() - closedAt;
+  check(c.info.reconnects >= 1, "the socket connected again without a Manager 'reconnect' event");
+  const secondId = c.socket.id;
+  const recovered = !!c.socket.recovered;
+  // Without connection state recovery the server hands out a new id; with it
+  // (socket.recovered) the id is kept.
+  if (recovered) check(secondId === firstId, `recovered session must keep the socket id (${firstId} -> ${secondId})`);
+  else check(secondId !== firstId && typeof secondId === "string" && secondId.length > 0, `a new session must get a new socket id (${firstId} -> ${secondId})`);
+  checkEqual(await c.event("auth"), [{ token: "re" }], "auth event after reconnect");
+  check(c.info.engines.length === 2 && c.info.engines[1].sid !== first.sid, "the reconnect did not open a new engine.io connection");
+  const second = await checkTransportMode(c.info);
+  await c.echo(["after reconnect", { n: 1 }, new Uint8Array([5, 6])], "echo after reconnect");
+  await sleep(GRACE_MS);
+  c.checkNothingElse("after reconnect");
+
+  c.socket.emit("disconnect-me");
+  const d2 = await c.disconnected();
+  check(d2.reason === "io server disconnect", `disconnect reason: expected "io server disconnect", got ${JSON.stringify(d2.reason)}`);
+  const attemptsBefore = c.info.reconnectAttempts;
+  await sleep(500);
+  check(c.info.reconnectAttempts === attemptsBefore, "the client tried to reconnect after 'io server disconnect'");
+  check(!c.socket.connected && !c.socket.active, "the socket is active again after 'io server disconnect'");
+  c.checkNothingElse("after io server disconnect");
+  await closeAll();
+  return {
+    firstSocketId: firstId,
+    secondSocketId: secondId,
+    recovered,
+    firstEngineId: first.sid,
+    secondEngineId: second.sid,
+    reconnectMs,
+    reconnectAttempts: c.info.reconnectAttempts,
+    transport: second.transport,
+    reasons: [d.reason, d2.reason],
+  };
+}
+
+// ------------------------------------------------------------------ main ---
+
+if (!SCENARIOS[scenario] || !MODES.includes(mode) || !baseUrl) {
+  usageExit(
+    `usage: node socketio-client.mjs <scenario> <mode> <baseUrl> [path]\n  scenarios: ${Object.keys(SCENARIOS).join(", ")}\n  modes: ${MODES.join(", ")}\n`,
+    `usage: unknown or missing scenario/mode/baseUrl (${scenario} ${mode} ${baseUrlArg})`,
+  );
+}
+checkUrl(path, baseUrl);
+
+armWatchdog(GLOBAL_TIMEOUT_MS);
+emit({ event: "start", scenario, mode, baseUrl, path });
+runScenario(SCENARIOS[scenario]);
