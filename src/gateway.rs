@@ -18,7 +18,7 @@ use axum::Router;
 use axum::routing::get;
 use serde_json::Value;
 
-use crate::socketio::{SocketIo, SocketIoConfig};
+use crate::socketio::{Socket, SocketIo, SocketIoConfig};
 
 /// What the gateway serves and how.
 #[derive(Debug, Clone)]
@@ -63,19 +63,25 @@ impl GatewayConfig {
     }
 }
 
+/// Lets the client choose its rooms: `join` (room) and `leave` (room),
+/// each acknowledged with the room name.
+pub fn self_service_rooms(socket: &Socket) {
+    socket.on("join", |s, mut ev| {
+        let room: String = ev.data().unwrap_or_default();
+        s.join(room.as_str());
+        let _ = ev.ack(&room);
+    });
+    socket.on("leave", |s, mut ev| {
+        let room: String = ev.data().unwrap_or_default();
+        s.leave(room.as_str());
+        let _ = ev.ack(&room);
+    });
+}
+
 /// Installs the relay on the main namespace.
 pub fn relay(io: &SocketIo) {
     io.ns("/", |socket| {
-        socket.on("join", |s, mut ev| {
-            let room: String = ev.data().unwrap_or_default();
-            s.join(room.as_str());
-            let _ = ev.ack(&room);
-        });
-        socket.on("leave", |s, mut ev| {
-            let room: String = ev.data().unwrap_or_default();
-            s.leave(room.as_str());
-            let _ = ev.ack(&room);
-        });
+        self_service_rooms(&socket);
         socket.on("chat", |s, ev| {
             let mut msg: Value = ev.data().unwrap_or_default();
             if !msg.is_object() {

@@ -15,7 +15,10 @@ async fn run(scenario: &str, mode: &str) -> serde_json::Value {
     let server = SioServer::start(config()).await;
     let v = run_node("socketio-client.mjs", &[scenario, mode, &server.base()]).await;
     // whatever the clients did, the server holds no session afterwards
-    common::until("sessions to close", || server.io.engine().session_count() == 0).await;
+    common::until("sessions to close", || {
+        server.io.engine().session_count() == 0
+    })
+    .await;
     match v["transports"].as_array() {
         Some(all) => {
             assert!(all.iter().all(|t| *t == all[0]), "{v}");

@@ -75,16 +75,7 @@ fn on_connect(socket: Socket) {
             let _ = ack.send_payload(&ev.payload);
         }
     });
-    socket.on("join", |s, mut ev| {
-        let room: String = ev.data().unwrap_or_default();
-        s.join(room.as_str());
-        let _ = ev.ack(&room);
-    });
-    socket.on("leave", |s, mut ev| {
-        let room: String = ev.data().unwrap_or_default();
-        s.leave(room.as_str());
-        let _ = ev.ack(&room);
-    });
+    socketgate::gateway::self_service_rooms(&socket);
     socket.on("bcast", |s, mut ev| {
         let spec: Value = ev.data().unwrap_or_default();
         let mut op = if spec["allButSender"] == true {
