@@ -12,7 +12,8 @@
 //! refused. connectTimeout is 1 s.
 //!
 //! They listen on `127.0.0.1:$PORT` (default 3000) with pingInterval 300 ms,
-//! pingTimeout 200 ms, maxPayload 1e6 and CORS for any origin.
+//! pingTimeout 200 ms, maxPayload 1e6 and CORS for any origin. Add
+//! `--allow-eio3` to accept engine.io v3 clients (socket.io-client 2.x) too.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -41,7 +42,9 @@ async fn main() -> std::io::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .init();
-    let mode = std::env::args().nth(1).unwrap_or_default();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mode = args.first().cloned().unwrap_or_default();
+    let allow_eio3 = args.iter().skip(1).any(|a| a == "--allow-eio3");
     let port: u16 = std::env::var("PORT")
         .ok()
         .and_then(|p| p.parse().ok())
@@ -50,6 +53,7 @@ async fn main() -> std::io::Result<()> {
         .ping_interval(Duration::from_millis(300))
         .ping_timeout(Duration::from_millis(200))
         .max_payload(1_000_000)
+        .allow_eio3(allow_eio3)
         .allowed_origins(AllowedOrigins::any());
     let service = match mode.as_str() {
         "engineio" => EngineService::standalone(Engine::new(config.path("/engine.io/"), Echo)),
@@ -74,7 +78,9 @@ async fn main() -> std::io::Result<()> {
             EngineService::standalone(io.engine().clone())
         }
         other => {
-            eprintln!("unknown mode {other:?}; usage: conformance engineio|socketio");
+            eprintln!(
+                "unknown mode {other:?}; usage: conformance engineio|socketio [--allow-eio3]"
+            );
             std::process::exit(2);
         }
     };

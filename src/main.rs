@@ -34,6 +34,9 @@ struct Args {
     /// `*` allows all).
     #[arg(long, env = "SOCKETGATE_ALLOWED_ORIGINS", value_delimiter = ',')]
     allowed_origins: Vec<String>,
+    /// Accept legacy clients (engine.io v3: socket.io-client 2.x).
+    #[arg(long, env = "SOCKETGATE_ALLOW_EIO3")]
+    allow_eio3: bool,
 }
 
 #[tokio::main]
@@ -50,6 +53,7 @@ async fn main() -> std::io::Result<()> {
         .ping_interval(Duration::from_millis(args.ping_interval_ms))
         .ping_timeout(Duration::from_millis(args.ping_timeout_ms))
         .max_payload(args.max_payload)
+        .allow_eio3(args.allow_eio3)
         .allowed_origins(AllowedOrigins::list(&args.allowed_origins));
     let io = SocketIoConfig::default()
         .engine(engine)

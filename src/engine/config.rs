@@ -50,6 +50,9 @@ pub struct EngineConfig {
     pub allowed_origins: AllowedOrigins,
     /// This node's id, carried inside every sid; default 0.
     pub node_id: u16,
+    /// Accept engine.io v3 clients (`EIO=3`: socket.io-client 2.x); default
+    /// off, as in the reference server.
+    pub allow_eio3: bool,
 }
 
 impl Default for EngineConfig {
@@ -64,6 +67,7 @@ impl Default for EngineConfig {
             transports: Transports::default(),
             allowed_origins: AllowedOrigins::default(),
             node_id: 0,
+            allow_eio3: false,
         }
     }
 }
@@ -121,6 +125,12 @@ impl EngineConfig {
     /// Sets [`allowed_origins`](Self::allowed_origins).
     pub fn allowed_origins(mut self, origins: AllowedOrigins) -> Self {
         self.allowed_origins = origins;
+        self
+    }
+
+    /// Sets [`allow_eio3`](Self::allow_eio3).
+    pub fn allow_eio3(mut self, allow: bool) -> Self {
+        self.allow_eio3 = allow;
         self
     }
 

@@ -22,6 +22,28 @@ pub enum DecodeError {
     /// A `b`-prefixed packet whose base64 does not decode.
     #[error("invalid base64")]
     InvalidBase64,
+    /// A v3 payload length prefix that is not 1 to 10 decimal digits
+    /// followed by its separator (`:` in text, `0xFF` in binary payloads).
+    #[error("invalid payload length")]
+    InvalidLength,
+    /// A v3 payload that ends before the length its prefix announces.
+    #[error("payload shorter than its length prefix")]
+    Truncated,
+    /// A v3 text payload length that ends between the two UTF-16 halves of
+    /// one character.
+    #[error("payload length splits a character")]
+    SplitCharacter,
+    /// A v3 binary payload packet whose marker byte is neither 0 (text) nor
+    /// 1 (binary).
+    #[error("invalid payload packet marker")]
+    InvalidMarker,
+    /// A binary packet (`b<type>` base64, or a type byte) of a type other
+    /// than message (`4`).
+    #[error("binary packet is not a message")]
+    BinaryNotMessage,
+    /// A JSONP POST form without exactly one `d` field.
+    #[error("JSONP form without a single d field")]
+    MissingJsonpData,
 }
 
 /// A request the engine refuses, with the engine.io error code it answers.

@@ -37,6 +37,15 @@ impl TransportKind {
     }
 }
 
+/// The engine.io protocol revision a session speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// engine.io v3 (`EIO=3`, socket.io-client 2.x): the client pings.
+    V3,
+    /// engine.io v4 (`EIO=4`): the server pings.
+    V4,
+}
+
 /// Why a session closed, as told to [`EngineHandler::on_close`].
 ///
 /// [`EngineHandler::on_close`]: crate::engine::EngineHandler::on_close
@@ -170,11 +179,15 @@ pub(crate) struct Tick {
 #[derive(Debug)]
 pub(crate) struct Machine {
     state: State,
+    protocol: Protocol,
     transport: TransportKind,
     timing: Timing,
     queue: VecDeque<Frame>,
     queued_bytes: usize,
+    /// v4: when the server pings next (while no pong is awaited).
     next_ping: Instant,
+    /// v4: the pong for the last ping is due by then. v3: the client's next
+    /// ping is due by then.
     pong_deadline: Option<Instant>,
     close_deadline: Option<Instant>,
     poll: Option<u64>,
@@ -184,15 +197,24 @@ pub(crate) struct Machine {
 }
 
 impl Machine {
-    pub(crate) fn new(transport: TransportKind, timing: Timing, now: Instant) -> Self {
+    pub(crate) fn new(
+        protocol: Protocol,
+        transport: TransportKind,
+        timing: Timing,
+        now: Instant,
+    ) -> Self {
         Machine {
             state: State::Open,
+            protocol,
             transport,
             timing,
             queue: VecDeque::new(),
             queued_bytes: 0,
             next_ping: now + timing.ping_interval,
-            pong_deadline: None,
+            pong_deadline: match protocol {
+                Protocol::V3 => Some(now + timing.ping_interval + timing.ping_timeout),
+                Protocol::V4 => None,
+            },
             close_deadline: None,
             poll: None,
             polls_started: 0,
@@ -203,6 +225,10 @@ impl Machine {
 
     pub(crate) fn transport(&self) -> TransportKind {
         self.transport
+    }
+
+    pub(crate) fn protocol(&self) -> Protocol {
+        self.protocol
     }
 
     pub(crate) fn is_open(&self) -> bool {
@@ -287,16 +313,25 @@ impl Machine {
         }
         match packet {
             Packet::Message(m) => Ok(Some(m)),
-            Packet::Pong => {
+            Packet::Pong if self.protocol == Protocol::V4 => {
                 if self.pong_deadline.take().is_some() {
                     self.next_ping = now + self.timing.ping_interval;
                 }
                 Ok(None)
             }
+            // v3: the client pings, the server answers at once and expects
+            // the next ping within interval + timeout.
+            Packet::Ping if self.protocol == Protocol::V3 => {
+                self.push_control(&Packet::Pong);
+                self.pong_deadline =
+                    Some(now + self.timing.ping_interval + self.timing.ping_timeout);
+                Ok(None)
+            }
             Packet::Close => Err(CloseReason::TransportClose),
-            // v4 clients answer pings and never send them; probes and the
-            // upgrade packet belong on the upgrading WebSocket only.
+            // A heartbeat in the wrong direction for the protocol; probes
+            // and the upgrade packet belong on the upgrading WebSocket only.
             Packet::Ping
+            | Packet::Pong
             | Packet::PingProbe
             | Packet::PongProbe
             | Packet::Upgrade
@@ -324,7 +359,7 @@ impl Machine {
             State::Open | State::Upgrading { .. } => match self.pong_deadline {
                 Some(deadline) if now >= deadline => tick.timed_out = true,
                 Some(_) => {}
-                None if now >= self.next_ping => {
+                None if now >= self.next_ping && self.protocol == Protocol::V4 => {
                     self.push_control(&Packet::Ping);
                     self.pong_deadline = Some(now + self.timing.ping_timeout);
                     tick.pinged = true;
@@ -558,7 +593,7 @@ mod tests {
             ping_timeout: TIMEOUT,
             max_queue_bytes: 100,
         };
-        (Machine::new(transport, timing, now), now)
+        (Machine::new(Protocol::V4, transport, timing, now), now)
     }
 
     fn text(s: &'static str) -> Frame {
@@ -592,6 +627,34 @@ mod tests {
     }
 
     #[test]
+    fn v3_client_pings_and_the_server_answers() {
+        let now = Instant::now();
+        let timing = Timing {
+            ping_interval: INTERVAL,
+            ping_timeout: TIMEOUT,
+            max_queue_bytes: 100,
+        };
+        let mut m = Machine::new(Protocol::V3, TransportKind::WebSocket, timing, now);
+        assert_eq!(m.next_deadline(), Some(now + INTERVAL + TIMEOUT));
+        assert!(
+            !m.tick(now + INTERVAL).pinged,
+            "the server never pings in v3"
+        );
+        let t1 = now + INTERVAL;
+        assert_eq!(m.on_packet(Packet::Ping, t1), Ok(None));
+        assert_eq!(m.ws_step(), WsStep::Send(vec![text("3")]));
+        assert_eq!(m.next_deadline(), Some(t1 + INTERVAL + TIMEOUT));
+        assert!(!m.tick(t1 + INTERVAL).timed_out);
+        assert!(m.tick(t1 + INTERVAL + TIMEOUT).timed_out);
+        // a pong from a v3 client is the wrong direction
+        let mut m = Machine::new(Protocol::V3, TransportKind::Polling, timing, now);
+        assert_eq!(
+            m.on_packet(Packet::Pong, now),
+            Err(CloseReason::TransportError)
+        );
+    }
+
+    #[test]
     fn heartbeat_bypasses_a_full_queue() {
         let (mut m, t0) = machine(TransportKind::WebSocket);
         let big = Frame::Text(Str::from("4".repeat(100)));
@@ -608,7 +671,7 @@ mod tests {
         let (mut m, _) = machine(TransportKind::WebSocket);
         let frames = [
             text("51-[]"),
-            Frame::Binary(bytes::Bytes::from(vec![0u8; 50])),
+            Message::binary(vec![0u8; 50]).frame().clone(),
         ];
         assert_eq!(m.push_all(&frames), Ok(()));
         assert_eq!(m.push_all(&frames), Err(SendError::QueueFull));

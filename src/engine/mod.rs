@@ -3,10 +3,12 @@
 
 mod config;
 mod error;
+pub mod jsonp;
 mod machine;
 mod open;
 pub mod packet;
 pub mod payload;
+pub mod payload_v3;
 mod session;
 mod sid;
 
@@ -17,8 +19,8 @@ use tokio::time::Instant;
 
 pub use config::{EngineConfig, Transports};
 pub use error::{DecodeError, EngineError};
-pub use machine::{CloseReason, SendError, TransportKind};
-pub use packet::{Message, Packet, Str};
+pub use machine::{CloseReason, Protocol, SendError, TransportKind};
+pub use packet::{Binary, Message, Packet, Str};
 pub use session::{RequestInfo, Session};
 pub use sid::Sid;
 
@@ -104,6 +106,7 @@ impl EngineInner {
     /// Creates and registers a session and starts its heartbeat driver.
     pub(crate) fn open_session(
         self: &Arc<Self>,
+        protocol: Protocol,
         transport: TransportKind,
         request: RequestInfo,
     ) -> Result<Session, EngineError> {
@@ -116,7 +119,7 @@ impl EngineInner {
             ping_timeout: self.config.ping_timeout,
             max_queue_bytes: self.config.max_queue_bytes,
         };
-        let machine = Machine::new(transport, timing, Instant::now());
+        let machine = Machine::new(protocol, transport, timing, Instant::now());
         let session = Session::new(sid, Arc::downgrade(self), machine, request);
         self.sessions.insert(sid, session.clone());
         tokio::spawn(session.clone().drive());

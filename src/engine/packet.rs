@@ -7,8 +7,9 @@
 //! Outgoing packets are kept *encoded* ([`Frame`]) so that one message can be
 //! queued for many sessions without being serialised again.
 
-use bytes::Bytes;
+use bytes::{BufMut, Bytes, BytesMut};
 use std::fmt;
+use std::sync::{Arc, OnceLock};
 
 use super::error::DecodeError;
 
@@ -193,7 +194,18 @@ impl Packet {
 
     /// A binary packet is always a message.
     pub fn decode_binary(bytes: Bytes) -> Self {
-        Packet::Message(Message(Frame::Binary(bytes)))
+        Packet::Message(Message(Frame::Binary(Binary::new(bytes))))
+    }
+
+    /// A v3 binary frame: the message type byte, then the data.
+    pub fn decode_binary_v3(frame: Bytes) -> Result<Self, DecodeError> {
+        match frame.first() {
+            None => Err(DecodeError::Empty),
+            Some(4) => Ok(Packet::Message(Message(Frame::Binary(Binary::from_typed(
+                frame,
+            ))))),
+            Some(_) => Err(DecodeError::UnknownType),
+        }
     }
 
     /// The packet encoded for the wire.
@@ -217,6 +229,68 @@ impl Packet {
     }
 }
 
+/// The bytes of a binary message.
+///
+/// engine.io v3 puts the message type byte (`4`) in front of binary
+/// frames, v4 does not. The v3 form is made once, on first need, and shared
+/// by every clone, so a broadcast is encoded at most once per protocol
+/// revision.
+#[derive(Clone)]
+pub struct Binary {
+    data: Bytes,
+    typed: Arc<OnceLock<Bytes>>,
+}
+
+impl Binary {
+    /// Binary data as it is.
+    pub fn new(data: Bytes) -> Self {
+        Binary {
+            data,
+            typed: Arc::new(OnceLock::new()),
+        }
+    }
+
+    /// A v3 binary frame: the caller checked that its first byte is the
+    /// message type byte.
+    pub(crate) fn from_typed(frame: Bytes) -> Self {
+        Binary {
+            data: frame.slice(1..),
+            typed: Arc::new(OnceLock::from(frame)),
+        }
+    }
+
+    /// The data.
+    pub fn data(&self) -> &Bytes {
+        &self.data
+    }
+
+    /// The data with the v3 message type byte in front.
+    pub fn typed(&self) -> Bytes {
+        self.typed
+            .get_or_init(|| {
+                let mut b = BytesMut::with_capacity(self.data.len() + 1);
+                b.put_u8(b'4' - b'0');
+                b.put_slice(&self.data);
+                b.freeze()
+            })
+            .clone()
+    }
+}
+
+impl PartialEq for Binary {
+    fn eq(&self, other: &Self) -> bool {
+        self.data == other.data
+    }
+}
+
+impl Eq for Binary {}
+
+impl fmt::Debug for Binary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.data, f)
+    }
+}
+
 /// An encoded packet, ready for any transport: a text packet including its
 /// type digit, or the bytes of a binary message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -224,7 +298,7 @@ pub enum Frame {
     /// A text packet (`4hello`, `2`, `0{…}`).
     Text(Str),
     /// A binary message.
-    Binary(Bytes),
+    Binary(Binary),
 }
 
 impl Frame {
@@ -232,7 +306,7 @@ impl Frame {
     pub fn len(&self) -> usize {
         match self {
             Frame::Text(s) => s.len(),
-            Frame::Binary(b) => b.len(),
+            Frame::Binary(b) => b.data.len(),
         }
     }
 
@@ -268,7 +342,7 @@ impl Message {
 
     /// A binary message.
     pub fn binary(bytes: impl Into<Bytes>) -> Self {
-        Message(Frame::Binary(bytes.into()))
+        Message(Frame::Binary(Binary::new(bytes.into())))
     }
 
     /// The text of a text message (without the packet type digit).
@@ -282,7 +356,7 @@ impl Message {
     /// The bytes of a binary message.
     pub fn as_binary(&self) -> Option<&Bytes> {
         match &self.0 {
-            Frame::Binary(b) => Some(b),
+            Frame::Binary(b) => Some(&b.data),
             Frame::Text(_) => None,
         }
     }
@@ -301,7 +375,7 @@ impl Message {
     pub fn len(&self) -> usize {
         match &self.0 {
             Frame::Text(s) => s.len() - 1,
-            Frame::Binary(b) => b.len(),
+            Frame::Binary(b) => b.data.len(),
         }
     }
 
@@ -318,7 +392,7 @@ impl fmt::Debug for Message {
                 .debug_tuple("Message::Text")
                 .field(&self.as_text().unwrap_or_default())
                 .finish(),
-            Frame::Binary(b) => f.debug_tuple("Message::Binary").field(b).finish(),
+            Frame::Binary(b) => f.debug_tuple("Message::Binary").field(&b.data).finish(),
         }
     }
 }
@@ -399,10 +473,39 @@ mod tests {
     fn binary_round_trip_shares_bytes() {
         let bytes = Bytes::from_static(&[0, 1, 2, 255]);
         let p = Packet::decode_binary(bytes.clone());
-        assert_eq!(p.to_frame(), Frame::Binary(bytes.clone()));
+        assert_eq!(p.to_frame(), Frame::Binary(Binary::new(bytes.clone())));
         let m = Message::binary(bytes.clone());
         assert_eq!(m.as_binary(), Some(&bytes));
         assert_eq!(m.len(), 4);
         assert!(m.as_text().is_none());
+    }
+
+    #[test]
+    fn v3_binary_frames_carry_the_type_byte() {
+        let frame = Bytes::from_static(&[4, 1, 2, 3]);
+        let Packet::Message(m) = Packet::decode_binary_v3(frame.clone()).unwrap() else {
+            panic!("a message")
+        };
+        assert_eq!(&m.as_binary().unwrap()[..], &[1, 2, 3]);
+        let Frame::Binary(b) = m.frame() else {
+            panic!("binary")
+        };
+        assert_eq!(b.typed(), frame, "the received frame is reused as is");
+        assert_eq!(
+            Message::binary(vec![9u8]).frame(),
+            &Frame::Binary(Binary::new(Bytes::from(vec![9u8])))
+        );
+        let Frame::Binary(b) = Message::binary(vec![9u8]).frame().clone() else {
+            panic!()
+        };
+        assert_eq!(&b.typed()[..], &[4, 9]);
+        assert_eq!(
+            Packet::decode_binary_v3(Bytes::new()),
+            Err(DecodeError::Empty)
+        );
+        assert_eq!(
+            Packet::decode_binary_v3(Bytes::from_static(&[3, 1])),
+            Err(DecodeError::UnknownType)
+        );
     }
 }

@@ -50,7 +50,7 @@ fn decode_one(part: Bytes) -> Result<Packet, DecodeError> {
 pub fn encoded_len(frame: &Frame) -> usize {
     match frame {
         Frame::Text(s) => s.len(),
-        Frame::Binary(b) => 1 + base64::encoded_len(b.len(), true).unwrap_or(usize::MAX),
+        Frame::Binary(b) => 1 + base64::encoded_len(b.data().len(), true).unwrap_or(usize::MAX),
     }
 }
 
@@ -65,7 +65,7 @@ pub fn encode<'a>(frames: impl IntoIterator<Item = &'a Frame>) -> Bytes {
             Frame::Text(s) => out.put_slice(s.as_bytes()),
             Frame::Binary(b) => {
                 out.put_u8(b'b');
-                out.put_slice(BASE64.encode(b).as_bytes());
+                out.put_slice(BASE64.encode(b.data()).as_bytes());
             }
         }
     }

@@ -80,6 +80,11 @@ impl Session {
         self.0.sid
     }
 
+    /// The engine.io protocol revision of this session.
+    pub fn protocol(&self) -> super::Protocol {
+        self.machine().protocol()
+    }
+
     /// The transport in use now.
     pub fn transport(&self) -> TransportKind {
         self.machine().transport()

@@ -10,7 +10,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 
 use super::payload::Encoded;
-use crate::engine::{Message, Sid};
+use super::socket::SocketId;
+use crate::engine::Message;
 
 /// A room name.
 pub type Room = Arc<str>;
@@ -23,7 +24,7 @@ pub struct BroadcastOptions {
     /// Minus sockets in any of these rooms.
     pub except: Vec<Room>,
     /// Minus this socket (the sender of a `broadcast`).
-    pub except_sid: Option<Sid>,
+    pub except_sid: Option<SocketId>,
     /// The packet may be dropped for clients that are behind.
     pub volatile: bool,
     /// This node only.
@@ -33,15 +34,15 @@ pub struct BroadcastOptions {
 /// Room membership and broadcast fan-out of one namespace.
 pub trait Adapter: Send + Sync + 'static {
     /// Adds a socket to rooms.
-    fn join(&self, sid: Sid, rooms: &[Room]);
+    fn join(&self, sid: &SocketId, rooms: &[Room]);
     /// Removes a socket from rooms.
-    fn leave(&self, sid: Sid, rooms: &[Room]);
+    fn leave(&self, sid: &SocketId, rooms: &[Room]);
     /// Removes a socket from every room (it disconnected).
-    fn leave_all(&self, sid: Sid);
+    fn leave_all(&self, sid: &SocketId);
     /// The rooms a socket is in.
-    fn rooms_of(&self, sid: Sid) -> Vec<Room>;
+    fn rooms_of(&self, sid: &SocketId) -> Vec<Room>;
     /// The local sockets a broadcast reaches.
-    fn select(&self, opts: &BroadcastOptions) -> Vec<Sid>;
+    fn select(&self, opts: &BroadcastOptions) -> Vec<SocketId>;
     /// Hands a broadcast to other nodes; the in-memory adapter has none.
     fn publish(&self, opts: &BroadcastOptions, packet: &[Message]) {
         let _ = (opts, packet);
@@ -56,8 +57,8 @@ pub struct LocalAdapter {
 
 #[derive(Debug, Default)]
 struct Rooms {
-    rooms: HashMap<Room, HashSet<Sid>>,
-    sockets: HashMap<Sid, HashSet<Room>>,
+    rooms: HashMap<Room, HashSet<SocketId>>,
+    sockets: HashMap<SocketId, HashSet<Room>>,
 }
 
 impl LocalAdapter {
@@ -71,37 +72,40 @@ impl LocalAdapter {
 }
 
 impl Adapter for LocalAdapter {
-    fn join(&self, sid: Sid, rooms: &[Room]) {
+    fn join(&self, sid: &SocketId, rooms: &[Room]) {
         let mut s = self.write();
         for room in rooms {
-            s.rooms.entry(room.clone()).or_default().insert(sid);
-            s.sockets.entry(sid).or_default().insert(room.clone());
+            s.rooms.entry(room.clone()).or_default().insert(sid.clone());
+            s.sockets
+                .entry(sid.clone())
+                .or_default()
+                .insert(room.clone());
         }
     }
 
-    fn leave(&self, sid: Sid, rooms: &[Room]) {
+    fn leave(&self, sid: &SocketId, rooms: &[Room]) {
         let mut s = self.write();
         for room in rooms {
             if let Some(members) = s.rooms.get_mut(room) {
-                members.remove(&sid);
+                members.remove(sid);
                 if members.is_empty() {
                     s.rooms.remove(room);
                 }
             }
-            if let Some(joined) = s.sockets.get_mut(&sid) {
+            if let Some(joined) = s.sockets.get_mut(sid) {
                 joined.remove(room);
             }
         }
     }
 
-    fn leave_all(&self, sid: Sid) {
+    fn leave_all(&self, sid: &SocketId) {
         let mut s = self.write();
-        let Some(joined) = s.sockets.remove(&sid) else {
+        let Some(joined) = s.sockets.remove(sid) else {
             return;
         };
         for room in joined {
             if let Some(members) = s.rooms.get_mut(&room) {
-                members.remove(&sid);
+                members.remove(sid);
                 if members.is_empty() {
                     s.rooms.remove(&room);
                 }
@@ -109,17 +113,17 @@ impl Adapter for LocalAdapter {
         }
     }
 
-    fn rooms_of(&self, sid: Sid) -> Vec<Room> {
+    fn rooms_of(&self, sid: &SocketId) -> Vec<Room> {
         self.read()
             .sockets
-            .get(&sid)
+            .get(sid)
             .map(|r| r.iter().cloned().collect())
             .unwrap_or_default()
     }
 
-    fn select(&self, opts: &BroadcastOptions) -> Vec<Sid> {
+    fn select(&self, opts: &BroadcastOptions) -> Vec<SocketId> {
         let s = self.read();
-        let excluded = |sid: &Sid| {
+        let excluded = |sid: &SocketId| {
             opts.except_sid.as_ref() == Some(sid)
                 || opts
                     .except
@@ -131,7 +135,7 @@ impl Adapter for LocalAdapter {
                 .sockets
                 .keys()
                 .filter(|sid| !excluded(sid))
-                .copied()
+                .cloned()
                 .collect();
         }
         let mut seen = HashSet::new();
@@ -139,8 +143,8 @@ impl Adapter for LocalAdapter {
             .iter()
             .filter_map(|room| s.rooms.get(room))
             .flatten()
-            .filter(|sid| !excluded(sid) && seen.insert(**sid))
-            .copied()
+            .filter(|sid| !excluded(sid) && seen.insert((*sid).clone()))
+            .cloned()
             .collect()
     }
 }
@@ -172,11 +176,11 @@ pub(crate) fn deliver(
 mod tests {
     use super::*;
 
-    fn sid(n: u16) -> Sid {
-        Sid::generate(n).unwrap()
+    fn sid(n: u16) -> SocketId {
+        SocketId::from(format!("socket-{n}"))
     }
 
-    fn sorted(mut v: Vec<Sid>) -> Vec<String> {
+    fn sorted(mut v: Vec<SocketId>) -> Vec<String> {
         let mut s: Vec<String> = v.drain(..).map(|s| s.to_string()).collect();
         s.sort();
         s
@@ -188,16 +192,19 @@ mod tests {
         let (x, y, z) = (sid(1), sid(2), sid(3));
         let r1: Room = "r1".into();
         let r2: Room = "r2".into();
-        a.join(x, std::slice::from_ref(&r1));
-        a.join(y, &[r1.clone(), r2.clone()]);
-        a.join(z, std::slice::from_ref(&r2));
+        a.join(&x, std::slice::from_ref(&r1));
+        a.join(&y, &[r1.clone(), r2.clone()]);
+        a.join(&z, std::slice::from_ref(&r2));
         let all = BroadcastOptions::default();
-        assert_eq!(sorted(a.select(&all)), sorted(vec![x, y, z]));
+        assert_eq!(
+            sorted(a.select(&all)),
+            sorted(vec![x.clone(), y.clone(), z.clone()])
+        );
         let to_r1 = BroadcastOptions {
             rooms: vec![r1.clone()],
             ..Default::default()
         };
-        assert_eq!(sorted(a.select(&to_r1)), sorted(vec![x, y]));
+        assert_eq!(sorted(a.select(&to_r1)), sorted(vec![x.clone(), y.clone()]));
         let both = BroadcastOptions {
             rooms: vec![r1.clone(), r2.clone()],
             ..Default::default()
@@ -211,17 +218,20 @@ mod tests {
             except: vec![r2.clone()],
             ..Default::default()
         };
-        assert_eq!(sorted(a.select(&except)), sorted(vec![x]));
+        assert_eq!(sorted(a.select(&except)), sorted(vec![x.clone()]));
         let not_me = BroadcastOptions {
-            except_sid: Some(x),
+            except_sid: Some(x.clone()),
             ..Default::default()
         };
-        assert_eq!(sorted(a.select(&not_me)), sorted(vec![y, z]));
-        a.leave(y, std::slice::from_ref(&r1));
-        assert_eq!(sorted(a.select(&to_r1)), sorted(vec![x]));
-        a.leave_all(x);
+        assert_eq!(
+            sorted(a.select(&not_me)),
+            sorted(vec![y.clone(), z.clone()])
+        );
+        a.leave(&y, std::slice::from_ref(&r1));
+        assert_eq!(sorted(a.select(&to_r1)), sorted(vec![x.clone()]));
+        a.leave_all(&x);
         assert!(a.select(&to_r1).is_empty());
-        assert!(a.rooms_of(x).is_empty());
-        assert_eq!(a.rooms_of(z), vec![r2]);
+        assert!(a.rooms_of(&x).is_empty());
+        assert_eq!(a.rooms_of(&z), vec![r2]);
     }
 }

@@ -13,11 +13,14 @@ use super::namespace::{ConnectError, NamespaceInner};
 use super::packet::{self, Decoded, Packet, PacketType, PartialPacket};
 use super::payload;
 use super::reason::DisconnectReason;
-use super::socket::Socket;
-use crate::engine::{CloseReason, Message, Session, Sid};
+use super::socket::{Socket, SocketId};
+use crate::engine::{CloseReason, Message, Protocol, Session, Sid};
 
 pub(crate) struct Client {
     session: Session,
+    /// engine.io v3 sessions speak socket.io protocol 4 (socket.io-client
+    /// 2.x), v4 sessions protocol 5.
+    protocol: Protocol,
     /// Connected (and connecting: `None`) namespaces.
     sockets: Mutex<HashMap<String, Option<Socket>>>,
     /// A binary packet waiting for its attachments.
@@ -32,6 +35,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Client {
     pub(crate) fn new(session: Session) -> Arc<Self> {
         Arc::new(Client {
+            protocol: session.protocol(),
             session,
             sockets: Mutex::new(HashMap::new()),
             partial: Mutex::new(None),
@@ -100,46 +104,70 @@ impl Client {
         }
     }
 
-    fn connect(self: &Arc<Self>, io: &Arc<IoInner>, nsp: String, auth: Option<Value>) {
+    pub(crate) fn connect(self: &Arc<Self>, io: &Arc<IoInner>, nsp: String, data: Option<Value>) {
+        // Protocol 4 clients put their namespace options in a query string
+        // (`/admin?token=x`); like the reference server, it becomes `auth`.
+        let (nsp, auth) = match self.protocol {
+            Protocol::V4 => (
+                nsp,
+                data.unwrap_or_else(|| Value::Object(Default::default())),
+            ),
+            Protocol::V3 => match nsp.split_once('?') {
+                Some((path, query)) => {
+                    let pairs = form_urlencoded::parse(query.as_bytes())
+                        .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
+                        .collect();
+                    (path.to_owned(), Value::Object(pairs))
+                }
+                None => (nsp, Value::Object(Default::default())),
+            },
+        };
+        let mut sockets = lock(&self.sockets);
+        // A namespace the server disconnected may be joined again.
+        if let Some(existing) = sockets.get(&nsp)
+            && existing.as_ref().is_none_or(Socket::connected)
         {
-            let mut sockets = lock(&self.sockets);
-            // A namespace the server disconnected may be joined again.
-            if let Some(existing) = sockets.get(&nsp) {
-                if existing.as_ref().is_none_or(Socket::connected) {
-                    drop(sockets);
-                    return self.violation("second CONNECT for a namespace");
-                }
-            }
-            let Some(ns) = io.namespace_for(&nsp) else {
-                drop(sockets);
-                let err = ConnectError::new("Invalid namespace").to_json();
-                self.send_control(PacketType::ConnectError, &nsp, Some(&err));
-                return;
-            };
-            sockets.insert(nsp.clone(), None);
-            let handshake = Arc::new(Handshake::new(
-                self.session.request(),
-                auth.unwrap_or_else(|| Value::Object(Default::default())),
-            ));
-            let middlewares = ns.handlers.middlewares();
             drop(sockets);
-            if middlewares.is_empty() {
-                // The common case stays on this task, in packet order.
-                return self.join(io, ns, handshake);
-            }
-            let client = self.clone();
-            let io = io.clone();
-            tokio::spawn(async move {
-                for m in middlewares {
-                    if let Err(err) = m(handshake.clone()).await {
-                        lock(&client.sockets).remove(&nsp);
-                        client.send_control(PacketType::ConnectError, &nsp, Some(&err.to_json()));
-                        return;
-                    }
-                }
-                client.join(&io, ns, handshake);
-            });
+            return self.violation("second CONNECT for a namespace");
         }
+        let Some(ns) = io.namespace_for(&nsp) else {
+            drop(sockets);
+            return self.refuse(&nsp, &ConnectError::new("Invalid namespace"));
+        };
+        sockets.insert(nsp.clone(), None);
+        drop(sockets);
+        let handshake = Arc::new(Handshake::new(self.session.request(), auth));
+        let middlewares = ns.handlers.middlewares();
+        if middlewares.is_empty() {
+            // The common case stays on this task, in packet order.
+            return self.join(io, ns, handshake);
+        }
+        let client = self.clone();
+        let io = io.clone();
+        tokio::spawn(async move {
+            for m in middlewares {
+                if let Err(err) = m(handshake.clone()).await {
+                    lock(&client.sockets).remove(&nsp);
+                    client.refuse(&nsp, &err);
+                    return;
+                }
+            }
+            client.join(&io, ns, handshake);
+        });
+    }
+
+    /// Refuses a namespace connection: CONNECT_ERROR with message and data
+    /// (protocol 5), or ERROR with the data or, lacking it, the message
+    /// (protocol 4).
+    fn refuse(&self, nsp: &str, err: &ConnectError) {
+        let data = match self.protocol {
+            Protocol::V4 => err.to_json(),
+            Protocol::V3 => err
+                .data
+                .clone()
+                .unwrap_or_else(|| Value::String(err.message.clone())),
+        };
+        self.send_control(PacketType::ConnectError, nsp, Some(&data));
     }
 
     /// The namespace accepted the connection.
@@ -147,19 +175,27 @@ impl Client {
         if self.session.is_closed() {
             return;
         }
-        let id = match Sid::generate(io.node_id) {
-            Ok(id) => id,
-            Err(e) => {
-                tracing::error!(error = %e, "no randomness for a socket id");
-                return self.session.close_now(CloseReason::TransportError);
-            }
+        let id = match self.protocol {
+            Protocol::V4 => match Sid::generate(io.node_id) {
+                Ok(id) => SocketId::from(id.as_str()),
+                Err(e) => {
+                    tracing::error!(error = %e, "no randomness for a socket id");
+                    return self.session.close_now(CloseReason::TransportError);
+                }
+            },
+            // What protocol 4 clients compute on their side.
+            Protocol::V3 if ns.path == "/" => SocketId::from(self.session.sid().as_str()),
+            Protocol::V3 => SocketId::from(format!("{}#{}", ns.path, self.session.sid())),
         };
-        let socket = Socket::new(id, ns.clone(), self.session.clone(), handshake);
+        let socket = Socket::new(id.clone(), ns.clone(), self.session.clone(), handshake);
         ns.add(&socket);
         lock(&self.sockets).insert(ns.path.clone(), Some(socket.clone()));
         self.joined_once.store(true, Ordering::Release);
-        let answer = serde_json::json!({ "sid": id.as_str() });
-        self.send_control(PacketType::Connect, &ns.path, Some(&answer));
+        let answer = match self.protocol {
+            Protocol::V4 => Some(serde_json::json!({ "sid": id.as_str() })),
+            Protocol::V3 => None,
+        };
+        self.send_control(PacketType::Connect, &ns.path, answer.as_ref());
         (ns.handlers.on_connect)(socket.clone());
         socket.ready();
     }

@@ -24,7 +24,7 @@ pub use handshake::Handshake;
 pub use namespace::{AckResults, BroadcastOperator, ConnectError, DynNamespace, Namespace};
 pub use payload::Payload;
 pub use reason::DisconnectReason;
-pub use socket::{AckError, AckSender, EmitError, Event, Socket};
+pub use socket::{AckError, AckSender, EmitError, Event, Socket, SocketId};
 
 use crate::engine::{CloseReason, Engine, EngineHandler, Message, Session, Sid};
 use client::Client;
@@ -245,6 +245,10 @@ impl EngineHandler for Handler {
         let Some(io) = self.0.upgrade() else { return };
         let client = Client::new(session.clone());
         io.clients.insert(session.sid(), client.clone());
+        // Protocol 4 clients are connected to the main namespace at once.
+        if session.protocol() == crate::engine::Protocol::V3 {
+            client.connect(&io, "/".to_owned(), None);
+        }
         // A client that joins no namespace in time is let go.
         let timeout = io.config.connect_timeout;
         tokio::spawn(async move {

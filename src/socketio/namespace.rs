@@ -14,8 +14,7 @@ use serde_json::Value;
 use super::adapter::{self, Adapter, BroadcastOptions, Room};
 use super::handshake::Handshake;
 use super::payload::{self, Encoded, Payload};
-use super::socket::{AckError, EmitError, Socket};
-use crate::engine::Sid;
+use super::socket::{AckError, EmitError, Socket, SocketId};
 
 /// A refusal of a namespace connection: the client's `connect_error` sees
 /// `message` and `data`.
@@ -102,7 +101,7 @@ impl Handlers {
 pub(crate) struct NamespaceInner {
     pub(crate) path: String,
     pub(crate) handlers: Arc<Handlers>,
-    pub(crate) sockets: RwLock<HashMap<Sid, Socket>>,
+    pub(crate) sockets: RwLock<HashMap<SocketId, Socket>>,
     pub(crate) adapter: Box<dyn Adapter>,
     ack_ids: AtomicU64,
 }
@@ -133,7 +132,7 @@ impl NamespaceInner {
         self.sockets
             .write()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(socket.id(), socket.clone());
+            .insert(socket.id().clone(), socket.clone());
         self.adapter
             .join(socket.id(), &[Room::from(socket.id().as_str())]);
     }
@@ -143,10 +142,10 @@ impl NamespaceInner {
         self.sockets
             .write()
             .unwrap_or_else(|e| e.into_inner())
-            .remove(&socket.id());
+            .remove(socket.id());
     }
 
-    fn socket(&self, sid: &Sid) -> Option<Socket> {
+    fn socket(&self, sid: &SocketId) -> Option<Socket> {
         self.sockets
             .read()
             .unwrap_or_else(|e| e.into_inner())
@@ -395,7 +394,7 @@ impl BroadcastOperator {
                 adapter::deliver(socket.session(), &packet, self.opts.volatile).ok()?;
                 Some(async move {
                     let result = socket.wait_ack(id, answer, self.timeout).await;
-                    (socket.id(), result)
+                    (socket.id().clone(), result)
                 })
             })
             .collect();
@@ -446,9 +445,9 @@ impl fmt::Debug for BroadcastOperator {
 #[derive(Debug, Default)]
 pub struct AckResults {
     /// Sockets that answered, with their answers.
-    pub replies: Vec<(Sid, Payload)>,
+    pub replies: Vec<(SocketId, Payload)>,
     /// Sockets that did not answer in time or went away.
-    pub missing: Vec<(Sid, AckError)>,
+    pub missing: Vec<(SocketId, AckError)>,
 }
 
 #[cfg(test)]

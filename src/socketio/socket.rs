@@ -16,7 +16,44 @@ use super::namespace::{BroadcastOperator, NamespaceInner};
 use super::packet::{Packet, PacketType, is_reserved_event};
 use super::payload::{self, Encoded, Payload};
 use super::reason::DisconnectReason;
-use crate::engine::{SendError, Session, Sid};
+use crate::engine::{SendError, Session};
+
+/// A socket's id: random for current clients; for engine.io v3 clients
+/// the engine session id (main namespace) or `<namespace>#<engine sid>`,
+/// as those clients compute it themselves. Cheap to clone.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SocketId(Arc<str>);
+
+impl SocketId {
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for SocketId {
+    fn from(s: &str) -> Self {
+        SocketId(s.into())
+    }
+}
+
+impl From<String> for SocketId {
+    fn from(s: String) -> Self {
+        SocketId(s.into())
+    }
+}
+
+impl fmt::Display for SocketId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for SocketId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SocketId({})", self.0)
+    }
+}
 
 /// Why an emit failed.
 #[derive(Debug, thiserror::Error)]
@@ -131,7 +168,7 @@ type DisconnectHandler = Box<dyn FnOnce(&Socket, DisconnectReason) + Send>;
 pub struct Socket(pub(crate) Arc<SocketInner>);
 
 pub(crate) struct SocketInner {
-    id: Sid,
+    id: SocketId,
     pub(crate) ns: Arc<NamespaceInner>,
     session: Session,
     handshake: Arc<Handshake>,
@@ -151,7 +188,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Socket {
     pub(crate) fn new(
-        id: Sid,
+        id: SocketId,
         ns: Arc<NamespaceInner>,
         session: Session,
         handshake: Arc<Handshake>,
@@ -171,8 +208,8 @@ impl Socket {
     }
 
     /// The socket id (distinct from the engine session id).
-    pub fn id(&self) -> Sid {
-        self.0.id
+    pub fn id(&self) -> &SocketId {
+        &self.0.id
     }
 
     /// The namespace path.
@@ -369,17 +406,17 @@ impl Socket {
 
     /// Joins a room.
     pub fn join(&self, room: impl Into<Room>) {
-        self.0.ns.adapter.join(self.0.id, &[room.into()]);
+        self.0.ns.adapter.join(&self.0.id, &[room.into()]);
     }
 
     /// Leaves a room.
     pub fn leave(&self, room: impl Into<Room>) {
-        self.0.ns.adapter.leave(self.0.id, &[room.into()]);
+        self.0.ns.adapter.leave(&self.0.id, &[room.into()]);
     }
 
     /// The rooms this socket is in (its own id among them).
     pub fn rooms(&self) -> Vec<Room> {
-        self.0.ns.adapter.rooms_of(self.0.id)
+        self.0.ns.adapter.rooms_of(&self.0.id)
     }
 
     /// Broadcast to a room's sockets, this one excluded.
@@ -392,7 +429,7 @@ impl Socket {
         BroadcastOperator::new(
             self.0.ns.clone(),
             BroadcastOptions {
-                except_sid: Some(self.0.id),
+                except_sid: Some(self.0.id.clone()),
                 ..Default::default()
             },
         )

@@ -12,7 +12,7 @@ use bytes::Bytes;
 use http::{Method, Request, Response, header};
 use http_body::Body as HttpBody;
 
-use crate::engine::{EngineError, EngineInner, RequestInfo, Sid};
+use crate::engine::{EngineError, EngineInner, Protocol, RequestInfo, Sid};
 use crate::origin::OriginCheck;
 
 pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -23,6 +23,10 @@ struct Query<'a> {
     eio: Option<&'a str>,
     transport: Option<&'a str>,
     sid: Option<&'a str>,
+    /// `b64`: the client cannot take binary polling payloads (v3).
+    b64: bool,
+    /// `j`: JSONP, with the callback index.
+    j: Option<&'a str>,
 }
 
 impl<'a> Query<'a> {
@@ -37,11 +41,23 @@ impl<'a> Query<'a> {
                 "EIO" => q.eio = Some(v),
                 "transport" => q.transport = Some(v),
                 "sid" => q.sid = Some(v),
+                "b64" => q.b64 = true,
+                "j" => q.j = Some(v),
                 _ => {}
             }
         }
         q
     }
+}
+
+/// How a polling request wants its payloads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Framing {
+    /// The protocol's text payload (v3: also binary payloads when binary
+    /// is queued and the client did not ask for base64).
+    Plain { b64: bool },
+    /// JSONP with the callback index `___eio[N]`.
+    Jsonp { index: u32 },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,6 +101,15 @@ where
         OriginCheck::Malformed => return Err(EngineError::BadRequest),
     }
     let wants_ws = websocket::is_upgrade_request(headers);
+    let framing = match query.j {
+        Some(j) => match j.parse::<u32>() {
+            Ok(index) if !j.is_empty() && j.len() <= 9 && j.bytes().all(|b| b.is_ascii_digit()) => {
+                Framing::Jsonp { index }
+            }
+            _ => return Err(EngineError::BadRequest),
+        },
+        None => Framing::Plain { b64: query.b64 },
+    };
 
     if let Some(sid) = query.sid {
         let session = Sid::parse(sid)
@@ -93,8 +118,10 @@ where
         return Ok(match (transport, req.method()) {
             (Transport::WebSocket, _) if wants_ws => websocket::upgrade(engine, session, req),
             (Transport::WebSocket, _) => return Err(EngineError::BadRequest),
-            (Transport::Polling, &Method::GET) => polling::poll(engine, session).await,
-            (Transport::Polling, &Method::POST) => polling::post(engine, session, req).await,
+            (Transport::Polling, &Method::GET) => polling::poll(engine, session, framing).await,
+            (Transport::Polling, &Method::POST) => {
+                polling::post(engine, session, req, framing).await
+            }
             (Transport::Polling, _) => return Err(EngineError::BadRequest),
         });
     }
@@ -106,9 +133,11 @@ where
     if transport == Transport::WebSocket && !wants_ws {
         return Err(EngineError::BadRequest);
     }
-    if query.eio != Some("4") {
-        return Err(EngineError::UnsupportedProtocolVersion);
-    }
+    let protocol = match query.eio {
+        Some("4") => Protocol::V4,
+        Some("3") if cfg.allow_eio3 => Protocol::V3,
+        _ => return Err(EngineError::UnsupportedProtocolVersion),
+    };
     let request = RequestInfo {
         uri: req.uri().clone(),
         headers: req.headers().clone(),
@@ -118,8 +147,8 @@ where
             .map(|ConnectInfo(addr)| *addr),
     };
     Ok(match transport {
-        Transport::Polling => polling::open(engine, request),
-        Transport::WebSocket => websocket::open(engine, req, request),
+        Transport::Polling => polling::open(engine, protocol, request, framing),
+        Transport::WebSocket => websocket::open(engine, protocol, req, request),
     })
 }
 
@@ -129,12 +158,15 @@ mod tests {
 
     #[test]
     fn query_reads_engine_parameters() {
-        let q = Query::parse(Some("EIO=4&transport=polling&t=N8hyd6w&sid=abc"));
+        let q = Query::parse(Some("EIO=4&transport=polling&t=N8hyd6w&sid=abc&b64=1&j=3"));
         assert_eq!(q.eio, Some("4"));
+        assert!(q.b64);
+        assert_eq!(q.j, Some("3"));
         assert_eq!(q.transport, Some("polling"));
         assert_eq!(q.sid, Some("abc"));
         let q = Query::parse(None);
         assert!(q.eio.is_none() && q.transport.is_none() && q.sid.is_none());
+        assert!(!q.b64 && q.j.is_none());
         let q = Query::parse(Some("EIO&transport="));
         assert_eq!(q.eio, Some(""));
         assert_eq!(q.transport, Some(""));

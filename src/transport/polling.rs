@@ -9,26 +9,36 @@ use http::{HeaderValue, Request, Response, StatusCode, header};
 use http_body::Body as HttpBody;
 use http_body_util::{BodyExt, Limited};
 
+use crate::engine::packet::Frame;
 use crate::engine::{
-    CloseReason, EngineError, EngineInner, PollRefusal, PollStep, RequestInfo, Session,
-    TransportKind, payload,
+    CloseReason, DecodeError, EngineError, EngineInner, Packet, PollRefusal, PollStep, Protocol,
+    RequestInfo, Session, TransportKind, jsonp, payload, payload_v3,
 };
-use crate::transport::BoxError;
+use crate::transport::{BoxError, Framing};
 
 /// The handshake over polling: the answer is the open packet.
-pub(crate) fn open(engine: &Arc<EngineInner>, request: RequestInfo) -> Response<Body> {
-    let session = match engine.open_session(TransportKind::Polling, request) {
+pub(crate) fn open(
+    engine: &Arc<EngineInner>,
+    protocol: Protocol,
+    request: RequestInfo,
+    framing: Framing,
+) -> Response<Body> {
+    let session = match engine.open_session(protocol, TransportKind::Polling, request) {
         Ok(s) => s,
         Err(e) => return e.into_response(),
     };
     let open = engine.open_packet(&session).to_frame();
     engine.handler.on_open(&session);
-    payload_response(payload::encode([&open]))
+    answer(protocol, framing, &[open])
 }
 
 /// A data GET: waits until something is queued, then answers with as many
 /// packets as fit in `max_payload`.
-pub(crate) async fn poll(engine: &EngineInner, session: Session) -> Response<Body> {
+pub(crate) async fn poll(
+    engine: &EngineInner,
+    session: Session,
+    framing: Framing,
+) -> Response<Body> {
     // Bound first: the guard must be released before `refuse` locks again.
     let begun = session.machine().poll_begin();
     let id = match begun {
@@ -51,7 +61,7 @@ pub(crate) async fn poll(engine: &EngineInner, session: Session) -> Response<Bod
     if finished {
         session.finished();
     }
-    payload_response(payload::encode(&frames))
+    answer(session.protocol(), framing, &frames)
 }
 
 struct PollGuard<'a> {
@@ -71,6 +81,7 @@ pub(crate) async fn post<B>(
     engine: &EngineInner,
     session: Session,
     req: Request<B>,
+    framing: Framing,
 ) -> Response<Body>
 where
     B: HttpBody<Data = Bytes> + Send + 'static,
@@ -82,12 +93,13 @@ where
     }
     let _guard = PostGuard(&session);
 
-    // Binary payloads belong to engine.io v3; a v4 client never sends them.
+    let protocol = session.protocol();
     let octet = req
         .headers()
         .get(header::CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes().starts_with(b"application/octet-stream"));
-    if octet {
+    // Binary payloads belong to engine.io v3; a v4 client never sends them.
+    if octet && protocol == Protocol::V4 {
         session.close_with(CloseReason::TransportError, false);
         return EngineError::BadRequest.into_response();
     }
@@ -112,7 +124,7 @@ where
         }
     };
 
-    let packets = match payload::decode(body) {
+    let packets = match decode_body(protocol, framing, octet, body) {
         Ok(p) => p,
         Err(e) => {
             tracing::debug!(sid = %session.sid(), error = %e, "undecodable payload");
@@ -137,8 +149,9 @@ where
             }
         }
     }
-    // A pong may have moved the next ping.
+    // A pong may have moved the next ping; a (v3) ping queued a pong.
     session.wake_timers();
+    session.wake_outbound();
     ok_response()
 }
 
@@ -161,13 +174,62 @@ fn refuse(session: &Session, refusal: PollRefusal) -> Response<Body> {
     }
 }
 
-fn payload_response(body: Bytes) -> Response<Body> {
+/// Decodes a POST body by the session's protocol and the request's framing.
+fn decode_body(
+    protocol: Protocol,
+    framing: Framing,
+    octet: bool,
+    body: Bytes,
+) -> Result<Vec<Packet>, DecodeError> {
+    match (framing, protocol) {
+        (Framing::Jsonp { .. }, Protocol::V4) => {
+            payload::decode(Bytes::from(jsonp::decode_post(&body)?))
+        }
+        (Framing::Jsonp { .. }, Protocol::V3) => {
+            payload_v3::decode_text(&jsonp::decode_post(&body)?)
+        }
+        (Framing::Plain { .. }, Protocol::V4) => payload::decode(body),
+        (Framing::Plain { .. }, Protocol::V3) if octet => payload_v3::decode_binary(&body),
+        (Framing::Plain { .. }, Protocol::V3) => payload_v3::decode_text(
+            std::str::from_utf8(&body).map_err(|_| DecodeError::InvalidUtf8)?,
+        ),
+    }
+}
+
+/// A poll's (or the handshake's) answer: the frames encoded for the
+/// session's protocol and the request's framing.
+fn answer(protocol: Protocol, framing: Framing, frames: &[Frame]) -> Response<Body> {
+    const TEXT: &str = "text/plain; charset=UTF-8";
+    let text = |frames: &[Frame]| -> String {
+        match protocol {
+            Protocol::V4 => String::from_utf8(payload::encode(frames).to_vec()).unwrap_or_default(),
+            Protocol::V3 => payload_v3::encode_text(frames),
+        }
+    };
+    match framing {
+        Framing::Jsonp { index } => response(
+            Bytes::from(jsonp::wrap(&index.to_string(), &text(frames))),
+            "text/javascript; charset=UTF-8",
+        ),
+        Framing::Plain { .. } if protocol == Protocol::V4 => {
+            response(payload::encode(frames), TEXT)
+        }
+        // v3 clients that take binary get a binary payload when binary is
+        // in it; base64 clients (`b64=1`) always get text.
+        Framing::Plain { b64: false } if frames.iter().any(|f| matches!(f, Frame::Binary(_))) => {
+            response(
+                payload_v3::encode_binary(frames),
+                "application/octet-stream",
+            )
+        }
+        Framing::Plain { .. } => response(Bytes::from(text(frames)), TEXT),
+    }
+}
+
+fn response(body: Bytes, content_type: &'static str) -> Response<Body> {
     let mut res = Response::new(Body::from(body));
     let headers = res.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=UTF-8"),
-    );
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     res
 }

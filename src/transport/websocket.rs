@@ -16,8 +16,8 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig
 use tokio_tungstenite::tungstenite::{self, Message as WsMessage, Utf8Bytes};
 
 use crate::engine::{
-    CloseReason, EngineError, EngineInner, Packet, RequestInfo, Session, Str, TransportKind,
-    WsStep, packet::Frame,
+    CloseReason, EngineError, EngineInner, Packet, Protocol, RequestInfo, Session, Str,
+    TransportKind, WsStep, packet::Frame,
 };
 
 type Ws = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
@@ -87,6 +87,7 @@ async fn into_ws(on_upgrade: OnUpgrade, config: WebSocketConfig) -> Option<Ws> {
 /// frame.
 pub(crate) fn open<B>(
     engine: &Arc<EngineInner>,
+    protocol: Protocol,
     mut req: Request<B>,
     request: RequestInfo,
 ) -> Response<Body> {
@@ -94,7 +95,7 @@ pub(crate) fn open<B>(
         Ok(r) => r,
         Err(e) => return e.into_response(),
     };
-    let session = match engine.open_session(TransportKind::WebSocket, request) {
+    let session = match engine.open_session(protocol, TransportKind::WebSocket, request) {
         Ok(s) => s,
         Err(e) => return e.into_response(),
     };
@@ -106,7 +107,7 @@ pub(crate) fn open<B>(
             session.close_with(CloseReason::TransportError, false);
             return;
         };
-        if ws.send(to_ws(open)).await.is_err() {
+        if ws.send(to_ws(open, protocol)).await.is_err() {
             session.close_with(CloseReason::TransportError, false);
             return;
         }
@@ -163,7 +164,8 @@ async fn probe(session: &Session, mut ws: Ws, deadline: Instant) -> Option<Ws> {
         match next {
             Some(Ok(WsMessage::Text(t))) if t == "2probe" => {
                 let probed = session.machine().upgrade_probe();
-                if !probed || ws.send(to_ws(Packet::PongProbe.to_frame())).await.is_err() {
+                let pong = to_ws(Packet::PongProbe.to_frame(), Protocol::V4);
+                if !probed || ws.send(pong).await.is_err() {
                     break false;
                 }
                 // A pending poll now ends with a noop so the client can pause.
@@ -187,6 +189,7 @@ async fn probe(session: &Session, mut ws: Ws, deadline: Instant) -> Option<Ws> {
 
 /// The session's transport loop: writes what is queued, reads what comes.
 async fn run(session: Session, mut ws: Ws) {
+    let protocol = session.protocol();
     loop {
         // Registered before looking at the queue, so no wake-up is missed.
         let notified = session.outbound_notified();
@@ -197,7 +200,7 @@ async fn run(session: Session, mut ws: Ws) {
             WsStep::Send(frames) => {
                 let write = async {
                     for frame in frames {
-                        ws.feed(to_ws(frame)).await?;
+                        ws.feed(to_ws(frame, protocol)).await?;
                     }
                     ws.flush().await
                 };
@@ -234,7 +237,7 @@ async fn run(session: Session, mut ws: Ws) {
             WsStep::Wait => {
                 tokio::select! {
                     next = ws.next() => {
-                        if let Err(reason) = on_frame(&session, next) {
+                        if let Err(reason) = on_frame(&session, protocol, next) {
                             session.close_with(reason, false);
                         }
                     }
@@ -249,12 +252,16 @@ async fn run(session: Session, mut ws: Ws) {
 /// Handles one frame from the client; `Err` closes the session.
 fn on_frame(
     session: &Session,
+    protocol: Protocol,
     next: Option<Result<WsMessage, tungstenite::Error>>,
 ) -> Result<(), CloseReason> {
     let packet = match next {
         Some(Ok(WsMessage::Text(text))) => Packet::decode_text(Str::from_trusted(text.into()))
             .map_err(|_| CloseReason::ParseError)?,
-        Some(Ok(WsMessage::Binary(bytes))) => Packet::decode_binary(bytes),
+        Some(Ok(WsMessage::Binary(bytes))) => match protocol {
+            Protocol::V4 => Packet::decode_binary(bytes),
+            Protocol::V3 => Packet::decode_binary_v3(bytes).map_err(|_| CloseReason::ParseError)?,
+        },
         // tungstenite answers pings itself.
         Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_) | WsMessage::Frame(_))) => return Ok(()),
         Some(Ok(WsMessage::Close(_))) | None => return Err(CloseReason::TransportClose),
@@ -275,23 +282,28 @@ fn on_frame(
             return Err(CloseReason::TransportError);
         }
     };
-    let is_pong = packet == Packet::Pong;
+    let heartbeat = matches!(packet, Packet::Ping | Packet::Pong);
     let step = session.machine().on_packet(packet, Instant::now());
     if let Some(message) = step? {
         session.deliver(message);
     }
-    if is_pong {
+    if heartbeat {
+        // A pong moved the next ping; a (v3) ping queued a pong.
         session.wake_timers();
+        session.wake_outbound();
     }
     Ok(())
 }
 
-fn to_ws(frame: Frame) -> WsMessage {
+fn to_ws(frame: Frame, protocol: Protocol) -> WsMessage {
     match frame {
         // `Str` is always UTF-8, so the conversion cannot fail.
         Frame::Text(s) => {
             WsMessage::Text(Utf8Bytes::try_from(bytes::Bytes::from(s)).unwrap_or_default())
         }
-        Frame::Binary(b) => WsMessage::Binary(b),
+        Frame::Binary(b) => match protocol {
+            Protocol::V4 => WsMessage::Binary(b.data().clone()),
+            Protocol::V3 => WsMessage::Binary(b.typed()),
+        },
     }
 }

@@ -28,6 +28,13 @@ pub fn config() -> SocketIoConfig {
     )
 }
 
+/// [`config`] that also accepts engine.io v3 (socket.io-client 2.x).
+pub fn legacy_config() -> SocketIoConfig {
+    let mut cfg = config();
+    cfg.engine = cfg.engine.allow_eio3(true);
+    cfg
+}
+
 impl SioServer {
     pub async fn start(config: SocketIoConfig) -> SioServer {
         let io = SocketIo::new(config);
@@ -93,7 +100,14 @@ fn on_connect(socket: Socket) {
             op = op.volatile();
         }
         let event = spec["event"].as_str().unwrap_or("none");
-        let _ = op.emit(event, &spec["data"]);
+        let _ = if spec["withBinary"] == true {
+            let payload = Payload::new()
+                .arg(spec["data"].clone())
+                .bin(vec![1u8, 2, 3]);
+            op.emit_payload(event, &payload)
+        } else {
+            op.emit(event, &spec["data"])
+        };
         let _ = ev.ack(&"sent");
     });
     socket.on("ask", |s, mut ev| {
