@@ -499,6 +499,13 @@ mod tests {
             panic!()
         };
         assert_eq!(&b.typed()[..], &[4, 9]);
+        // one message sent to many v3 sessions is prefixed once
+        let shared = Message::binary(vec![7u8; 64]);
+        let copy = shared.clone();
+        let (Frame::Binary(a), Frame::Binary(b)) = (shared.frame(), copy.frame()) else {
+            panic!("binary")
+        };
+        assert_eq!(a.typed().as_ptr(), b.typed().as_ptr());
         assert_eq!(
             Packet::decode_binary_v3(Bytes::new()),
             Err(DecodeError::Empty)
