@@ -78,6 +78,10 @@ pub enum EngineError {
     /// A POST body over `max_payload` (413, code 3).
     #[error("Payload too large")]
     PayloadTooLarge,
+    /// A handshake while the server shuts down (503, code 3); clients retry
+    /// later.
+    #[error("Server shutting down")]
+    ShuttingDown,
 }
 
 impl EngineError {
@@ -87,7 +91,7 @@ impl EngineError {
             EngineError::UnknownTransport => 0,
             EngineError::UnknownSid => 1,
             EngineError::BadHandshakeMethod => 2,
-            EngineError::BadRequest | EngineError::PayloadTooLarge => 3,
+            EngineError::BadRequest | EngineError::PayloadTooLarge | EngineError::ShuttingDown => 3,
             EngineError::Forbidden => 4,
             EngineError::UnsupportedProtocolVersion => 5,
         }
@@ -98,6 +102,7 @@ impl EngineError {
         match self {
             EngineError::Forbidden => StatusCode::FORBIDDEN,
             EngineError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            EngineError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::BAD_REQUEST,
         }
     }
@@ -139,6 +144,7 @@ mod tests {
                 "Unsupported protocol version",
             ),
             (EngineError::PayloadTooLarge, 3, 413, "Payload too large"),
+            (EngineError::ShuttingDown, 3, 503, "Server shutting down"),
         ];
         for (err, code, status, message) in table {
             assert_eq!(err.code(), code);

@@ -13,6 +13,7 @@ mod session;
 mod sid;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use dashmap::DashMap;
 use tokio::time::Instant;
@@ -45,6 +46,31 @@ pub(crate) struct EngineInner {
     pub(crate) config: EngineConfig,
     pub(crate) handler: Arc<dyn EngineHandler>,
     pub(crate) sessions: DashMap<Sid, Session>,
+    pub(crate) counters: Counters,
+    /// Set by [`Engine::shutdown`]: no new session is opened.
+    pub(crate) shutting_down: AtomicBool,
+}
+
+#[derive(Default)]
+pub(crate) struct Counters {
+    pub(crate) volatile_dropped: AtomicU64,
+    pub(crate) slow_consumer_closes: AtomicU64,
+    pub(crate) dropped_full: AtomicU64,
+}
+
+/// What the engine counted since it started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct EngineStats {
+    /// Live sessions.
+    pub sessions: usize,
+    /// Volatile messages dropped for clients that were behind (counted per
+    /// recipient).
+    pub volatile_dropped: u64,
+    /// Sessions closed because their outbound queue was full.
+    pub slow_consumer_closes: u64,
+    /// Messages dropped for a full queue under the drop policy.
+    pub dropped_full: u64,
 }
 
 /// An engine.io server: configuration, handler and the live sessions.
@@ -59,7 +85,46 @@ impl Engine {
             config,
             handler: Arc::new(handler),
             sessions: DashMap::new(),
+            counters: Counters::default(),
+            shutting_down: AtomicBool::new(false),
         }))
+    }
+
+    /// Counters and the number of live sessions.
+    pub fn stats(&self) -> EngineStats {
+        let c = &self.0.counters;
+        EngineStats {
+            sessions: self.0.sessions.len(),
+            volatile_dropped: c.volatile_dropped.load(Ordering::Relaxed),
+            slow_consumer_closes: c.slow_consumer_closes.load(Ordering::Relaxed),
+            dropped_full: c.dropped_full.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Stops opening sessions (handshakes get 503), closes every session
+    /// with [`CloseReason::ServerShutdown`] after flushing what is queued,
+    /// and waits up to `deadline` for them to go; what is left then is
+    /// closed at once. Returns whether every session closed in time.
+    pub async fn shutdown(&self, deadline: std::time::Duration) -> bool {
+        self.0.shutting_down.store(true, Ordering::Release);
+        self.close_all();
+        let until = tokio::time::Instant::now() + deadline;
+        while self.session_count() > 0 {
+            if tokio::time::Instant::now() >= until {
+                let left: Vec<Session> = self.0.sessions.iter().map(|s| s.clone()).collect();
+                for s in left {
+                    s.close_now(CloseReason::ServerShutdown);
+                }
+                return false;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        true
+    }
+
+    /// Whether [`shutdown`](Self::shutdown) began.
+    pub fn is_shutting_down(&self) -> bool {
+        self.0.shutting_down.load(Ordering::Acquire)
     }
 
     /// The configuration.
@@ -110,6 +175,9 @@ impl EngineInner {
         transport: TransportKind,
         request: RequestInfo,
     ) -> Result<Session, EngineError> {
+        if self.shutting_down.load(Ordering::Acquire) {
+            return Err(EngineError::ShuttingDown);
+        }
         let sid = Sid::generate(self.config.node_id).map_err(|e| {
             tracing::error!(error = %e, "no randomness for a session id");
             EngineError::BadRequest

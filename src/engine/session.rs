@@ -9,6 +9,7 @@
 //! between the check and the wait cannot be lost.
 
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use http::{HeaderMap, Uri};
@@ -53,6 +54,8 @@ pub(crate) struct Shared {
     machine: Mutex<Machine>,
     outbound: Notify,
     timers: Notify,
+    /// The transport took frames from the queue: room for waiting senders.
+    drained: Notify,
     terminated: CancellationToken,
     request: RequestInfo,
 }
@@ -70,6 +73,7 @@ impl Session {
             machine: Mutex::new(machine),
             outbound: Notify::new(),
             timers: Notify::new(),
+            drained: Notify::new(),
             terminated: CancellationToken::new(),
             request,
         }))
@@ -120,8 +124,52 @@ impl Session {
         let queued = self.machine().push_volatile(&frames);
         if queued {
             self.0.outbound.notify_waiters();
+        } else if let Some(engine) = self.0.engine.upgrade() {
+            engine
+                .counters
+                .volatile_dropped
+                .fetch_add(1, Ordering::Relaxed);
         }
         queued
+    }
+
+    /// Queues messages back to back like [`send_all`](Self::send_all), but
+    /// waits for room when the queue is full instead of failing:
+    /// backpressure for producers that can slow down. Fails when the
+    /// session closes, or at once when the messages alone are larger than
+    /// the whole queue.
+    pub async fn send_all_wait(&self, messages: &[Message]) -> Result<(), SendError> {
+        let frames: Vec<_> = messages.iter().map(|m| m.frame().clone()).collect();
+        loop {
+            let drained = self.0.drained.notified();
+            tokio::pin!(drained);
+            drained.as_mut().enable();
+            let pushed = self.machine().push_all(&frames);
+            match pushed {
+                Err(SendError::QueueFull) if self.machine().queued_bytes() > 0 => {}
+                Ok(()) => {
+                    self.0.outbound.notify_waiters();
+                    return Ok(());
+                }
+                other => return other,
+            }
+            tokio::select! {
+                _ = &mut drained => {}
+                _ = self.0.terminated.cancelled() => return Err(SendError::Closed),
+            }
+        }
+    }
+
+    /// Counts a message dropped under the drop policy for full queues.
+    pub(crate) fn count_dropped(&self) {
+        if let Some(engine) = self.0.engine.upgrade() {
+            engine.counters.dropped_full.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// The transport took frames: wake senders waiting for room.
+    pub(crate) fn wake_drained(&self) {
+        self.0.drained.notify_waiters();
     }
 
     /// Closes the session at once, dropping what is queued, with `reason`
@@ -189,6 +237,12 @@ impl Session {
         if closed.first {
             tracing::debug!(sid = %self.sid(), %reason, "session closing");
             if let Some(engine) = self.0.engine.upgrade() {
+                if reason == CloseReason::SlowConsumer {
+                    engine
+                        .counters
+                        .slow_consumer_closes
+                        .fetch_add(1, Ordering::Relaxed);
+                }
                 engine.handler.on_close(self, reason);
             }
         }

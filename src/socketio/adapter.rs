@@ -9,6 +9,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 
+use super::config::FullQueue;
 use super::payload::Encoded;
 use super::socket::SocketId;
 use crate::engine::Message;
@@ -149,24 +150,30 @@ impl Adapter for LocalAdapter {
     }
 }
 
-/// Sends an encoded broadcast to one socket's session, under the slow
-/// consumer policy: a volatile packet is dropped for a client that is
-/// behind; any other packet that does not fit closes the session, so that
-/// nothing is lost silently.
+/// Sends an encoded packet to one socket's session, under the full-queue
+/// policy: a volatile packet is dropped for a client that is behind; any
+/// other packet that does not fit closes the session (so nothing is lost
+/// silently), or with [`FullQueue::Drop`] is dropped and counted.
 pub(crate) fn deliver(
     session: &crate::engine::Session,
     packet: &Encoded,
     volatile: bool,
+    policy: FullQueue,
 ) -> Result<(), crate::engine::SendError> {
+    use crate::engine::SendError;
     if volatile {
         session.send_volatile(&packet.0);
         return Ok(());
     }
     match session.send_all(&packet.0) {
-        Err(crate::engine::SendError::QueueFull) => {
+        Err(SendError::QueueFull) if policy == FullQueue::Drop => {
+            session.count_dropped();
+            Err(SendError::QueueFull)
+        }
+        Err(SendError::QueueFull) => {
             tracing::warn!(sid = %session.sid(), queued = session.queued_bytes(), "slow consumer: closing");
             session.close_now(crate::engine::CloseReason::SlowConsumer);
-            Err(crate::engine::SendError::QueueFull)
+            Err(SendError::QueueFull)
         }
         other => other,
     }

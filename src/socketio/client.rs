@@ -8,11 +8,13 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use serde_json::Value;
 
 use super::IoInner;
+use super::config::FullQueue;
 use super::handshake::Handshake;
 use super::namespace::{ConnectError, NamespaceInner};
 use super::packet::{self, Decoded, Packet, PacketType, PartialPacket};
-use super::payload;
+use super::payload::{self, Encoded};
 use super::reason::DisconnectReason;
+use super::recovery::Restored;
 use super::socket::{Socket, SocketId};
 use crate::engine::{CloseReason, Message, Protocol, Session, Sid};
 
@@ -130,17 +132,28 @@ impl Client {
             drop(sockets);
             return self.violation("second CONNECT for a namespace");
         }
-        let Some(ns) = io.namespace_for(&nsp) else {
+        let Some(ns) = io.namespace_for(&nsp).filter(|ns| !ns.is_closed()) else {
             drop(sockets);
             return self.refuse(&nsp, &ConnectError::new("Invalid namespace"));
         };
         sockets.insert(nsp.clone(), None);
         drop(sockets);
+        let restored = self.try_restore(&ns, &auth);
         let handshake = Arc::new(Handshake::new(self.session.request(), auth));
-        let middlewares = ns.handlers.middlewares();
+        let skip = restored.is_some()
+            && io
+                .config
+                .recovery
+                .as_ref()
+                .is_some_and(|r| r.skip_middlewares);
+        let middlewares = if skip {
+            Vec::new()
+        } else {
+            ns.handlers.middlewares()
+        };
         if middlewares.is_empty() {
             // The common case stays on this task, in packet order.
-            return self.join(io, ns, handshake);
+            return self.join(io, ns, handshake, restored);
         }
         let client = self.clone();
         let io = io.clone();
@@ -152,8 +165,25 @@ impl Client {
                     return;
                 }
             }
-            client.join(&io, ns, handshake);
+            client.join(&io, ns, handshake, restored);
         });
+    }
+
+    /// A protocol 5 client that presents `pid` and `offset` asks to get
+    /// its previous socket back.
+    fn try_restore(&self, ns: &NamespaceInner, auth: &Value) -> Option<Restored> {
+        let store = ns.shared.store.as_ref()?;
+        if self.protocol != Protocol::V4 {
+            return None;
+        }
+        let pid = auth.get("pid")?.as_str()?;
+        let offset = auth.get("offset")?.as_str()?;
+        let restored = store.restore(&ns.path, pid, offset);
+        // A socket with that id must not still be connected (a client
+        // cannot be in two places at once).
+        let restored = restored.filter(|r| ns.socket(&r.session.sid).is_none());
+        tracing::debug!(ns = %ns.path, recovered = restored.is_some(), "recovery requested");
+        restored
     }
 
     /// Refuses a namespace connection: CONNECT_ERROR with message and data
@@ -170,39 +200,86 @@ impl Client {
         self.send_control(PacketType::ConnectError, nsp, Some(&data));
     }
 
-    /// The namespace accepted the connection.
-    fn join(&self, io: &Arc<IoInner>, ns: Arc<NamespaceInner>, handshake: Arc<Handshake>) {
+    /// The namespace accepted the connection (recovering a previous socket
+    /// when `restored`).
+    fn join(
+        &self,
+        io: &Arc<IoInner>,
+        ns: Arc<NamespaceInner>,
+        handshake: Arc<Handshake>,
+        restored: Option<Restored>,
+    ) {
         if self.session.is_closed() {
             return;
         }
-        let id = match self.protocol {
+        let fresh_pid = || {
+            Sid::generate(io.node_id)
+                .ok()
+                .map(|p| p.as_str().to_owned())
+        };
+        let (id, pid) = match &restored {
+            Some(r) => (r.session.sid.clone(), Some(r.session.pid.clone())),
+            None => match self.fresh_id(io, &ns) {
+                Some(id) => {
+                    let with_recovery = ns.shared.store.is_some() && self.protocol == Protocol::V4;
+                    (id, if with_recovery { fresh_pid() } else { None })
+                }
+                None => return self.session.close_now(CloseReason::TransportError),
+            },
+        };
+        let socket = Socket::new(
+            id.clone(),
+            ns.clone(),
+            self.session.clone(),
+            handshake,
+            pid.clone(),
+            restored.is_some(),
+        );
+        ns.add(&socket);
+        if let Some(r) = &restored {
+            socket.restore(&r.session);
+        }
+        lock(&self.sockets).insert(ns.path.clone(), Some(socket.clone()));
+        self.joined_once.store(true, Ordering::Release);
+        let answer = match self.protocol {
+            Protocol::V4 => Some(match &pid {
+                Some(pid) => serde_json::json!({ "sid": id.as_str(), "pid": pid }),
+                None => serde_json::json!({ "sid": id.as_str() }),
+            }),
+            Protocol::V3 => None,
+        };
+        self.send_control(PacketType::Connect, &ns.path, answer.as_ref());
+        // What the socket missed, in order, with the offsets it had.
+        for packet in restored.into_iter().flat_map(|r| r.missed) {
+            let _ = super::adapter::deliver(
+                &self.session,
+                &Encoded(packet),
+                false,
+                ns.shared.full_queue,
+            );
+        }
+        (ns.handlers.on_connect)(socket.clone());
+        socket.ready();
+    }
+
+    fn fresh_id(&self, io: &IoInner, ns: &NamespaceInner) -> Option<SocketId> {
+        Some(match self.protocol {
             Protocol::V4 => match Sid::generate(io.node_id) {
                 Ok(id) => SocketId::from(id.as_str()),
                 Err(e) => {
                     tracing::error!(error = %e, "no randomness for a socket id");
-                    return self.session.close_now(CloseReason::TransportError);
+                    return None;
                 }
             },
             // What protocol 4 clients compute on their side.
             Protocol::V3 if ns.path == "/" => SocketId::from(self.session.sid().as_str()),
             Protocol::V3 => SocketId::from(format!("{}#{}", ns.path, self.session.sid())),
-        };
-        let socket = Socket::new(id.clone(), ns.clone(), self.session.clone(), handshake);
-        ns.add(&socket);
-        lock(&self.sockets).insert(ns.path.clone(), Some(socket.clone()));
-        self.joined_once.store(true, Ordering::Release);
-        let answer = match self.protocol {
-            Protocol::V4 => Some(serde_json::json!({ "sid": id.as_str() })),
-            Protocol::V3 => None,
-        };
-        self.send_control(PacketType::Connect, &ns.path, answer.as_ref());
-        (ns.handlers.on_connect)(socket.clone());
-        socket.ready();
+        })
     }
 
     fn send_control(&self, ty: PacketType, nsp: &str, data: Option<&Value>) {
         let packet = payload::control(ty, nsp, data);
-        let _ = super::adapter::deliver(&self.session, &packet, false);
+        let _ = super::adapter::deliver(&self.session, &packet, false, FullQueue::Close);
     }
 
     /// The engine session closed: every socket leaves with the reason.

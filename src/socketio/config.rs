@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use super::recovery::RecoveryConfig;
 use crate::engine::EngineConfig;
 
 /// Settings of the socket.io layer, including its engine's. Build with
@@ -21,6 +22,26 @@ pub struct SocketIoConfig {
     /// Most bytes the attachments of one packet may hold together; default
     /// 1 000 000.
     pub max_attachment_bytes: usize,
+    /// Connection state recovery; default off (`None`).
+    pub recovery: Option<RecoveryConfig>,
+    /// What happens when a packet that may not be dropped does not fit in a
+    /// client's outbound queue; default [`FullQueue::Close`].
+    pub full_queue: FullQueue,
+}
+
+/// The policy for a full outbound queue (volatile packets are always
+/// dropped instead).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum FullQueue {
+    /// Close the client's connection with reason "slow consumer": nothing
+    /// is lost silently, and with recovery the client gets the missed
+    /// packets when it reconnects.
+    #[default]
+    Close,
+    /// Drop the packet for that client and count it
+    /// ([`EngineStats::dropped_full`](crate::engine::EngineStats)).
+    Drop,
 }
 
 impl Default for SocketIoConfig {
@@ -30,6 +51,8 @@ impl Default for SocketIoConfig {
             connect_timeout: Duration::from_secs(45),
             max_attachments: 10,
             max_attachment_bytes: 1_000_000,
+            recovery: None,
+            full_queue: FullQueue::Close,
         }
     }
 }
@@ -50,6 +73,18 @@ impl SocketIoConfig {
     /// Sets [`max_attachments`](Self::max_attachments).
     pub fn max_attachments(mut self, n: usize) -> Self {
         self.max_attachments = n;
+        self
+    }
+
+    /// Turns connection state recovery on with `recovery`.
+    pub fn recovery(mut self, recovery: RecoveryConfig) -> Self {
+        self.recovery = Some(recovery);
+        self
+    }
+
+    /// Sets [`full_queue`](Self::full_queue).
+    pub fn full_queue(mut self, policy: FullQueue) -> Self {
+        self.full_queue = policy;
         self
     }
 

@@ -9,6 +9,7 @@ mod namespace;
 pub mod packet;
 mod payload;
 mod reason;
+mod recovery;
 mod socket;
 
 use std::collections::HashMap;
@@ -19,16 +20,17 @@ use dashmap::DashMap;
 use serde::Serialize;
 
 pub use adapter::{Adapter, BroadcastOptions, LocalAdapter, Room};
-pub use config::SocketIoConfig;
+pub use config::{FullQueue, SocketIoConfig};
 pub use handshake::Handshake;
 pub use namespace::{AckResults, BroadcastOperator, ConnectError, DynNamespace, Namespace};
 pub use payload::Payload;
 pub use reason::DisconnectReason;
+pub use recovery::{MemoryStore, PersistedSession, RecoveryConfig, Restored, SessionStore};
 pub use socket::{AckError, AckSender, EmitError, Event, Socket, SocketId};
 
 use crate::engine::{CloseReason, Engine, EngineHandler, Message, Session, Sid};
 use client::Client;
-use namespace::{Handlers, NamespaceInner};
+use namespace::{Handlers, NamespaceInner, Shared};
 
 type AdapterFactory = Arc<dyn Fn(&str) -> Box<dyn Adapter> + Send + Sync>;
 type Matcher = Box<dyn Fn(&str) -> bool + Send + Sync>;
@@ -41,6 +43,7 @@ pub(crate) struct IoInner {
     dynamic: RwLock<Vec<(Matcher, Arc<Handlers>)>>,
     clients: DashMap<Sid, Arc<Client>>,
     adapter: AdapterFactory,
+    shared: Shared,
     engine: Engine,
 }
 
@@ -65,7 +68,12 @@ impl IoInner {
             .map(|(_, h)| h.clone())?;
         let mut namespaces = self.namespaces.write().unwrap_or_else(|e| e.into_inner());
         let ns = namespaces.entry(path.to_owned()).or_insert_with(|| {
-            NamespaceInner::new(path.to_owned(), handlers, (self.adapter)(path))
+            NamespaceInner::new(
+                path.to_owned(),
+                handlers,
+                (self.adapter)(path),
+                self.shared.clone(),
+            )
         });
         Some(ns.clone())
     }
@@ -99,6 +107,31 @@ impl SocketIo {
     where
         F: Fn(&str) -> Box<dyn Adapter> + Send + Sync + 'static,
     {
+        let store = config
+            .recovery
+            .clone()
+            .map(|r| Arc::new(MemoryStore::new(r)) as Arc<dyn SessionStore>);
+        Self::with_parts(config, adapter, store)
+    }
+
+    /// A server with the in-memory adapter whose recovery state lives in
+    /// `store` (when [`SocketIoConfig::recovery`] is set). Share one store
+    /// between a server and the one that replaces it, and clients that
+    /// reconnect within the recovery window get their sessions back.
+    pub fn with_store(config: SocketIoConfig, store: Arc<dyn SessionStore>) -> Self {
+        let store = config.recovery.is_some().then_some(store);
+        Self::with_parts(config, |_| Box::new(LocalAdapter::default()), store)
+    }
+
+    fn with_parts<F>(
+        config: SocketIoConfig,
+        adapter: F,
+        store: Option<Arc<dyn SessionStore>>,
+    ) -> Self
+    where
+        F: Fn(&str) -> Box<dyn Adapter> + Send + Sync + 'static,
+    {
+        let full_queue = config.full_queue;
         let limits = packet::Limits::default()
             .max_attachments(config.max_attachments)
             .max_attachment_bytes(config.max_attachment_bytes);
@@ -111,6 +144,7 @@ impl SocketIo {
             dynamic: RwLock::new(Vec::new()),
             clients: DashMap::new(),
             adapter: Arc::new(adapter),
+            shared: Shared { store, full_queue },
         });
         let io = SocketIo(inner);
         // Like the reference server, the main namespace always exists.
@@ -125,7 +159,12 @@ impl SocketIo {
     {
         let path = normalize(path);
         let handlers = Handlers::new(Arc::new(on_connect));
-        let ns = NamespaceInner::new(path.clone(), handlers, (self.0.adapter)(&path));
+        let ns = NamespaceInner::new(
+            path.clone(),
+            handlers,
+            (self.0.adapter)(&path),
+            self.0.shared.clone(),
+        );
         let mut namespaces = self.0.namespaces.write().unwrap_or_else(|e| e.into_inner());
         // A replaced namespace keeps its sockets' rooms reachable only
         // through the sockets themselves; replacing is meant for setup.
@@ -204,19 +243,15 @@ impl SocketIo {
         self.0.engine.layer()
     }
 
-    /// Closes every connection ("server shutting down": clients reconnect
-    /// later) after flushing what is queued, and waits up to `deadline` for
-    /// them to be gone. Returns whether all were.
+    /// Shuts the server down gracefully: no new connection is accepted,
+    /// every client is told (its connection closes after what is queued
+    /// for it is flushed; socket.io clients see "transport close" and
+    /// reconnect later), and after `deadline` whatever is left is closed.
+    /// With recovery on, the sockets' state is kept in the store, so a
+    /// server built on the same store recovers them. Returns whether every
+    /// connection closed within the deadline.
     pub async fn shutdown(&self, deadline: Duration) -> bool {
-        self.0.engine.close_all();
-        let until = tokio::time::Instant::now() + deadline;
-        while self.0.engine.session_count() > 0 {
-            if tokio::time::Instant::now() >= until {
-                return false;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        true
+        self.0.engine.shutdown(deadline).await
     }
 }
 

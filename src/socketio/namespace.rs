@@ -4,16 +4,18 @@ use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::Value;
 
 use super::adapter::{self, Adapter, BroadcastOptions, Room};
+use super::config::FullQueue;
 use super::handshake::Handshake;
 use super::payload::{self, Encoded, Payload};
+use super::recovery::SessionStore;
 use super::socket::{AckError, EmitError, Socket, SocketId};
 
 /// A refusal of a namespace connection: the client's `connect_error` sees
@@ -98,12 +100,26 @@ impl Handlers {
     }
 }
 
+/// What every namespace of a server shares.
+#[derive(Clone)]
+pub(crate) struct Shared {
+    /// Recovery state, when connection state recovery is on.
+    pub(crate) store: Option<Arc<dyn SessionStore>>,
+    pub(crate) full_queue: FullQueue,
+}
+
 pub(crate) struct NamespaceInner {
     pub(crate) path: String,
     pub(crate) handlers: Arc<Handlers>,
     pub(crate) sockets: RwLock<HashMap<SocketId, Socket>>,
     pub(crate) adapter: Box<dyn Adapter>,
+    pub(crate) shared: Shared,
     ack_ids: AtomicU64,
+    /// With recovery, offsets must reach each client in increasing order:
+    /// taking the offset and queueing the packet happen under this lock.
+    emit_order: Mutex<()>,
+    /// Set by [`Namespace::close`]: new connections are refused.
+    closed: AtomicBool,
 }
 
 impl NamespaceInner {
@@ -111,14 +127,61 @@ impl NamespaceInner {
         path: String,
         handlers: Arc<Handlers>,
         adapter: Box<dyn Adapter>,
+        shared: Shared,
     ) -> Arc<Self> {
         Arc::new(NamespaceInner {
             path,
             handlers,
             sockets: RwLock::new(HashMap::new()),
             adapter,
+            shared,
             ack_ids: AtomicU64::new(0),
+            emit_order: Mutex::new(()),
+            closed: AtomicBool::new(false),
         })
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// Sends an event to the sockets `opts` selects. With recovery on (and
+    /// the packet not volatile), the packet gets an offset and is retained
+    /// for sockets that come back.
+    pub(crate) fn emit_with(
+        &self,
+        opts: &BroadcastOptions,
+        encode: impl Fn(Option<&str>) -> Result<Encoded, serde_json::Error>,
+    ) -> Result<(), EmitError> {
+        match &self.shared.store {
+            Some(store) if !opts.volatile => {
+                let _order = self.emit_order.lock().unwrap_or_else(|e| e.into_inner());
+                let offset = store.next_offset();
+                let packet = encode(Some(&offset))?;
+                store.retain(&offset, &self.path, opts, &packet.0);
+                self.deliver(opts, &packet);
+            }
+            _ => self.deliver(opts, &encode(None)?),
+        }
+        Ok(())
+    }
+
+    fn deliver(&self, opts: &BroadcastOptions, packet: &Encoded) {
+        for sid in self.adapter.select(opts) {
+            if let Some(socket) = self.socket(&sid).filter(Socket::connected) {
+                // A failure closed that client (slow consumer) or it is
+                // gone; the others still get the packet.
+                let _ = adapter::deliver(
+                    socket.session(),
+                    packet,
+                    opts.volatile,
+                    self.shared.full_queue,
+                );
+            }
+        }
+        if !opts.local {
+            self.adapter.publish(opts, &packet.0);
+        }
     }
 
     /// Ack ids come from one counter per namespace, so a broadcast with
@@ -145,7 +208,7 @@ impl NamespaceInner {
             .remove(socket.id());
     }
 
-    fn socket(&self, sid: &SocketId) -> Option<Socket> {
+    pub(crate) fn socket(&self, sid: &SocketId) -> Option<Socket> {
         self.sockets
             .read()
             .unwrap_or_else(|e| e.into_inner())
@@ -212,6 +275,14 @@ impl Namespace {
     /// The sockets connected to this namespace on this node.
     pub fn sockets(&self) -> Vec<Socket> {
         self.all().sockets()
+    }
+
+    /// Closes the namespace: new connections to it are refused, and every
+    /// socket gets what is already queued for it, then a disconnect
+    /// (clients see "io server disconnect" and do not reconnect to it).
+    pub fn close(&self) {
+        self.0.closed.store(true, Ordering::Release);
+        self.all().disconnect_sockets();
     }
 }
 
@@ -349,30 +420,19 @@ impl BroadcastOperator {
     /// Emits `event` with one JSON argument.
     pub fn emit<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), EmitError> {
         super::socket::check_event(event)?;
-        let packet = payload::event(&self.ns.path, None, event, data)?;
-        self.send(&packet);
-        Ok(())
+        let path = &self.ns.path;
+        self.ns.emit_with(&self.opts, |offset| {
+            payload::event(path, None, event, data, offset)
+        })
     }
 
     /// Emits `event` with any arguments, binary included.
     pub fn emit_payload(&self, event: &str, payload: &Payload) -> Result<(), EmitError> {
         super::socket::check_event(event)?;
-        let packet = payload::event_payload(&self.ns.path, None, event, payload)?;
-        self.send(&packet);
-        Ok(())
-    }
-
-    fn send(&self, packet: &Encoded) {
-        for socket in self.sockets() {
-            if socket.connected() {
-                // A failure closed that client (slow consumer) or it is
-                // gone; the others still get the packet.
-                let _ = adapter::deliver(socket.session(), packet, self.opts.volatile);
-            }
-        }
-        if !self.opts.local {
-            self.ns.adapter.publish(&self.opts, &packet.0);
-        }
+        let path = &self.ns.path;
+        self.ns.emit_with(&self.opts, |offset| {
+            payload::event_payload(path, None, event, payload, offset)
+        })
     }
 
     /// Emits `event` and collects every selected socket's acknowledgement
@@ -385,13 +445,14 @@ impl BroadcastOperator {
         super::socket::check_event(event)?;
         let payload = Payload::new().arg(serde_json::to_value(data)?);
         let id = self.ns.next_ack_id();
-        let packet = payload::event_payload(&self.ns.path, Some(id), event, &payload)?;
+        let packet = payload::event_payload(&self.ns.path, Some(id), event, &payload, None)?;
         let waits: Vec<_> = self
             .sockets()
             .into_iter()
             .filter_map(|socket| {
                 let answer = socket.expect_ack(id);
-                adapter::deliver(socket.session(), &packet, self.opts.volatile).ok()?;
+                let policy = self.ns.shared.full_queue;
+                adapter::deliver(socket.session(), &packet, self.opts.volatile, policy).ok()?;
                 Some(async move {
                     let result = socket.wait_ack(id, answer, self.timeout).await;
                     (socket.id().clone(), result)

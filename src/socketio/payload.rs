@@ -108,28 +108,41 @@ fn push_json<T: Serialize + ?Sized>(out: &mut String, value: &T) -> Result<(), s
     Ok(())
 }
 
-/// `["event", data]` as an EVENT packet.
+/// `["event", data]` as an EVENT packet; with connection state recovery the
+/// packet's offset follows as a last argument.
 pub(crate) fn event<T: Serialize + ?Sized>(
     nsp: &str,
     id: Option<u64>,
     event: &str,
     data: &T,
+    offset: Option<&str>,
 ) -> Result<Encoded, serde_json::Error> {
     let mut out = header(PacketType::Event, 0, nsp, id);
     out.push('[');
     push_json(&mut out, event)?;
     out.push(',');
     push_json(&mut out, data)?;
+    push_offset(&mut out, offset)?;
     out.push(']');
     Ok(finish(out, &[]))
 }
 
-/// An EVENT (or BINARY_EVENT) with the payload's arguments.
+fn push_offset(out: &mut String, offset: Option<&str>) -> Result<(), serde_json::Error> {
+    if let Some(offset) = offset {
+        out.push(',');
+        push_json(out, offset)?;
+    }
+    Ok(())
+}
+
+/// An EVENT (or BINARY_EVENT) with the payload's arguments (and the
+/// recovery offset, see [`event`]).
 pub(crate) fn event_payload(
     nsp: &str,
     id: Option<u64>,
     event: &str,
     payload: &Payload,
+    offset: Option<&str>,
 ) -> Result<Encoded, serde_json::Error> {
     let ty = if payload.bins.is_empty() {
         PacketType::Event
@@ -143,6 +156,7 @@ pub(crate) fn event_payload(
         out.push(',');
         push_json(&mut out, arg)?;
     }
+    push_offset(&mut out, offset)?;
     out.push(']');
     Ok(finish(out, &payload.bins))
 }
@@ -184,15 +198,17 @@ mod tests {
 
     #[test]
     fn encodes_events_acks_and_control_packets() {
-        let e = event("/", None, "hello", &serde_json::json!({"a":1})).unwrap();
+        let e = event("/", None, "hello", &serde_json::json!({"a":1}), None).unwrap();
         assert_eq!(texts(&e), ["42[\"hello\",{\"a\":1}]"]);
-        let e = event("/admin", Some(12), "x", &[1, 2]).unwrap();
+        let e = event("/", None, "hello", &1, Some("ab-7")).unwrap();
+        assert_eq!(texts(&e), ["42[\"hello\",1,\"ab-7\"]"]);
+        let e = event("/admin", Some(12), "x", &[1, 2], None).unwrap();
         assert_eq!(texts(&e), ["42/admin,12[\"x\",[1,2]]"]);
         let p = Payload::new()
             .arg("text")
             .bin(vec![1u8, 2, 3])
             .arg(serde_json::json!(null));
-        let e = event_payload("/", None, "ev", &p).unwrap();
+        let e = event_payload("/", None, "ev", &p, None).unwrap();
         assert_eq!(
             texts(&e),
             [
@@ -220,7 +236,7 @@ mod tests {
     #[test]
     fn encoded_events_decode_back() {
         let p = Payload::new().arg("é✓🎉").bin(vec![0u8, 255]);
-        let e = event_payload("/x", Some(3), "ev", &p).unwrap();
+        let e = event_payload("/x", Some(3), "ev", &p, None).unwrap();
         let text = e.0[0].as_text().unwrap();
         let Decoded::Partial(mut partial) = decode(text, &Limits::default()).unwrap() else {
             panic!("binary packet expected")

@@ -11,11 +11,13 @@ use serde::de::DeserializeOwned;
 use tokio::sync::oneshot;
 
 use super::adapter::{self, BroadcastOptions, Room};
+use super::config::FullQueue;
 use super::handshake::Handshake;
 use super::namespace::{BroadcastOperator, NamespaceInner};
 use super::packet::{Packet, PacketType, is_reserved_event};
 use super::payload::{self, Encoded, Payload};
 use super::reason::DisconnectReason;
+use super::recovery::PersistedSession;
 use crate::engine::{SendError, Session};
 
 /// A socket's id: random for current clients; for engine.io v3 clients
@@ -177,6 +179,11 @@ pub(crate) struct SocketInner {
     acks: Mutex<HashMap<u64, oneshot::Sender<Payload>>>,
     extensions: Mutex<http::Extensions>,
     connected: AtomicBool,
+    /// The private session id a recovering client presents (protocol 5
+    /// with recovery on).
+    pid: Option<String>,
+    recovered: bool,
+    data: Mutex<serde_json::Value>,
     /// Packets that arrive while the connect handler still runs (it may
     /// not have registered its event handlers yet); `None` afterwards.
     held: Mutex<Option<Vec<Packet>>>,
@@ -192,6 +199,8 @@ impl Socket {
         ns: Arc<NamespaceInner>,
         session: Session,
         handshake: Arc<Handshake>,
+        pid: Option<String>,
+        recovered: bool,
     ) -> Self {
         Socket(Arc::new(SocketInner {
             id,
@@ -203,6 +212,9 @@ impl Socket {
             acks: Mutex::new(HashMap::new()),
             extensions: Mutex::new(http::Extensions::new()),
             connected: AtomicBool::new(true),
+            pid,
+            recovered,
+            data: Mutex::new(serde_json::Value::Null),
             held: Mutex::new(Some(Vec::new())),
         }))
     }
@@ -238,7 +250,25 @@ impl Socket {
         self.0.connected.load(Ordering::Acquire)
     }
 
-    /// Typed per-socket data: whatever the application stores here.
+    /// Whether this socket was recovered: same id, rooms and data as before
+    /// a disconnection, and the packets it missed were sent again.
+    pub fn recovered(&self) -> bool {
+        self.0.recovered
+    }
+
+    /// The socket's JSON data (`null` until set); kept across a recovery,
+    /// by any session store.
+    pub fn data(&self) -> serde_json::Value {
+        lock(&self.0.data).clone()
+    }
+
+    /// Replaces the socket's JSON data.
+    pub fn set_data(&self, data: serde_json::Value) {
+        *lock(&self.0.data) = data;
+    }
+
+    /// Typed per-socket data: whatever the application stores here (kept
+    /// across a recovery by the in-memory store).
     pub fn extensions(&self) -> MutexGuard<'_, http::Extensions> {
         lock(&self.0.extensions)
     }
@@ -320,15 +350,64 @@ impl Socket {
     /// Emits `event` with one JSON argument to this client.
     pub fn emit<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), EmitError> {
         check_event(event)?;
-        let packet = payload::event(&self.0.ns.path, None, event, data)?;
-        self.send(&packet)
+        let path = &self.0.ns.path;
+        self.emit_event(|offset| payload::event(path, None, event, data, offset))
+    }
+
+    /// Sends an event to this client. With recovery on it goes through the
+    /// namespace, so that it is retained (and given an offset) for this
+    /// socket even while it is away.
+    fn emit_event(
+        &self,
+        encode: impl Fn(Option<&str>) -> Result<Encoded, serde_json::Error>,
+    ) -> Result<(), EmitError> {
+        if self.0.ns.shared.store.is_some() {
+            return self.0.ns.emit_with(&self.own_room(), encode);
+        }
+        self.send(&encode(None)?)
+    }
+
+    fn own_room(&self) -> BroadcastOptions {
+        BroadcastOptions {
+            rooms: vec![Room::from(self.0.id.as_str())],
+            ..Default::default()
+        }
+    }
+
+    /// Emits `event` with one JSON argument, waiting for room in the
+    /// client's outbound queue when it is full instead of applying the
+    /// full-queue policy: backpressure for producers that can slow down.
+    pub async fn emit_wait<T: Serialize + ?Sized>(
+        &self,
+        event: &str,
+        data: &T,
+    ) -> Result<(), EmitError> {
+        check_event(event)?;
+        let path = &self.0.ns.path;
+        let packet = match &self.0.ns.shared.store {
+            Some(store) => {
+                let offset = store.next_offset();
+                let packet = payload::event(path, None, event, data, Some(&offset))?;
+                store.retain(&offset, path, &self.own_room(), &packet.0);
+                packet
+            }
+            None => payload::event(path, None, event, data, None)?,
+        };
+        if !self.connected() {
+            return Err(EmitError::Disconnected);
+        }
+        self.0
+            .session
+            .send_all_wait(&packet.0)
+            .await
+            .map_err(EmitError::from)
     }
 
     /// Emits `event` with any arguments, binary included.
     pub fn emit_payload(&self, event: &str, payload: &Payload) -> Result<(), EmitError> {
         check_event(event)?;
-        let packet = payload::event_payload(&self.0.ns.path, None, event, payload)?;
-        self.send(&packet)
+        let path = &self.0.ns.path;
+        self.emit_event(|offset| payload::event_payload(path, None, event, payload, offset))
     }
 
     /// Emits `event` and waits up to `timeout` for the client's
@@ -364,7 +443,7 @@ impl Socket {
     ) -> Result<Payload, AckError> {
         check_event(event)?;
         let id = self.0.ns.next_ack_id();
-        let packet = payload::event_payload(&self.0.ns.path, Some(id), event, payload)
+        let packet = payload::event_payload(&self.0.ns.path, Some(id), event, payload, None)
             .map_err(EmitError::from)?;
         let answer = self.expect_ack(id);
         self.send(&packet)?;
@@ -399,7 +478,8 @@ impl Socket {
         if !self.connected() {
             return Err(EmitError::Disconnected);
         }
-        adapter::deliver(&self.0.session, packet, false).map_err(EmitError::from)
+        adapter::deliver(&self.0.session, packet, false, self.0.ns.shared.full_queue)
+            .map_err(EmitError::from)
     }
 
     // ---- rooms -----------------------------------------------------------
@@ -454,7 +534,7 @@ impl Socket {
     pub fn disconnect(&self) {
         if self.connected() {
             let packet = payload::control(PacketType::Disconnect, &self.0.ns.path, None);
-            let _ = adapter::deliver(&self.0.session, &packet, false);
+            let _ = adapter::deliver(&self.0.session, &packet, false, FullQueue::Close);
             self.closed(DisconnectReason::ServerNamespaceDisconnect);
         }
     }
@@ -472,6 +552,7 @@ impl Socket {
             return;
         }
         tracing::debug!(id = %self.0.id, ns = %self.0.ns.path, %reason, "socket disconnected");
+        self.persist(reason);
         self.0.ns.remove(self);
         // Dropping the senders tells pending ack waiters.
         lock(&self.0.acks).clear();
@@ -484,6 +565,37 @@ impl Socket {
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .clear();
+    }
+
+    /// Keeps the socket's state for recovery when the connection was lost
+    /// (not when either side left the namespace on purpose).
+    fn persist(&self, reason: DisconnectReason) {
+        let (Some(store), Some(pid)) = (&self.0.ns.shared.store, &self.0.pid) else {
+            return;
+        };
+        let recoverable = !matches!(
+            reason,
+            DisconnectReason::ClientNamespaceDisconnect
+                | DisconnectReason::ServerNamespaceDisconnect
+                | DisconnectReason::ParseError
+        );
+        if recoverable {
+            store.persist(PersistedSession {
+                ns: self.0.ns.path.clone(),
+                sid: self.0.id.clone(),
+                pid: pid.clone(),
+                rooms: self.rooms(),
+                data: self.data(),
+                extensions: self.extensions().clone(),
+            });
+        }
+    }
+
+    /// Gives a recovered socket its rooms and data back.
+    pub(crate) fn restore(&self, session: &PersistedSession) {
+        self.0.ns.adapter.join(&self.0.id, &session.rooms);
+        self.set_data(session.data.clone());
+        *self.extensions() = session.extensions.clone();
     }
 
     // ---- incoming ------------------------------------------------------

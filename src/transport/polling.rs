@@ -58,6 +58,7 @@ pub(crate) async fn poll(
             PollStep::Send { frames, finished } => Some((frames, finished)),
         })
         .await;
+    session.wake_drained();
     if finished {
         session.finished();
     }

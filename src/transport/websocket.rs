@@ -198,6 +198,7 @@ async fn run(session: Session, mut ws: Ws) {
         let step = session.machine().ws_step();
         match step {
             WsStep::Send(frames) => {
+                session.wake_drained();
                 let write = async {
                     for frame in frames {
                         ws.feed(to_ws(frame, protocol)).await?;
