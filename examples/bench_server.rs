@@ -5,27 +5,34 @@
 //! included.
 //!
 //! ```text
-//! cargo run --release --example bench_server -- --port 3000
+//! cargo run --release --example bench_server -- --port 3000 [--recovery]
 //! ```
+//!
+//! `--recovery` turns connection state recovery on, so a client that
+//! reconnects gets every `bcast` it missed.
 
 use std::net::SocketAddr;
 
-use socketgate::socketio::{SocketIo, SocketIoConfig};
+use socketgate::socketio::{RecoveryConfig, SocketIo, SocketIoConfig};
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     let mut args = std::env::args().skip(1);
     let mut port = 3000u16;
+    let mut config = SocketIoConfig::default();
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--port" => port = args.next().and_then(|p| p.parse().ok()).unwrap_or(port),
+            "--recovery" => config = config.recovery(RecoveryConfig::default()),
             other => {
-                eprintln!("unknown argument {other:?}; usage: bench_server [--port P]");
+                eprintln!(
+                    "unknown argument {other:?}; usage: bench_server [--port P] [--recovery]"
+                );
                 std::process::exit(2);
             }
         }
     }
-    let io = SocketIo::new(SocketIoConfig::default());
+    let io = SocketIo::new(config);
     io.ns("/", |socket| {
         socket.on("echo", |s, ev| {
             let _ = s.emit_payload("echo", &ev.payload);

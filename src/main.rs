@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use socketgate::gateway::{self, GatewayConfig};
-use socketgate::socketio::SocketIoConfig;
+use socketgate::socketio::{RecoveryConfig, SocketIoConfig};
 use socketgate::{AllowedOrigins, EngineConfig};
 
 /// A socket.io-compatible realtime gateway.
@@ -37,6 +37,11 @@ struct Args {
     /// Accept legacy clients (engine.io v3: socket.io-client 2.x).
     #[arg(long, env = "SOCKETGATE_ALLOW_EIO3")]
     allow_eio3: bool,
+    /// Connection state recovery: keep a disconnected client's session and
+    /// the packets it misses for this many milliseconds (0 turns recovery
+    /// off). Retained packets are bounded (10 000 packets, 16 MiB).
+    #[arg(long, env = "SOCKETGATE_RECOVERY_MS", default_value_t = 120_000)]
+    recovery_ms: u64,
 }
 
 #[tokio::main]
@@ -55,9 +60,13 @@ async fn main() -> std::io::Result<()> {
         .max_payload(args.max_payload)
         .allow_eio3(args.allow_eio3)
         .allowed_origins(AllowedOrigins::list(&args.allowed_origins));
-    let io = SocketIoConfig::default()
+    let mut io = SocketIoConfig::default()
         .engine(engine)
         .connect_timeout(Duration::from_millis(args.connect_timeout_ms));
+    if args.recovery_ms > 0 {
+        let window = Duration::from_millis(args.recovery_ms);
+        io = io.recovery(RecoveryConfig::default().max_disconnection_duration(window));
+    }
     let config = GatewayConfig::default().addr(args.addr).io(io);
     let listener = tokio::net::TcpListener::bind(config.addr).await?;
     gateway::serve(listener, config, gateway::shutdown_signal()).await

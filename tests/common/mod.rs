@@ -66,7 +66,12 @@ impl Drop for TestServer {
 /// Serves `app` on 127.0.0.1:0 (peer addresses recorded); the task stops
 /// when aborted.
 pub async fn serve(app: Router) -> (SocketAddr, tokio::task::JoinHandle<()>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    serve_on(app, "127.0.0.1:0".parse().unwrap()).await
+}
+
+/// Serves `app` on `addr` (a restarted server takes its predecessor's).
+pub async fn serve_on(app: Router, addr: SocketAddr) -> (SocketAddr, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
     let addr = listener.local_addr().unwrap();
     let task = tokio::spawn(async move {
         axum::serve(

@@ -37,12 +37,16 @@ pub fn legacy_config() -> SocketIoConfig {
 
 impl SioServer {
     pub async fn start(config: SocketIoConfig) -> SioServer {
-        let io = SocketIo::new(config);
+        Self::serve(SocketIo::new(config), "127.0.0.1:0".parse().unwrap()).await
+    }
+
+    /// Installs the contract on `io` and serves it on `addr`.
+    pub async fn serve(io: SocketIo, addr: SocketAddr) -> SioServer {
         install_contract(&io);
         let app = axum::Router::new()
             .route("/hello", axum::routing::get(|| async { "hello" }))
             .layer(io.layer());
-        let (addr, task) = super::serve(app).await;
+        let (addr, task) = super::serve_on(app, addr).await;
         SioServer { addr, io, task }
     }
 
@@ -134,6 +138,35 @@ fn on_connect(socket: Socket) {
         payload = payload.arg(json!({ "nested": nested, "label": "x" }));
         let _ = s.emit_payload("binary", &payload);
         let _ = ev.ack(&"done");
+    });
+    // connection state recovery (tests/node/recovery-client.mjs)
+    socket.on("set-data", |s, mut ev| {
+        s.set_data(ev.payload.args.first().cloned().unwrap_or_default());
+        let _ = ev.ack(&"ok");
+    });
+    socket.on("get-data", |s, mut ev| {
+        let _ = ev.ack(&s.data());
+    });
+    socket.on("whoami", |s, mut ev| {
+        let mut rooms: Vec<String> = s.rooms().iter().map(|r| r.to_string()).collect();
+        rooms.sort();
+        let _ =
+            ev.ack(&json!({ "id": s.id().as_str(), "rooms": rooms, "recovered": s.recovered() }));
+    });
+    socket.on("burst-on-disconnect", |s, mut ev| {
+        let spec: Value = ev.data().unwrap_or_default();
+        let room = spec["room"].as_str().unwrap_or_default().to_owned();
+        let count = spec["count"].as_u64().unwrap_or(0);
+        s.on_disconnect(move |s, _| {
+            // The socket is gone; with recovery these are kept for it.
+            for i in 0..count {
+                let _ = s.emit("direct", &i);
+            }
+            for i in 0..count {
+                let _ = s.namespace().to(room.as_str()).emit("room", &i);
+            }
+        });
+        let _ = ev.ack(&"armed");
     });
     socket.on("close-transport", |s, _| s.close_connection());
     socket.on("disconnect-me", |s, _| s.disconnect());

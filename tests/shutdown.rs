@@ -1,0 +1,122 @@
+//! Graceful shutdown of the server and of a namespace, seen from raw
+//! clients: what was emitted before arrives, then the close; new
+//! connections are refused.
+
+mod common;
+
+use std::time::Duration;
+
+use common::sio::{SioServer, config};
+use common::{http, ws_close_code, ws_connect, ws_send, ws_text};
+
+#[tokio::test]
+async fn server_shutdown_flushes_then_closes_polling_and_websocket_clients() {
+    let server = SioServer::start(config()).await;
+    // a WebSocket client on `/`
+    let mut ws = ws_connect(&format!(
+        "ws://{}/socket.io/?EIO=4&transport=websocket",
+        server.addr
+    ))
+    .await;
+    ws_text(&mut ws).await;
+    ws_send(&mut ws, "40").await;
+    ws_text(&mut ws).await; // connect answer
+    ws_text(&mut ws).await; // auth
+    // a polling client on `/`, with its GET pending
+    let base = format!("http://{}/socket.io/?EIO=4&transport=polling", server.addr);
+    let open = http()
+        .get(&base)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let sid = common::sid_of(&open);
+    let url = format!("{base}&sid={sid}");
+    assert_eq!(
+        http().post(&url).body("40").send().await.unwrap().status(),
+        200
+    );
+    let first = http().get(&url).send().await.unwrap().text().await.unwrap();
+    assert!(first.starts_with("40{\"sid\""), "{first}");
+
+    // emitted before the shutdown begins: every reading client gets them
+    for i in 0..3 {
+        server.io.emit("pre", &i).unwrap();
+    }
+    let io = server.io.clone();
+    let shutdown = tokio::spawn(async move { io.shutdown(Duration::from_secs(5)).await });
+
+    let polled = http().get(&url).send().await.unwrap().text().await.unwrap();
+    assert_eq!(
+        polled,
+        "42[\"pre\",0]\u{1e}42[\"pre\",1]\u{1e}42[\"pre\",2]\u{1e}1"
+    );
+    for i in 0..3 {
+        assert_eq!(ws_text(&mut ws).await, format!("42[\"pre\",{i}]"));
+    }
+    assert_eq!(ws_close_code(&mut ws).await, Some(1000));
+    assert!(shutdown.await.unwrap(), "every session closed in time");
+    assert_eq!(server.io.engine().session_count(), 0);
+
+    // no new sessions
+    let res = http().get(&base).send().await.unwrap();
+    assert_eq!(res.status(), 503);
+}
+
+#[tokio::test]
+async fn a_shutdown_past_its_deadline_closes_what_is_left() {
+    let server = SioServer::start(config()).await;
+    // a polling session that never polls again cannot be flushed
+    let base = format!("http://{}/socket.io/?EIO=4&transport=polling", server.addr);
+    let open = http()
+        .get(&base)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let sid = common::sid_of(&open);
+    assert!(!server.io.shutdown(Duration::from_millis(100)).await);
+    assert_eq!(server.io.engine().session_count(), 0);
+    let res = http()
+        .get(format!("{base}&sid={sid}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+}
+
+#[tokio::test]
+async fn closing_a_namespace_disconnects_its_sockets_and_refuses_new_ones() {
+    let server = SioServer::start(config()).await;
+    let mut ws = ws_connect(&format!(
+        "ws://{}/socket.io/?EIO=4&transport=websocket",
+        server.addr
+    ))
+    .await;
+    ws_text(&mut ws).await;
+    ws_send(&mut ws, "40").await;
+    ws_text(&mut ws).await;
+    ws_text(&mut ws).await;
+    ws_send(&mut ws, "40/custom,").await;
+    assert!(ws_text(&mut ws).await.starts_with("40/custom,"));
+    assert_eq!(ws_text(&mut ws).await, "42/custom,[\"auth\",{}]");
+
+    let custom = server.io.of("/custom").unwrap();
+    custom.emit("last", &1).unwrap();
+    custom.close();
+    assert_eq!(ws_text(&mut ws).await, "42/custom,[\"last\",1]");
+    assert_eq!(ws_text(&mut ws).await, "41/custom,");
+    assert!(custom.sockets().is_empty());
+    ws_send(&mut ws, "40/custom,").await;
+    assert_eq!(
+        ws_text(&mut ws).await,
+        "44/custom,{\"message\":\"Invalid namespace\"}"
+    );
+    // the connection and `/` are untouched
+    ws_send(&mut ws, "42[\"message\",2]").await;
+    assert_eq!(ws_text(&mut ws).await, "42[\"message-back\",2]");
+}

@@ -1,0 +1,129 @@
+//! Clients that do not keep up: the outbound queue stays within its bound,
+//! the client is closed as a slow consumer, others are unaffected; and the
+//! backpressure API waits for room instead.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+
+use common::sio::{SioServer, config};
+use common::{Ws, ws_connect, ws_send, ws_text};
+use socketgate::socketio::{DisconnectReason, EmitError, Socket, SocketIoConfig};
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+
+const LIMIT: usize = 2 << 20;
+
+/// A small queue bound, and a heartbeat slow enough that only the queue
+/// policy can close anyone here.
+fn limited() -> SocketIoConfig {
+    let mut cfg = config();
+    cfg.engine = cfg
+        .engine
+        .max_queue_bytes(LIMIT)
+        .ping_interval(std::time::Duration::from_secs(30));
+    cfg
+}
+
+/// A raw WebSocket client connected to `/`; returns it with its socket on
+/// the server.
+async fn join(server: &SioServer) -> (Ws, Socket) {
+    let mut ws = ws_connect(&format!(
+        "ws://{}/socket.io/?EIO=4&transport=websocket",
+        server.addr
+    ))
+    .await;
+    ws_text(&mut ws).await; // open
+    ws_send(&mut ws, "40").await;
+    let answer = ws_text(&mut ws).await;
+    let sid: serde_json::Value = serde_json::from_str(&answer[2..]).unwrap();
+    let sid = sid["sid"].as_str().unwrap().to_owned();
+    ws_text(&mut ws).await; // auth event
+    let socket = server
+        .io
+        .of("/")
+        .unwrap()
+        .sockets()
+        .into_iter()
+        .find(|s| s.id().as_str() == sid)
+        .unwrap();
+    (ws, socket)
+}
+
+#[tokio::test]
+async fn a_client_that_stops_reading_is_closed_and_memory_stays_bounded() {
+    let server = SioServer::start(limited()).await;
+    let (_stalled, slow) = join(&server).await;
+    let (mut healthy, _) = join(&server).await;
+    let reason = Arc::new(Mutex::new(None));
+    let seen = reason.clone();
+    slow.on_disconnect(move |_, r| *seen.lock().unwrap() = Some(r));
+
+    // 100 emits of 1 MB: 100 MB for a client that reads nothing.
+    let chunk = "x".repeat(1 << 20);
+    let (mut queued, mut refused, mut peak) = (0, 0, 0);
+    for _ in 0..100 {
+        match slow.emit("bulk", &chunk) {
+            Ok(()) => queued += 1,
+            Err(EmitError::QueueFull | EmitError::Disconnected) => refused += 1,
+            Err(e) => panic!("{e}"),
+        }
+        peak = peak.max(slow.session().queued_bytes());
+        assert!(slow.session().queued_bytes() <= LIMIT);
+        tokio::task::yield_now().await;
+    }
+    assert!(refused > 0, "the bound was never reached ({queued} queued)");
+    assert!(peak <= LIMIT);
+    common::until("the slow consumer to be closed", || {
+        reason.lock().unwrap().is_some()
+    })
+    .await;
+    assert_eq!(
+        *reason.lock().unwrap(),
+        Some(DisconnectReason::SlowConsumer)
+    );
+    assert_eq!(server.io.engine().stats().slow_consumer_closes, 1);
+
+    // the other client is unaffected
+    ws_send(&mut healthy, "42[\"message\",\"still here\"]").await;
+    assert_eq!(
+        ws_text(&mut healthy).await,
+        "42[\"message-back\",\"still here\"]"
+    );
+}
+
+#[tokio::test]
+async fn emit_wait_waits_for_room_instead_of_closing() {
+    let server = SioServer::start(limited()).await;
+    let (mut ws, socket) = join(&server).await;
+    const EVENTS: u64 = 60; // 60 × 256 KiB: far more than the 2 MiB bound
+    // A reader that starts late, once the queue has certainly filled up.
+    let reader = tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let mut next = 0u64;
+        while next < EVENTS {
+            match common::ws_next(&mut ws).await {
+                Some(WsMessage::Text(t)) => {
+                    let v: serde_json::Value = serde_json::from_str(&t[2..]).unwrap();
+                    assert_eq!(v[0], "bulk");
+                    assert_eq!(v[1]["i"], next, "in order, none lost");
+                    next += 1;
+                }
+                Some(_) => {}
+                None => panic!("closed after {next} events"),
+            }
+        }
+        next
+    });
+    let pad = "y".repeat(256 << 10);
+    for i in 0..EVENTS {
+        let data = serde_json::json!({ "i": i, "pad": pad });
+        socket
+            .emit_wait("bulk", &data)
+            .await
+            .unwrap_or_else(|e| panic!("emit {i}: {e}"));
+        assert!(socket.session().queued_bytes() <= LIMIT);
+    }
+    assert_eq!(reader.await.unwrap(), EVENTS);
+    assert_eq!(server.io.engine().stats().slow_consumer_closes, 0);
+    assert!(socket.connected());
+}
