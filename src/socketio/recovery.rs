@@ -164,9 +164,12 @@ struct Retained {
 impl MemoryStore {
     /// An empty store.
     pub fn new(config: RecoveryConfig) -> Self {
-        let epoch = crate::engine::Sid::generate(0)
-            .map(|s| s.as_str()[4..12].to_owned())
-            .unwrap_or_else(|_| "0".into());
+        // Hex, so that the `-` between epoch and sequence is unambiguous.
+        let mut random = [0u8; 6];
+        let epoch = match getrandom::fill(&mut random) {
+            Ok(()) => random.iter().map(|b| format!("{b:02x}")).collect(),
+            Err(_) => "0".to_owned(),
+        };
         MemoryStore {
             config,
             epoch,
@@ -179,7 +182,7 @@ impl MemoryStore {
     }
 
     fn parse(&self, offset: &str) -> Option<u64> {
-        let (epoch, seq) = offset.split_once('-')?;
+        let (epoch, seq) = offset.rsplit_once('-')?;
         (epoch == self.epoch).then(|| seq.parse().ok()).flatten()
     }
 
@@ -361,6 +364,16 @@ mod tests {
         let restored = st.restore("/", "p1", &seen).unwrap();
         assert_eq!(texts(&restored.missed), ["direct", "room", "everyone"]);
         assert!(st.restore("/", "p1", &seen).is_none(), "taken once");
+    }
+
+    #[test]
+    fn offsets_are_parsed_back_by_their_store_only() {
+        for _ in 0..200 {
+            let st = store(10);
+            let offset = st.next_offset();
+            assert_eq!(st.parse(&offset), Some(0), "{offset}");
+            assert_eq!(store(10).parse(&offset), None, "another store's offset");
+        }
     }
 
     #[test]
