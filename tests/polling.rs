@@ -212,7 +212,8 @@ async fn server_close_flushes_then_sends_the_close_packet() {
             .send(socketgate::engine::Message::text("late"))
             .is_err()
     );
-    assert_eq!(poll(&server, &sid).await.1, "4bye\x1e1");
+    assert_eq!(poll(&server, &sid).await.1, "4bye");
+    assert_eq!(poll(&server, &sid).await.1, "1", "the close comes alone");
     assert_eq!(server.closed(&sid).await, CloseReason::ServerClose);
     server.drained().await;
 }

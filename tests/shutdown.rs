@@ -51,8 +51,10 @@ async fn server_shutdown_flushes_then_closes_polling_and_websocket_clients() {
     let polled = http().get(&url).send().await.unwrap().text().await.unwrap();
     assert_eq!(
         polled,
-        "42[\"pre\",0]\u{1e}42[\"pre\",1]\u{1e}42[\"pre\",2]\u{1e}1"
+        "42[\"pre\",0]\u{1e}42[\"pre\",1]\u{1e}42[\"pre\",2]"
     );
+    let last = http().get(&url).send().await.unwrap().text().await.unwrap();
+    assert_eq!(last, "1", "then the close, alone");
     for i in 0..3 {
         assert_eq!(ws_text(&mut ws).await, format!("42[\"pre\",{i}]"));
     }

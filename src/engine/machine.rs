@@ -192,6 +192,10 @@ pub(crate) struct Machine {
     close_deadline: Option<Instant>,
     poll: Option<u64>,
     polls_started: u64,
+    /// A graceful close came while the client was switching to WebSocket
+    /// (probed): its `5` still completes the upgrade, and the close goes on
+    /// over the WebSocket, where the client now listens.
+    closing_mid_upgrade: bool,
     post_pending: bool,
     reason: Option<CloseReason>,
 }
@@ -218,6 +222,7 @@ impl Machine {
             close_deadline: None,
             poll: None,
             polls_started: 0,
+            closing_mid_upgrade: false,
             post_pending: false,
             reason: None,
         }
@@ -398,9 +403,11 @@ impl Machine {
             State::Open | State::Upgrading { .. } => {
                 self.reason = Some(reason);
                 if graceful {
-                    // An upgrade in flight is abandoned: the new WebSocket
-                    // sees the close and goes away; the client learns of the
-                    // close on its current transport.
+                    // Before the probe, an upgrade in flight is abandoned and
+                    // the client learns of the close on polling; after it,
+                    // the client has paused polling and waits for the
+                    // upgrade to finish (see `upgrade_complete`).
+                    self.closing_mid_upgrade = self.state == (State::Upgrading { probed: true });
                     if self.transport == TransportKind::Polling {
                         self.push_control(&Packet::Close);
                     }
@@ -470,9 +477,13 @@ impl Machine {
                 }
                 let mut frames = Vec::new();
                 let mut size = 0;
+                let close = Packet::Close.to_frame();
                 while let Some(next) = self.queue.front() {
                     let len = payload::encoded_len(next) + usize::from(!frames.is_empty());
-                    if !frames.is_empty() && size + len > max_payload {
+                    if !frames.is_empty() && (size + len > max_payload || *next == close) {
+                        // The close packet of a graceful close travels alone,
+                        // in the next poll: clients finish handling the data
+                        // before they learn of the close.
                         break;
                     }
                     size += len;
@@ -563,6 +574,15 @@ impl Machine {
     pub(crate) fn upgrade_complete(&mut self) -> bool {
         if self.state == (State::Upgrading { probed: true }) {
             self.state = State::Open;
+            self.transport = TransportKind::WebSocket;
+            true
+        } else if self.state == State::Closing && self.closing_mid_upgrade {
+            // The close packet was meant for polling; on WebSocket the
+            // close frame says it.
+            if self.queue.back() == Some(&Packet::Close.to_frame()) {
+                self.queue.pop_back();
+            }
+            self.closing_mid_upgrade = false;
             self.transport = TransportKind::WebSocket;
             true
         } else {
@@ -755,10 +775,11 @@ mod tests {
         assert!(m.close(CloseReason::ServerClose, true, t0).first);
         assert_eq!(m.push(text("4late")), Err(SendError::Closed));
         let id = m.poll_begin().unwrap();
+        assert_eq!(m.poll_step(id, 100), sent(&["4last"]), "data first, alone");
         assert_eq!(
             m.poll_step(id, 100),
             PollStep::Send {
-                frames: vec![text("4last"), text("1")],
+                frames: vec![text("1")],
                 finished: true
             }
         );
@@ -811,6 +832,29 @@ mod tests {
         assert_eq!(m.post_begin(), Err(PollRefusal::WrongTransport));
         assert_eq!(m.ws_step(), WsStep::Send(vec![text("4queued")]));
         assert!(!m.upgrade_begin(), "no second upgrade");
+    }
+
+    #[test]
+    fn a_graceful_close_during_a_probed_upgrade_finishes_on_the_websocket() {
+        let (mut m, t0) = machine(TransportKind::Polling);
+        assert!(m.upgrade_begin());
+        assert!(m.upgrade_probe());
+        m.push(text("4data")).unwrap();
+        m.close(CloseReason::ServerShutdown, true, t0);
+        assert!(m.upgrade_complete(), "the client's 5 still counts");
+        assert_eq!(m.transport(), TransportKind::WebSocket);
+        assert_eq!(
+            m.ws_step(),
+            WsStep::Send(vec![text("4data")]),
+            "no polling close packet"
+        );
+        assert_eq!(m.ws_step(), WsStep::Close);
+        // before the probe the upgrade is abandoned instead
+        let (mut m, t0) = machine(TransportKind::Polling);
+        assert!(m.upgrade_begin());
+        m.close(CloseReason::ServerShutdown, true, t0);
+        assert!(!m.upgrade_probe());
+        assert!(!m.upgrade_complete());
     }
 
     #[test]

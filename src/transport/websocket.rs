@@ -224,7 +224,24 @@ async fn run(session: Session, mut ws: Ws) {
                     code,
                     reason: Utf8Bytes::default(),
                 };
+                let graceful = matches!(
+                    session.machine().close_reason(),
+                    Some(CloseReason::ServerClose | CloseReason::ServerShutdown)
+                );
                 let goodbye = async {
+                    if graceful {
+                        // Clients hand decoded packets on asynchronously: a
+                        // close frame read together with the last data would
+                        // be seen first. A ping answered means the data was
+                        // read; the close then arrives on its own.
+                        if ws.send(WsMessage::Ping(Default::default())).await.is_ok() {
+                            while let Some(Ok(m)) = ws.next().await {
+                                if matches!(m, WsMessage::Pong(_) | WsMessage::Close(_)) {
+                                    break;
+                                }
+                            }
+                        }
+                    }
                     // When the client closed first, tungstenite has queued
                     // the close reply: a flush sends it (and the close below
                     // then fails harmlessly, the handshake being done).

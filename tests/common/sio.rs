@@ -50,6 +50,13 @@ impl SioServer {
         SioServer { addr, io, task }
     }
 
+    /// Stops serving and waits until the listener is released.
+    pub async fn stop(mut self) {
+        self.task.abort();
+        let task = std::mem::replace(&mut self.task, tokio::spawn(async {}));
+        let _ = task.await;
+    }
+
     pub fn base(&self) -> String {
         format!("http://{}", self.addr)
     }
