@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use common::sio::{SioServer, config};
 use common::{Ws, ws_connect, ws_send, ws_text};
-use socketgate::socketio::{DisconnectReason, EmitError, Socket, SocketIoConfig};
+use socketgate::socketio::{DisconnectReason, EmitError, FullQueue, Socket, SocketIoConfig};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 const LIMIT: usize = 2 << 20;
@@ -126,4 +126,27 @@ async fn emit_wait_waits_for_room_instead_of_closing() {
     assert_eq!(reader.await.unwrap(), EVENTS);
     assert_eq!(server.io.engine().stats().slow_consumer_closes, 0);
     assert!(socket.connected());
+}
+
+#[tokio::test]
+async fn under_the_drop_policy_a_stalled_client_stays_and_drops_are_counted() {
+    let server = SioServer::start(limited().full_queue(FullQueue::Drop)).await;
+    let (_stalled, slow) = join(&server).await;
+    let chunk = "z".repeat(1 << 20);
+    let mut dropped = 0;
+    for _ in 0..40 {
+        if let Err(EmitError::QueueFull) = slow.emit("bulk", &chunk) {
+            dropped += 1;
+        }
+        assert!(slow.session().queued_bytes() <= LIMIT);
+        tokio::task::yield_now().await;
+    }
+    assert!(dropped > 0);
+    // volatile packets for a client that is behind are dropped too
+    slow.volatile().emit("tick", &1).unwrap();
+    let stats = server.io.engine().stats();
+    assert_eq!(stats.dropped_full, dropped);
+    assert_eq!(stats.volatile_dropped, 1);
+    assert_eq!(stats.slow_consumer_closes, 0);
+    assert!(slow.connected(), "the drop policy keeps the client");
 }
