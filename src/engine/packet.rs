@@ -11,44 +11,50 @@ use bytes::{BufMut, Bytes, BytesMut};
 use std::fmt;
 use std::sync::{Arc, OnceLock};
 
+use tokio_tungstenite::tungstenite::Utf8Bytes;
+
 use super::error::DecodeError;
 
 /// UTF-8 text held in shared, reference-counted bytes.
 ///
 /// Cloning is cheap (a reference count), which lets one encoded message be
-/// handed to many sessions.
+/// handed to many sessions. The text is checked once, when it is made, and
+/// WebSocket frames (already checked by the WebSocket library) pass through
+/// without being checked again.
 #[derive(Clone, PartialEq, Eq, Hash, Default)]
-pub struct Str(Bytes);
+pub struct Str(Utf8Bytes);
 
 impl Str {
     /// Wraps bytes after checking that they are UTF-8.
     pub fn from_utf8(bytes: Bytes) -> Result<Self, DecodeError> {
-        std::str::from_utf8(&bytes).map_err(|_| DecodeError::InvalidUtf8)?;
-        Ok(Self(bytes))
+        Utf8Bytes::try_from(bytes)
+            .map(Self)
+            .map_err(|_| DecodeError::InvalidUtf8)
     }
 
-    /// Wraps bytes that the caller already knows to be UTF-8 (a WebSocket
-    /// text frame, validated by the WebSocket library).
-    pub(crate) fn from_trusted(bytes: Bytes) -> Self {
-        debug_assert!(std::str::from_utf8(&bytes).is_ok());
-        Self(bytes)
+    /// A WebSocket text frame, checked by the WebSocket library.
+    pub(crate) fn from_ws(text: Utf8Bytes) -> Self {
+        Self(text)
+    }
+
+    /// The text as a WebSocket text frame, without copying.
+    pub(crate) fn into_ws(self) -> Utf8Bytes {
+        self.0
     }
 
     /// A static string, without copying.
     pub const fn from_static(s: &'static str) -> Self {
-        Self(Bytes::from_static(s.as_bytes()))
+        Self(Utf8Bytes::from_static(s))
     }
 
     /// The text.
     pub fn as_str(&self) -> &str {
-        // The constructors only admit UTF-8, and slicing happens on char
-        // boundaries checked by `str` methods, so this cannot fail.
-        std::str::from_utf8(&self.0).unwrap_or_default()
+        self.0.as_str()
     }
 
     /// The underlying shared bytes.
     pub fn as_bytes(&self) -> &Bytes {
-        &self.0
+        self.0.as_ref()
     }
 
     /// Length in bytes.
@@ -61,29 +67,28 @@ impl Str {
         self.0.is_empty()
     }
 
-    /// The text from byte `at` onwards, sharing the same allocation.
-    /// `at` must be a char boundary (callers only skip ASCII type digits).
+    /// The text from byte `at` onwards (copied; used for the rare open
+    /// packet). `at` must be a char boundary (callers skip ASCII digits).
     fn tail(&self, at: usize) -> Self {
-        debug_assert!(self.as_str().is_char_boundary(at));
-        Self(self.0.slice(at..))
+        Self::from(&self.as_str()[at..])
     }
 }
 
 impl From<String> for Str {
     fn from(s: String) -> Self {
-        Self(Bytes::from(s))
+        Self(Utf8Bytes::from(s))
     }
 }
 
 impl From<&str> for Str {
     fn from(s: &str) -> Self {
-        Self(Bytes::copy_from_slice(s.as_bytes()))
+        Self(Utf8Bytes::from(s))
     }
 }
 
 impl From<Str> for Bytes {
     fn from(s: Str) -> Self {
-        s.0
+        Bytes::from(s.0)
     }
 }
 

@@ -274,8 +274,9 @@ fn on_frame(
     next: Option<Result<WsMessage, tungstenite::Error>>,
 ) -> Result<(), CloseReason> {
     let packet = match next {
-        Some(Ok(WsMessage::Text(text))) => Packet::decode_text(Str::from_trusted(text.into()))
-            .map_err(|_| CloseReason::ParseError)?,
+        Some(Ok(WsMessage::Text(text))) => {
+            Packet::decode_text(Str::from_ws(text)).map_err(|_| CloseReason::ParseError)?
+        }
         Some(Ok(WsMessage::Binary(bytes))) => match protocol {
             Protocol::V4 => Packet::decode_binary(bytes),
             Protocol::V3 => Packet::decode_binary_v3(bytes).map_err(|_| CloseReason::ParseError)?,
@@ -315,10 +316,7 @@ fn on_frame(
 
 fn to_ws(frame: Frame, protocol: Protocol) -> WsMessage {
     match frame {
-        // `Str` is always UTF-8, so the conversion cannot fail.
-        Frame::Text(s) => {
-            WsMessage::Text(Utf8Bytes::try_from(bytes::Bytes::from(s)).unwrap_or_default())
-        }
+        Frame::Text(s) => WsMessage::Text(s.into_ws()),
         Frame::Binary(b) => match protocol {
             Protocol::V4 => WsMessage::Binary(b.data().clone()),
             Protocol::V3 => WsMessage::Binary(b.typed()),
