@@ -12,10 +12,13 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use axum::Router;
+use axum::body::Body;
 use axum::routing::get;
+use http::{HeaderValue, Response, StatusCode, header};
 use serde_json::Value;
 
 use crate::socketio::{Socket, SocketIo, SocketIoConfig};
@@ -31,6 +34,14 @@ pub struct GatewayConfig {
     /// How long a shutdown waits for connections to flush and close;
     /// default 10 s.
     pub shutdown_grace: Duration,
+    /// Serve the demo page from this folder instead of the copy built into
+    /// the binary (for working on the page); default none.
+    pub demo_dir: Option<PathBuf>,
+    /// The official socket.io-client browser bundle, served at
+    /// `<path>/socket.io.min.js` when the file exists; default
+    /// `client-demo/node_modules/socket.io-client/dist/socket.io.min.js`
+    /// (what `npm ci` in `client-demo/` installs).
+    pub client_bundle: Option<PathBuf>,
 }
 
 impl Default for GatewayConfig {
@@ -39,6 +50,10 @@ impl Default for GatewayConfig {
             addr: SocketAddr::from(([127, 0, 0, 1], 3000)),
             io: SocketIoConfig::default(),
             shutdown_grace: Duration::from_secs(10),
+            demo_dir: None,
+            client_bundle: Some(PathBuf::from(
+                "client-demo/node_modules/socket.io-client/dist/socket.io.min.js",
+            )),
         }
     }
 }
@@ -53,6 +68,18 @@ impl GatewayConfig {
     /// Sets [`io`](Self::io).
     pub fn io(mut self, io: SocketIoConfig) -> Self {
         self.io = io;
+        self
+    }
+
+    /// Sets [`demo_dir`](Self::demo_dir).
+    pub fn demo_dir(mut self, dir: Option<PathBuf>) -> Self {
+        self.demo_dir = dir;
+        self
+    }
+
+    /// Sets [`client_bundle`](Self::client_bundle).
+    pub fn client_bundle(mut self, path: Option<PathBuf>) -> Self {
+        self.client_bundle = path;
         self
     }
 
@@ -103,18 +130,85 @@ pub fn relay(io: &SocketIo) {
     });
 }
 
-const INDEX: &str = "socketgate is running.\n\n\
-Connect a socket.io client (v3/v4) to this address, for example:\n\n  \
-import { io } from \"socket.io-client\";\n  \
-const socket = io(\"http://HOST\");\n  \
-socket.emit(\"echo\", \"hello\", (reply) => console.log(reply));\n\n\
-Events: join(room), leave(room), chat({room?, text}), echo(...args).\n";
+/// The demo page (`client-demo/`), built into the binary.
+const DEMO: &[(&str, &str, &str)] = &[
+    (
+        "index.html",
+        "text/html; charset=utf-8",
+        include_str!("../client-demo/index.html"),
+    ),
+    (
+        "app.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../client-demo/app.js"),
+    ),
+    (
+        "style.css",
+        "text/css; charset=utf-8",
+        include_str!("../client-demo/style.css"),
+    ),
+    (
+        "mini-client.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../client-demo/mini-client.js"),
+    ),
+];
 
-/// The gateway's HTTP application: the index page and the socket.io layer.
-pub fn router(io: &SocketIo, addr: SocketAddr) -> Router {
-    let index = INDEX.replace("HOST", &addr.to_string());
-    Router::new()
-        .route("/", get(move || async move { index }))
+fn asset(content_type: &'static str, body: impl Into<Body>) -> Response<Body> {
+    let mut res = Response::new(body.into());
+    res.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    res
+}
+
+fn not_found() -> Response<Body> {
+    let mut res = Response::new(Body::from("Not Found"));
+    *res.status_mut() = StatusCode::NOT_FOUND;
+    res
+}
+
+/// The gateway's HTTP application: the demo page, the client bundle when
+/// present, and the socket.io layer. The socket.io path must be the default
+/// one for the page and the bundle route to line up.
+pub fn router(io: &SocketIo, config: &GatewayConfig) -> Router {
+    let mut router = Router::new();
+    for &(name, content_type, embedded) in DEMO {
+        let dir = config.demo_dir.clone();
+        let route = if name == "index.html" {
+            "/".to_owned()
+        } else {
+            format!("/{name}")
+        };
+        router = router.route(
+            &route,
+            get(move || async move {
+                match &dir {
+                    Some(dir) => match tokio::fs::read(dir.join(name)).await {
+                        Ok(bytes) => asset(content_type, bytes),
+                        Err(_) => not_found(),
+                    },
+                    None => asset(content_type, embedded),
+                }
+            }),
+        );
+    }
+    let bundle = config.client_bundle.clone();
+    router
+        .route(
+            "/socket.io/socket.io.min.js",
+            get(move || async move {
+                // Read on each request: installing the bundle needs no restart.
+                match &bundle {
+                    Some(path) => match tokio::fs::read(path).await {
+                        Ok(bytes) => asset("text/javascript; charset=utf-8", bytes),
+                        Err(_) => not_found(),
+                    },
+                    None => not_found(),
+                }
+            }),
+        )
         .layer(io.layer())
 }
 
@@ -129,7 +223,7 @@ pub async fn serve(
     let io = SocketIo::new(config.io.clone());
     relay(&io);
     let addr = listener.local_addr()?;
-    let app = router(&io, addr);
+    let app = router(&io, &config);
     tracing::info!("socketgate listening on http://{addr}");
     let grace = config.shutdown_grace;
     let io_for_shutdown = io.clone();

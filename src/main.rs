@@ -42,6 +42,18 @@ struct Args {
     /// off). Retained packets are bounded (10 000 packets, 16 MiB).
     #[arg(long, env = "SOCKETGATE_RECOVERY_MS", default_value_t = 120_000)]
     recovery_ms: u64,
+    /// Serve the demo page from this folder instead of the built-in copy.
+    #[arg(long, env = "SOCKETGATE_DEMO_DIR")]
+    demo_dir: Option<std::path::PathBuf>,
+    /// The socket.io-client browser bundle to serve at
+    /// /socket.io/socket.io.min.js (the demo page uses its own small client
+    /// when the file is missing).
+    #[arg(
+        long,
+        env = "SOCKETGATE_CLIENT_BUNDLE",
+        default_value = "client-demo/node_modules/socket.io-client/dist/socket.io.min.js"
+    )]
+    client_bundle: std::path::PathBuf,
 }
 
 #[tokio::main]
@@ -67,7 +79,11 @@ async fn main() -> std::io::Result<()> {
         let window = Duration::from_millis(args.recovery_ms);
         io = io.recovery(RecoveryConfig::default().max_disconnection_duration(window));
     }
-    let config = GatewayConfig::default().addr(args.addr).io(io);
+    let config = GatewayConfig::default()
+        .addr(args.addr)
+        .io(io)
+        .demo_dir(args.demo_dir)
+        .client_bundle(Some(args.client_bundle));
     let listener = tokio::net::TcpListener::bind(config.addr).await?;
     gateway::serve(listener, config, gateway::shutdown_signal()).await
 }

@@ -1,5 +1,5 @@
 //! The `socketgate` binary: starts with its defaults on a given address,
-//! serves the index page and the relay to the real socket.io-client, and on
+//! serves the demo page and the relay to the real socket.io-client, and on
 //! SIGTERM tells connected clients and exits cleanly.
 
 mod common;
@@ -35,12 +35,10 @@ async fn binary_serves_the_relay_and_shuts_down_on_sigterm() {
         .send()
         .await
         .unwrap();
+    assert_eq!(index.headers()["content-type"], "text/html; charset=utf-8");
     assert!(
-        index
-            .text()
-            .await
-            .unwrap()
-            .starts_with("socketgate is running.")
+        index.text().await.unwrap().contains("id=\"state\""),
+        "the demo page"
     );
 
     let mut client = Command::new("node")

@@ -23,6 +23,20 @@ node_major=$(node -p 'process.versions.node.split(".")[0]')
 
 echo "==> npm ci (tests/node: the real engine.io-client / socket.io-client packages)"
 (cd tests/node && npm ci --no-audit --no-fund --loglevel=error) || fail "npm ci in tests/node failed"
+echo "==> npm ci (client-demo: the socket.io-client browser bundle and the Node demo)"
+(cd client-demo && npm ci --no-audit --no-fund --loglevel=error) || fail "npm ci in client-demo failed"
+
+echo "==> chromium (browser end-to-end tests)"
+command -v chromium >/dev/null || [ -x /usr/bin/chromium ] || apt_install chromium
+[ -x /usr/bin/chromium ] || fail "Debian's 'chromium' package is needed at /usr/bin/chromium for the browser tests"
+
+echo "==> python venv (target/venv-demo: python-socketio for the Python demo client)"
+command -v python3 >/dev/null || apt_install python3 python3-venv
+if [ ! -x target/venv-demo/bin/python ]; then
+    python3 -m venv target/venv-demo || fail "python3 -m venv failed (install Debian's python3-venv)"
+fi
+target/venv-demo/bin/pip install --quiet --disable-pip-version-check -r client-demo/python/requirements.txt \
+    || fail "pip could not install client-demo/python/requirements.txt into target/venv-demo"
 
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check

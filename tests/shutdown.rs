@@ -68,9 +68,9 @@ async fn server_shutdown_flushes_then_closes_polling_and_websocket_clients() {
 }
 
 #[tokio::test]
-async fn a_shutdown_past_its_deadline_closes_what_is_left() {
+async fn a_vanished_poller_does_not_hold_the_shutdown() {
     let server = SioServer::start(config()).await;
-    // a polling session that never polls again cannot be flushed
+    // a polling session whose client went away: nothing pending, no more polls
     let base = format!("http://{}/socket.io/?EIO=4&transport=polling", server.addr);
     let open = http()
         .get(&base)
@@ -81,7 +81,14 @@ async fn a_shutdown_past_its_deadline_closes_what_is_left() {
         .await
         .unwrap();
     let sid = common::sid_of(&open);
-    assert!(!server.io.shutdown(Duration::from_millis(100)).await);
+    let started = std::time::Instant::now();
+    assert!(server.io.shutdown(Duration::from_secs(30)).await);
+    // let go after the short idle grace, not the 30 s deadline
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
     assert_eq!(server.io.engine().session_count(), 0);
     let res = http()
         .get(format!("{base}&sid={sid}"))
@@ -89,6 +96,64 @@ async fn a_shutdown_past_its_deadline_closes_what_is_left() {
         .await
         .unwrap();
     assert_eq!(res.status(), 400);
+}
+
+#[tokio::test]
+async fn a_pending_poll_takes_the_close_at_once() {
+    let server = SioServer::start(config()).await;
+    let base = format!("http://{}/socket.io/?EIO=4&transport=polling", server.addr);
+    let open = http()
+        .get(&base)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let sid = common::sid_of(&open);
+    // a poll held open on a raw connection
+    let url = format!("{base}&sid={sid}");
+    let mut held = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let req = format!(
+        "GET {} HTTP/1.1\r\nHost: {}\r\n\r\n",
+        url.trim_start_matches(&format!("http://{}", server.addr)),
+        server.addr
+    );
+    tokio::io::AsyncWriteExt::write_all(&mut held, req.as_bytes())
+        .await
+        .unwrap();
+    let session = server
+        .io
+        .engine()
+        .session(&socketgate::engine::Sid::parse(&sid).unwrap())
+        .unwrap();
+    common::until("the poll to be pending", || session.pending_requests().0).await;
+    // the pending poll takes the close packet at once, so the session ends
+    // well within the deadline
+    assert!(server.io.shutdown(Duration::from_millis(500)).await);
+    assert_eq!(server.io.engine().session_count(), 0);
+}
+
+#[tokio::test]
+async fn a_shutdown_past_its_deadline_closes_what_is_left() {
+    let server = SioServer::start(config()).await;
+    // a WebSocket client that stops reading while megabytes wait for it:
+    // its queue cannot be flushed, so only the deadline ends it
+    let mut ws = ws_connect(&format!(
+        "ws://{}/socket.io/?EIO=4&transport=websocket",
+        server.addr
+    ))
+    .await;
+    ws_text(&mut ws).await;
+    ws_send(&mut ws, "40").await;
+    ws_text(&mut ws).await;
+    let big = "x".repeat(1 << 20);
+    for _ in 0..7 {
+        server.io.emit("bulk", &big).unwrap();
+    }
+    assert!(!server.io.shutdown(Duration::from_millis(300)).await);
+    assert_eq!(server.io.engine().session_count(), 0);
+    drop(ws);
 }
 
 #[tokio::test]

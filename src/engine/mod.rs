@@ -104,15 +104,31 @@ impl Engine {
     /// Stops opening sessions (handshakes get 503), closes every session
     /// with [`CloseReason::ServerShutdown`] after flushing what is queued,
     /// and waits up to `deadline` for them to go; what is left then is
-    /// closed at once. Returns whether every session closed in time.
+    /// closed at once. A polling session with no poll pending gets only a
+    /// short grace (1 s, or `deadline` if shorter): a live client polls again
+    /// at once and gets its close packet, a vanished one would hold the
+    /// shutdown for nothing. Returns whether every session was closed before
+    /// the deadline.
     pub async fn shutdown(&self, deadline: std::time::Duration) -> bool {
         self.0.shutting_down.store(true, Ordering::Release);
         self.close_all();
-        let until = tokio::time::Instant::now() + deadline;
+        let start = tokio::time::Instant::now();
+        let idle_grace = start + deadline.min(std::time::Duration::from_secs(1));
+        let until = start + deadline;
+        let mut idle_checked = false;
         while self.session_count() > 0 {
-            if tokio::time::Instant::now() >= until {
-                let left: Vec<Session> = self.0.sessions.iter().map(|s| s.clone()).collect();
-                for s in left {
+            let now = tokio::time::Instant::now();
+            if !idle_checked && now >= idle_grace {
+                idle_checked = true;
+                for s in self.live_sessions() {
+                    if s.transport() == TransportKind::Polling && !s.pending_requests().0 {
+                        s.close_now(CloseReason::ServerShutdown);
+                    }
+                }
+                continue;
+            }
+            if now >= until {
+                for s in self.live_sessions() {
                     s.close_now(CloseReason::ServerShutdown);
                 }
                 return false;
@@ -120,6 +136,10 @@ impl Engine {
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         }
         true
+    }
+
+    fn live_sessions(&self) -> Vec<Session> {
+        self.0.sessions.iter().map(|s| s.clone()).collect()
     }
 
     /// Whether [`shutdown`](Self::shutdown) began.
@@ -151,8 +171,7 @@ impl Engine {
     /// Closes every session at once with [`CloseReason::ServerShutdown`]
     /// after flushing what is queued.
     pub fn close_all(&self) {
-        let sessions: Vec<Session> = self.0.sessions.iter().map(|s| s.clone()).collect();
-        for s in sessions {
+        for s in self.live_sessions() {
             s.close_with(CloseReason::ServerShutdown, true);
         }
     }

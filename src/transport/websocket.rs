@@ -228,6 +228,8 @@ async fn run(session: Session, mut ws: Ws) {
                     session.machine().close_reason(),
                     Some(CloseReason::ServerClose | CloseReason::ServerShutdown)
                 );
+                // The session is over; what follows only ends the transport.
+                session.finished();
                 let goodbye = async {
                     if graceful {
                         // Clients hand decoded packets on asynchronously: a
@@ -249,7 +251,6 @@ async fn run(session: Session, mut ws: Ws) {
                     let _ = ws.close(Some(frame)).await;
                 };
                 let _ = tokio::time::timeout(std::time::Duration::from_secs(1), goodbye).await;
-                session.finished();
                 return;
             }
             WsStep::Wait => {
