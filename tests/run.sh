@@ -33,7 +33,9 @@ command -v chromium >/dev/null || [ -x /usr/bin/chromium ] || apt_install chromi
 echo "==> python venv (target/venv-demo: python-socketio for the Python demo client)"
 command -v python3 >/dev/null || apt_install python3 python3-venv
 if [ ! -x target/venv-demo/bin/python ]; then
-    python3 -m venv target/venv-demo || fail "python3 -m venv failed (install Debian's python3-venv)"
+    # Debian's own python3 keeps venv in a separate package.
+    python3 -m venv target/venv-demo 2>/dev/null || { rm -rf target/venv-demo; apt_install python3-venv; python3 -m venv target/venv-demo; } \
+        || fail "python3 -m venv failed: install Debian's python3-venv package"
 fi
 target/venv-demo/bin/pip install --quiet --disable-pip-version-check -r client-demo/python/requirements.txt \
     || fail "pip could not install client-demo/python/requirements.txt into target/venv-demo"
