@@ -60,6 +60,8 @@ pub mod gateway;
 pub mod origin;
 mod service;
 pub mod socketio;
+#[cfg(test)]
+mod test_rng;
 mod transport;
 
 pub use engine::{Engine, EngineConfig, EngineHandler};

@@ -29,24 +29,7 @@ fn root() -> &'static Path {
 
 /// The `socketgate` binary on `addr`; returns it with the address it listens on.
 async fn gateway(addr: &str) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_socketgate"))
-        .args(["--addr", addr])
-        .env("NO_COLOR", "1")
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut log = BufReader::new(child.stderr.take().unwrap()).lines();
-    let addr = tokio::time::timeout(common::DEADLINE, async {
-        while let Some(line) = log.next_line().await.unwrap() {
-            if let Some(url) = line.split("listening on http://").nth(1) {
-                return url.trim().to_owned();
-            }
-        }
-        panic!("the gateway exited before listening");
-    })
-    .await
-    .expect("the gateway started");
+    let (child, addr, mut log) = common::spawn_gateway(&["--addr", addr]).await;
     // Keep reading its log so that it never blocks on a full pipe.
     tokio::spawn(async move { while let Ok(Some(_)) = log.next_line().await {} });
     (child, addr)

@@ -12,23 +12,7 @@ use tokio::process::Command;
 
 #[tokio::test]
 async fn binary_serves_the_relay_and_shuts_down_on_sigterm() {
-    let mut gateway = Command::new(env!("CARGO_BIN_EXE_socketgate"))
-        .args(["--addr", "127.0.0.1:0"])
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut log = BufReader::new(gateway.stderr.take().unwrap()).lines();
-    let addr = tokio::time::timeout(common::DEADLINE, async {
-        while let Some(line) = log.next_line().await.unwrap() {
-            if let Some(url) = line.split("listening on http://").nth(1) {
-                return url.trim().to_owned();
-            }
-        }
-        panic!("the gateway exited before listening");
-    })
-    .await
-    .expect("the gateway started");
+    let (mut gateway, addr, mut log) = common::spawn_gateway(&["--addr", "127.0.0.1:0"]).await;
 
     let index = common::http()
         .get(format!("http://{addr}/"))

@@ -117,28 +117,7 @@ fn unescape_newlines(data: &str) -> String {
 mod tests {
     use super::*;
 
-    /// A small deterministic generator (xorshift64*), so that the random
-    /// tests are the same on every run.
-    struct Rng(u64);
-
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-        }
-
-        fn below(&mut self, n: usize) -> usize {
-            (self.next() % n as u64) as usize
-        }
-
-        fn string(&mut self, alphabet: &[char], max_len: usize) -> String {
-            (0..self.below(max_len))
-                .map(|_| alphabet[self.below(alphabet.len())])
-                .collect()
-        }
-    }
+    use crate::test_rng::Rng;
 
     /// The form body a JSONP client posts for `payload`: engine.io-client's
     /// two replacements, then form encoding.

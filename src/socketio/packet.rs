@@ -905,21 +905,7 @@ mod tests {
         assert_eq!(DecodeError::BadAckId.to_string(), "ack id out of range");
     }
 
-    /// xorshift64*: deterministic, so a failure reproduces.
-    struct Rng(u64);
-
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-        }
-
-        fn below(&mut self, n: usize) -> usize {
-            (self.next() % n as u64) as usize
-        }
-    }
+    use crate::test_rng::Rng;
 
     /// Decodes `text`, completing a partial packet with empty attachments.
     fn decode_whole(text: &str) -> Result<Packet, DecodeError> {

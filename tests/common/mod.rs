@@ -311,6 +311,36 @@ pub async fn ws_close_code(ws: &mut Ws) -> Option<u16> {
     }
 }
 
+// ---- the socketgate binary ----------------------------------------------
+
+/// The binary's log (stderr), line by line.
+pub type GatewayLog = tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStderr>>;
+
+/// Starts the `socketgate` binary with `args` (give it `--addr`), waits
+/// until it listens, and returns it with the address and the rest of its log.
+pub async fn spawn_gateway(args: &[&str]) -> (tokio::process::Child, String, GatewayLog) {
+    use tokio::io::AsyncBufReadExt;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_socketgate"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the socketgate binary runs");
+    let mut log = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let addr = tokio::time::timeout(DEADLINE, async {
+        while let Some(line) = log.next_line().await.unwrap() {
+            if let Some(url) = line.split("listening on http://").nth(1) {
+                return url.trim().to_owned();
+            }
+        }
+        panic!("the gateway exited before listening");
+    })
+    .await
+    .expect("the gateway started");
+    (child, addr, log)
+}
+
 // ---- Node clients -------------------------------------------------------
 
 pub fn node_dir() -> PathBuf {
