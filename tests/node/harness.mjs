@@ -1,8 +1,10 @@
 // The runner shared by the interop scripts (engineio-client.mjs,
-// socketio-client.mjs): JSON output lines, the verdict and exit codes, the
-// global watchdog, deadlines and small binary helpers. What the scripts do
+// socketio-client.mjs, legacy-client.mjs, recovery-client.mjs,
+// browser-e2e.mjs): JSON output lines, the verdict and exit codes, the global
+// watchdog, deadlines and small binary helpers. What the scripts do
 // differently (arguments, timeouts and their environment variables, clients,
-// scenarios) stays in the scripts.
+// scenarios) stays in the scripts; what only the three socket.io scripts share
+// is in sio-shared.mjs.
 //
 // Output (stdout): one JSON object per line. Progress lines look like
 // {"t":<ms since start>,"event":"..." ...}; the last line is always the verdict,

@@ -18,30 +18,30 @@
 // README.md), with engine.io v3 support on (allowEIO3) and `bcast` accepting
 // `withBinary: true` (then `event` is emitted with `data` and Buffer [1,2,3]).
 //
-// Output and exit codes come from harness.mjs; the verdict fields are
-// "scenario", "mode" and the scenario's details, among them "transport" (the
-// final transport of the 2.x connection). Every wait has a deadline and a
-// global watchdog guarantees that the process exits on its own. SIO_TRACE=1
-// also prints every engine.io packet ("wire-in" / "wire-out") and, for the
-// 2.x client, the raw transport data ("raw-in" / "raw-out": the polling
-// payloads and WebSocket frames exactly as sent/received) and the first
-// request URI of each transport.
+// Output and exit codes come from harness.mjs, the command line, the SIO_*
+// settings and the engine.io / Manager bookkeeping from sio-shared.mjs; the
+// verdict fields are "scenario", "mode" and the scenario's details, among them
+// "transport" (the final transport of the 2.x connection). Every wait has a
+// deadline and a global watchdog guarantees that the process exits on its own.
+// SIO_TRACE=1 also prints every engine.io packet ("wire-in" / "wire-out") and,
+// for the 2.x client, the raw transport data ("raw-in" / "raw-out": the
+// polling payloads and WebSocket frames exactly as sent/received) and the
+// first request URI of each transport.
 
 import ioV2 from "socket.io-client-v2"; // CommonJS: the default export is lookup()
 import { io as ioV4 } from "socket.io-client";
-import { isDeepStrictEqual } from "node:util";
 import {
-  initRunner, usageExit, checkUrl, armWatchdog, runScenario, // the runner
+  initRunner, armWatchdog, // the runner
   emit, now, ScenarioError, check, sleep, // output, checks, waits
-  normalizePath, isBinary, toBuffer,
 } from "./harness.mjs";
+import {
+  scenario, mode, baseUrl, STEP_TIMEOUT_MS, GRACE_MS, runSioScript, ownManagerOpts, // command line, settings
+  normalize, sameValue, checkEqual, binaryClasses, describeWire, // values
+  managers, trackManager, currentEngine, checkTransportMode, // managers
+  disconnectAll, closeManagers, InboxClient, // clients
+} from "./sio-shared.mjs";
 
-const STEP_TIMEOUT_MS = Number(process.env.SIO_STEP_TIMEOUT_MS || 10_000);
 const GLOBAL_TIMEOUT_MS = Number(process.env.SIO_GLOBAL_TIMEOUT_MS || 30_000);
-// Quiet period before asserting that nothing else (a leak, a duplicate, a
-// stray `error`) arrived.
-const GRACE_MS = Number(process.env.SIO_GRACE_MS || 200);
-const TRACE = !!process.env.SIO_TRACE && process.env.SIO_TRACE !== "0";
 
 const SCENARIOS = {
   basic: basicScenario,
@@ -50,48 +50,11 @@ const SCENARIOS = {
   "namespace-errors": namespaceErrorsScenario,
   "namespace-query": namespaceQueryScenario,
 };
-const MODES = ["polling", "websocket", "default"];
 
-const [scenario, mode, baseUrlArg, pathArg] = process.argv.slice(2);
-const baseUrl = (baseUrlArg || "").replace(/\/+$/, "");
-const path = normalizePath(pathArg, "/socket.io/");
 initRunner({ scenario, mode }, { onFail: closeAllNow });
 
 // --------------------------------------------------------------- helpers ---
 
-/**
- * JSON-safe, comparable view: every binary value becomes {"$binary":"<hex>"},
- * so binaries are compared byte for byte and cannot be confused with an array
- * of numbers or a leftover {"_placeholder":true,"num":0}; functions (ack
- * callbacks) become {"$function":true}.
- */
-function normalize(x) {
-  if (isBinary(x)) return { $binary: toBuffer(x).toString("hex") };
-  if (typeof x === "function") return { $function: true };
-  if (Array.isArray(x)) return x.map(normalize);
-  if (x && typeof x === "object") {
-    const o = {};
-    for (const k of Object.keys(x)) o[k] = normalize(x[k]);
-    return o;
-  }
-  return x;
-}
-function sameValue(expected, actual) {
-  return isDeepStrictEqual(normalize(expected), normalize(actual));
-}
-function checkEqual(actual, expected, what) {
-  check(sameValue(expected, actual), `${what}: expected ${JSON.stringify(normalize(expected))}, got ${JSON.stringify(normalize(actual))}`, {
-    expected: normalize(expected),
-    actual: normalize(actual),
-  });
-}
-/** The JS classes of the binary values found in x (e.g. ["Buffer"]). */
-function binaryClasses(x, out = new Set()) {
-  if (isBinary(x)) out.add(x.constructor && x.constructor.name);
-  else if (Array.isArray(x)) x.forEach((v) => binaryClasses(v, out));
-  else if (x && typeof x === "object") Object.values(x).forEach((v) => binaryClasses(v, out));
-  return out;
-}
 function errText(e) {
   if (e === undefined || e === null) return e;
   if (typeof e === "string") return e;
@@ -101,13 +64,6 @@ function errText(e) {
   } catch {
     return String(e);
   }
-}
-
-function describeWire(data) {
-  if (data === undefined) return undefined;
-  if (isBinary(data)) return { binary: toBuffer(data).toString("hex").slice(0, 128), bytes: toBuffer(data).length };
-  const s = String(data);
-  return s.length <= 300 ? s : s.slice(0, 300) + "…";
 }
 
 // ------------------------------------------------------ engines / tracing ---
@@ -156,70 +112,28 @@ function traceTransportV2(t, label) {
   }
 }
 
-const handshakes = new WeakMap(); // engine.io-client Socket -> raw handshake data
-/** Hooks an engine.io-client Socket (3.x or 6.x); call synchronously after it was created. */
-function hookEngine(engine, label, legacy) {
-  if (!engine || handshakes.has(engine)) return;
-  handshakes.set(engine, null);
-  engine.once("handshake", (data) => handshakes.set(engine, data));
-  if (!TRACE) return;
-  const tn = () => (engine.transport ? engine.transport.name : null);
-  engine.on("packet", (p) => emit({ event: "wire-in", manager: label, transport: tn(), type: p.type, data: describeWire(p.data) }));
-  engine.on("packetCreate", (p) => emit({ event: "wire-out", manager: label, transport: tn(), type: p.type, data: describeWire(p.data) }));
-  if (legacy) {
-    traceTransportV2(engine.transport, label);
-    const createTransport = engine.createTransport;
-    engine.createTransport = function (...a) {
-      const t = createTransport.apply(this, a);
-      traceTransportV2(t, label);
-      return t;
-    };
-  }
+/** SIO_TRACE, 2.x: the raw data of the engine's transports, the current one and each one it creates. */
+function traceEngineV2(engine, label) {
+  traceTransportV2(engine.transport, label);
+  const createTransport = engine.createTransport;
+  engine.createTransport = function (...a) {
+    const t = createTransport.apply(this, a);
+    traceTransportV2(t, label);
+    return t;
+  };
 }
 
-/** Per-Manager bookkeeping (either client version): engine.io connections, upgrades, pings. */
-const managers = new Map(); // Manager -> info
-function trackManager(manager, label, legacy) {
-  if (managers.has(manager)) return managers.get(manager);
-  const info = { label, legacy, manager, engines: [], waiters: [] };
-  managers.set(manager, info);
-  info.wake = () => (info.waiters = info.waiters.filter((w) => !w()));
-  hookEngine(manager.engine, label, legacy);
-  const originalOpen = manager.open;
-  manager.open = manager.connect = function (...args) {
-    const r = originalOpen.apply(this, args);
-    hookEngine(this.engine, label, legacy);
-    return r;
-  };
-  manager.on("open", () => {
-    const engine = manager.engine;
-    const rec = {
-      engine, sid: engine.id, openedAs: engine.transport.name, handshake: handshakes.get(engine) || null,
-      upgrading: 0, upgraded: false, upgradeError: null, closed: null,
-      pings: 0, pongs: 0, serverPings: 0, pongTimes: [],
-    };
-    info.engines.push(rec);
-    emit({ event: "engine-open", manager: label, client: legacy ? "2.x" : "4.x", sid: engine.id, transport: engine.transport.name, handshake: rec.handshake });
-    engine.on("upgrading", (t) => {
-      rec.upgrading++;
-      emit({ event: "upgrading", manager: label, sid: engine.id, to: t.name });
-    });
-    engine.on("upgrade", (t) => {
-      rec.upgraded = true;
-      emit({ event: "upgrade", manager: label, sid: engine.id, transport: t.name });
-      info.wake();
-    });
-    engine.on("upgradeError", (e) => {
-      rec.upgradeError = errText(e);
-      emit({ event: "upgradeError", manager: label, sid: engine.id, error: rec.upgradeError });
-      info.wake();
-    });
-    engine.on("close", (reason, desc) => {
-      rec.closed = { reason, description: errText(desc) };
-      emit({ event: "engine-close", manager: label, sid: rec.sid, reason, description: rec.closed.description });
-      info.wake();
-    });
-    if (legacy) {
+/** The Manager's bookkeeping (sio-shared.mjs) for either client version, plus the heartbeat of 2.x. */
+function managerOpts(label, legacy) {
+  return {
+    fields: { legacy },
+    traceEngine: legacy ? (engine) => traceEngineV2(engine, label) : null,
+    openFields: { client: legacy ? "2.x" : "4.x" },
+    errorText: errText,
+    closeFields: (desc) => ({ description: errText(desc) }),
+    onOpen(engine, rec, info) {
+      Object.assign(rec, { pings: 0, pongs: 0, serverPings: 0, pongTimes: [] });
+      if (!legacy) return;
       // engine.io v3: the client pings ('ping' once the packet is flushed),
       // the server answers with a pong ('pong').
       engine.on("ping", () => rec.pings++);
@@ -232,86 +146,15 @@ function trackManager(manager, label, legacy) {
       engine.on("packet", (p) => {
         if (p.type === "ping") rec.serverPings++;
       });
-    }
-  });
-  manager.on("close", (reason) => emit({ event: "manager-close", manager: label, reason }));
-  manager.on("error", (e) => emit({ event: "manager-error", manager: label, error: errText(e) }));
-  return info;
-}
-
-function currentEngine(info) {
-  return info.engines[info.engines.length - 1];
-}
-
-function waitManager(info, pred, ms, what) {
-  return new Promise((resolve, reject) => {
-    let timer = null;
-    const attempt = () => {
-      let r;
-      try {
-        r = pred();
-      } catch (e) {
-        clearTimeout(timer);
-        reject(e);
-        return true;
-      }
-      if (!r) return false;
-      clearTimeout(timer);
-      resolve(r);
-      return true;
-    };
-    if (attempt()) return;
-    timer = setTimeout(() => {
-      info.waiters = info.waiters.filter((w) => w !== attempt);
-      reject(new ScenarioError(`${info.label}: timed out after ${ms} ms waiting for ${what}`));
-    }, ms);
-    info.waiters.push(attempt);
-  });
-}
-
-/**
- * Transport check for the manager's current engine.io connection, for
- * `m` = polling / websocket (that transport, no upgrade attempted) or default
- * (opened over polling, then waits for the upgrade to websocket).
- */
-async function checkTransportMode(info, m = mode) {
-  const rec = currentEngine(info);
-  check(rec, `${info.label}: no engine.io connection was opened`);
-  const name = rec.engine.transport && rec.engine.transport.name;
-  const upgrades = rec.handshake && rec.handshake.upgrades;
-  if (m !== "default") {
-    check(rec.openedAs === m, `${info.label}: opened over ${rec.openedAs}, expected ${m}`);
-    check(name === m, `${info.label}: transport is ${name}, expected ${m}`);
-    check(rec.upgrading === 0 && !rec.upgraded, `${info.label}: the client started an upgrade although only ${m} was allowed`);
-    if (m === "websocket") check(Array.isArray(upgrades) && upgrades.length === 0, `${info.label}: handshake over websocket must advertise no upgrades, got ${JSON.stringify(upgrades)}`);
-    return { sid: rec.sid, transport: name, upgraded: false };
-  }
-  check(rec.openedAs === "polling", `${info.label}: default transports must open over polling, opened over ${rec.openedAs}`);
-  check(Array.isArray(upgrades) && upgrades.includes("websocket"), `${info.label}: handshake over polling must offer the websocket upgrade, got ${JSON.stringify(upgrades)}`);
-  await waitManager(
-    info,
-    () => {
-      if (rec.upgradeError) throw new ScenarioError(`${info.label}: upgrade failed: ${rec.upgradeError}`);
-      if (rec.closed) throw new ScenarioError(`${info.label}: engine closed (${rec.closed.reason}) before upgrading`);
-      return rec.upgraded;
     },
-    STEP_TIMEOUT_MS,
-    "the upgrade to websocket",
-  );
-  const after = rec.engine.transport && rec.engine.transport.name;
-  check(after === "websocket", `${info.label}: after 'upgrade' the transport is ${after}, expected websocket`);
-  return { sid: rec.sid, transport: after, upgraded: true };
+    setup(info) {
+      info.manager.on("close", (reason) => emit({ event: "manager-close", manager: label, reason }));
+      info.manager.on("error", (e) => emit({ event: "manager-error", manager: label, error: errText(e) }));
+    },
+  };
 }
 
 // --------------------------------------------------------------- clients ---
-
-const clients = [];
-
-function transportOpts(m = mode) {
-  if (m === "polling") return { transports: ["polling"] };
-  if (m === "websocket") return { transports: ["websocket"] };
-  return {}; // default: polling first, then upgrade
-}
 
 /**
  * Wraps a socket (2.x or 4.x). Every received event goes into an inbox, and
@@ -319,21 +162,11 @@ function transportOpts(m = mode) {
  * 2.x, `error`, which is how 2.x surfaces a namespace refusal). Scenarios take
  * what they expect and then assert that nothing else is left.
  */
-class Client {
+class Client extends InboxClient {
   constructor(label, socket, legacy) {
-    this.label = label;
-    this.socket = socket;
+    super(label, socket, trackManager(socket.io, label, managerOpts(label, legacy)));
     this.legacy = legacy;
-    this.inbox = [];
-    this.waiters = [];
-    this.info = trackManager(socket.io, label, legacy);
-    clients.push(this);
-    const record = (name, args) => {
-      const transport = this.transportName;
-      this.inbox.push({ event: name, args, transport, t: now() });
-      emit({ event: "recv", client: label, name, args: normalize(args), transport });
-      this._wake();
-    };
+    const record = (name, args) => this._recordEvent(name, args);
     if (legacy) {
       // 2.x has no onAny: take over Socket#onevent on the instance (same
       // argument list as the original, including the ack callback). Events
@@ -346,75 +179,33 @@ class Client {
         record(name, args);
       };
       socket.on("error", (payload) => {
-        this.inbox.push({ event: "error", lifecycle: true, payload, t: now() });
-        emit({ event: "error", client: label, nsp: socket.nsp, payload: normalize(payload) });
-        this._wake();
+        this._receive({ event: "error", lifecycle: true, payload, t: now() }, { event: "error", client: label, nsp: socket.nsp, payload: normalize(payload) });
       });
       socket.on("connect_timeout", () => {
-        this.inbox.push({ event: "connect_timeout", lifecycle: true, t: now() });
-        emit({ event: "connect_timeout", client: label, nsp: socket.nsp });
-        this._wake();
+        this._receive({ event: "connect_timeout", lifecycle: true, t: now() }, { event: "connect_timeout", client: label, nsp: socket.nsp });
       });
     } else {
       socket.onAny((name, ...args) => record(name, args));
     }
     socket.on("connect", () => {
-      this.inbox.push({ event: "connect", lifecycle: true, id: socket.id, t: now() });
-      emit({ event: "connect", client: label, version: legacy ? "2.x" : "4.x", nsp: socket.nsp, id: socket.id, engineSid: socket.io.engine && socket.io.engine.id, transport: this.transportName });
-      this._wake();
+      this._receive(
+        { event: "connect", lifecycle: true, id: socket.id, t: now() },
+        { event: "connect", client: label, version: legacy ? "2.x" : "4.x", nsp: socket.nsp, id: socket.id, engineSid: socket.io.engine && socket.io.engine.id, transport: this.transportName },
+      );
     });
     socket.on("connect_error", (err) => {
       const e = { event: "connect_error", lifecycle: true, message: errText(err), data: err && err.data, t: now() };
-      this.inbox.push(e);
-      emit({ event: "connect_error", client: label, nsp: socket.nsp, message: e.message, data: normalize(e.data) });
-      this._wake();
+      this._receive(e, { event: "connect_error", client: label, nsp: socket.nsp, message: e.message, data: normalize(e.data) });
     });
     socket.on("disconnect", (reason) => {
-      this.inbox.push({ event: "disconnect", lifecycle: true, reason, t: now() });
-      emit({ event: "disconnect", client: label, nsp: socket.nsp, reason });
-      this._wake();
+      this._receive({ event: "disconnect", lifecycle: true, reason, t: now() }, { event: "disconnect", client: label, nsp: socket.nsp, reason });
     });
-  }
-
-  get transportName() {
-    const e = this.socket.io.engine;
-    return e && e.transport ? e.transport.name : null;
-  }
-
-  _wake() {
-    this.waiters = this.waiters.filter((w) => !w());
   }
 
   describeInbox() {
     return this.inbox.map((e) =>
       e.lifecycle ? { event: e.event, reason: e.reason, message: e.message, payload: normalize(e.payload) } : { event: e.event, args: normalize(e.args) },
     );
-  }
-
-  /** Removes and returns the first inbox entry matching `match`, waiting up to ms. */
-  take(match, what, ms = STEP_TIMEOUT_MS) {
-    return new Promise((resolve, reject) => {
-      let timer = null;
-      const attempt = () => {
-        const i = this.inbox.findIndex(match);
-        if (i < 0) return false;
-        clearTimeout(timer);
-        resolve(this.inbox.splice(i, 1)[0]);
-        return true;
-      };
-      if (attempt()) return;
-      timer = setTimeout(() => {
-        this.waiters = this.waiters.filter((w) => w !== attempt);
-        reject(new ScenarioError(`${this.label}: timed out after ${ms} ms waiting for ${what}`, { inbox: this.describeInbox() }));
-      }, ms);
-      this.waiters.push(attempt);
-    });
-  }
-
-  /** Waits for the event `name` and returns its arguments. */
-  async event(name, ms = STEP_TIMEOUT_MS) {
-    const e = await this.take((e) => !e.lifecycle && e.event === name, `event '${name}'`, ms);
-    return e.args;
   }
 
   async connected() {
@@ -446,39 +237,16 @@ class Client {
       });
     });
   }
-
-  checkNothingElse(what) {
-    check(this.inbox.length === 0, `${this.label}: unexpected ${what ? what + ": " : ""}${JSON.stringify(this.describeInbox())}`, {
-      inbox: this.describeInbox(),
-    });
-  }
-
-  /** `message` -> `message-back` round trip; checks deep equality. */
-  async echo(args, what = "echo") {
-    this.socket.emit("message", ...args);
-    const back = await this.event("message-back");
-    checkEqual(back, args, `${this.label}: ${what}: message-back`);
-    return back;
-  }
 }
 
 /** A 2.x socket with its own Manager. */
 function newV2Client(label, nsp, opts = {}) {
-  const socket = ioV2(baseUrl + nsp, {
-    path,
-    forceNew: true,
-    reconnection: false,
-    timeout: STEP_TIMEOUT_MS,
-    ...transportOpts(),
-    ...opts,
-  });
-  return new Client(label, socket, true);
+  return new Client(label, ioV2(baseUrl + nsp, ownManagerOpts(opts)), true);
 }
 
 /** A 4.x socket with its own Manager (default transports unless given). */
 function newV4Client(label, nsp, opts = {}) {
-  const socket = ioV4(baseUrl + nsp, { path, forceNew: true, reconnection: false, timeout: STEP_TIMEOUT_MS, ...opts });
-  return new Client(label, socket, false);
+  return new Client(label, ioV4(baseUrl + nsp, ownManagerOpts(opts, {})), false);
 }
 
 /** A socket on `nsp` sharing the Manager (engine.io connection) of `other`. */
@@ -486,40 +254,24 @@ function sameManagerClient(label, other, nsp, socketOpts = {}) {
   return new Client(label, other.socket.io.socket(nsp, socketOpts), other.legacy);
 }
 
+/**
+ * 2.x keeps the Manager open while a socket it counts as connecting (a
+ * refused namespace, for example) is left; close it in any case.
+ */
+function closeManager(info) {
+  try {
+    info.manager.close ? info.manager.close() : info.manager._close();
+  } catch {}
+}
+
 /** Disconnects every socket and waits (bounded) until the engines closed. */
 async function closeAll() {
-  for (const c of clients) {
-    try {
-      c.socket.disconnect();
-    } catch {}
-  }
-  for (const info of managers.values()) {
-    const rec = currentEngine(info);
-    if (!rec) continue;
-    try {
-      await waitManager(info, () => rec.closed || rec.engine.readyState === "closed", 3000, "the engine.io connection to close");
-    } catch (e) {
-      emit({ event: "close-warning", manager: info.label, error: e.message });
-    }
-    // 2.x keeps the Manager open while a socket it counts as connecting (a
-    // refused namespace, for example) is left; close it in any case.
-    try {
-      info.manager.close ? info.manager.close() : info.manager._close();
-    } catch {}
-  }
-  await sleep(50); // lets a last polling POST (the close packet) reach the server
+  disconnectAll();
+  await closeManagers(closeManager);
 }
 function closeAllNow() {
-  for (const c of clients) {
-    try {
-      c.socket.disconnect();
-    } catch {}
-  }
-  for (const info of managers.values()) {
-    try {
-      info.manager.close ? info.manager.close() : info.manager._close();
-    } catch {}
-  }
+  disconnectAll();
+  for (const info of managers.values()) closeManager(info);
 }
 
 /** Checks the 2.x convention for socket.id: `/` -> engine id, others -> `<nsp>#<engine id>`. */
@@ -734,14 +486,4 @@ async function namespaceQueryScenario() {
 
 // ------------------------------------------------------------------ main ---
 
-if (!SCENARIOS[scenario] || !MODES.includes(mode) || !baseUrl) {
-  usageExit(
-    `usage: node legacy-client.mjs <scenario> <mode> <baseUrl> [path]\n  scenarios: ${Object.keys(SCENARIOS).join(", ")}\n  modes: ${MODES.join(", ")}\n`,
-    `usage: unknown or missing scenario/mode/baseUrl (${scenario} ${mode} ${baseUrlArg})`,
-  );
-}
-checkUrl(path, baseUrl);
-
-armWatchdog(GLOBAL_TIMEOUT_MS);
-emit({ event: "start", scenario, mode, baseUrl, path });
-runScenario(SCENARIOS[scenario]);
+runSioScript("legacy-client.mjs", SCENARIOS, GLOBAL_TIMEOUT_MS);

@@ -17,24 +17,28 @@
 // with maxDisconnectionDuration 1000 ms; `shutdown` needs the test to act on
 // the {"ready":true,...} line (emit 20 `pre`, shut down, restart).
 //
-// Output and exit codes come from harness.mjs; the verdict fields are
-// "scenario", "mode" and the scenario's details. Every wait has a deadline and
-// a global watchdog guarantees the process exits on its own. SIO_TRACE=1 also
-// prints every engine.io packet ("wire-in" / "wire-out" lines).
+// Output and exit codes come from harness.mjs, the command line, the SIO_*
+// settings and the engine.io bookkeeping from sio-shared.mjs; the verdict
+// fields are "scenario", "mode" and the scenario's details. Every wait has a
+// deadline and a global watchdog guarantees the process exits on its own.
+// SIO_TRACE=1 also prints every engine.io packet ("wire-in" / "wire-out"
+// lines).
 
 import { io } from "socket.io-client";
 import { isDeepStrictEqual } from "node:util";
 import {
-  initRunner, usageExit, checkUrl, armWatchdog, runScenario, // the runner
+  initRunner, // the runner
   emit, now, ScenarioError, check, sleep, // output, checks, waits
-  normalizePath, isBinary, toBuffer,
 } from "./harness.mjs";
+import {
+  scenario, mode, baseUrl, STEP_TIMEOUT_MS, GRACE_MS, TRACE, runSioScript, ownManagerOpts, // command line, settings
+  normalize, checkEqual, errorMessage, describeCloseDetails, // values
+  waitOn, traceWire, watchEngine, hookManagerEngines, trackReconnects, checkEngineMode, // engines
+  clients, disconnectAll, // clients
+} from "./sio-shared.mjs";
 
-const STEP_TIMEOUT_MS = Number(process.env.SIO_STEP_TIMEOUT_MS || 10_000);
 // How long `shutdown` waits for the client to get back in after the disconnect.
 const RECONNECT_TIMEOUT_MS = Number(process.env.SIO_RECONNECT_TIMEOUT_MS || 10_000);
-const GRACE_MS = Number(process.env.SIO_GRACE_MS || 200);
-const TRACE = !!process.env.SIO_TRACE && process.env.SIO_TRACE !== "0";
 
 const SCENARIOS = {
   "transport-close": () => missedPacketsScenario("transport-close"),
@@ -42,7 +46,6 @@ const SCENARIOS = {
   expired: expiredScenario,
   shutdown: shutdownScenario,
 };
-const MODES = ["polling", "websocket", "default"];
 // `shutdown` waits for the test twice (to act on `ready`, and for the restart).
 const GLOBAL_TIMEOUT_MS = Number(process.env.SIO_GLOBAL_TIMEOUT_MS || (process.argv[2] === "shutdown" ? 45_000 : 30_000));
 
@@ -50,46 +53,10 @@ const BURST = 50; // events per kind in burst-on-disconnect
 const PRE = 20; // `pre` events of the shutdown scenario
 const AUTH = { token: "recovery" };
 
-const [scenario, mode, baseUrlArg, pathArg] = process.argv.slice(2);
-const baseUrl = (baseUrlArg || "").replace(/\/+$/, "");
-const path = normalizePath(pathArg, "/socket.io/");
 initRunner({ scenario, mode }, { onFail: closeAllNow });
 
 // --------------------------------------------------------------- helpers ---
 
-/** JSON-safe view: binaries as {"$binary":hex}, functions as {"$function":true}. */
-function normalize(x) {
-  if (isBinary(x)) return { $binary: toBuffer(x).toString("hex") };
-  if (typeof x === "function") return { $function: true };
-  if (Array.isArray(x)) return x.map(normalize);
-  if (x && typeof x === "object") {
-    const o = {};
-    for (const k of Object.keys(x)) o[k] = normalize(x[k]);
-    return o;
-  }
-  return x;
-}
-function checkEqual(actual, expected, what) {
-  check(isDeepStrictEqual(normalize(expected), normalize(actual)), `${what}: expected ${JSON.stringify(normalize(expected))}, got ${JSON.stringify(normalize(actual))}`, {
-    expected: normalize(expected),
-    actual: normalize(actual),
-  });
-}
-function describeWire(data) {
-  if (data === undefined) return undefined;
-  if (isBinary(data)) return { binary: toBuffer(data).toString("hex").slice(0, 128), bytes: toBuffer(data).length };
-  const s = String(data);
-  return s.length <= 300 ? s : s.slice(0, 300) + "…";
-}
-function describeCloseDetails(desc) {
-  if (desc === undefined || desc === null) return undefined;
-  if (desc instanceof Error) return { message: desc.message, description: desc.description !== undefined ? String(desc.description) : undefined };
-  const out = {};
-  if (desc.description !== undefined) out.description = String(desc.description && desc.description.message ? desc.description.message : desc.description);
-  const ctx = desc.context;
-  if (ctx && typeof ctx === "object" && ctx.code !== undefined) out.wsCloseCode = ctx.code;
-  return out;
-}
 /** A socket.io CONNECT packet for `/` as engine.io message data ("0{...}"), parsed; else null. */
 function parseConnectPacket(data) {
   if (typeof data !== "string" || data[0] !== "0" || data[1] === "/") return null;
@@ -100,15 +67,7 @@ function parseConnectPacket(data) {
   }
 }
 
-function transportOpts() {
-  if (mode === "polling") return { transports: ["polling"] };
-  if (mode === "websocket") return { transports: ["websocket"] };
-  return {}; // default: polling first, then upgrade
-}
-
 // ---------------------------------------------------------------- client ---
-
-const clients = [];
 
 /**
  * One socket on `/` with its own Manager (forceNew), reconnection on with
@@ -124,17 +83,7 @@ const clients = [];
 class Client {
   constructor(label, opts = {}) {
     this.label = label;
-    this.socket = io(baseUrl + "/", {
-      path,
-      forceNew: true,
-      reconnection: true,
-      reconnectionDelay: 100,
-      reconnectionDelayMax: 200,
-      randomizationFactor: 0,
-      timeout: STEP_TIMEOUT_MS,
-      ...transportOpts(),
-      ...opts,
-    });
+    this.socket = io(baseUrl + "/", ownManagerOpts({ reconnection: true, reconnectionDelay: 100, reconnectionDelayMax: 200, randomizationFactor: 0, ...opts }));
     this.manager = this.socket.io;
     this.log = [];
     this.waiters = [];
@@ -144,26 +93,10 @@ class Client {
     clients.push(this);
 
     const socket = this.socket;
-    // The Manager creates a new engine.io Socket in every open(); the first
-    // open() already ran in its constructor.
-    this.hookEngine(this.manager.engine);
     const manager = this.manager;
-    const self = this;
-    const originalOpen = manager.open;
-    manager.open = manager.connect = function (...args) {
-      const r = originalOpen.apply(this, args);
-      self.hookEngine(this.engine);
-      return r;
-    };
-    manager.on("reconnect_attempt", (n) => {
-      this.reconnectAttempts++;
-      emit({ event: "reconnect_attempt", client: label, attempt: n });
-    });
-    manager.on("reconnect", (n) => {
-      this.reconnects++;
-      emit({ event: "reconnect", client: label, attempt: n });
-    });
-    manager.on("reconnect_error", (e) => emit({ event: "reconnect_error", client: label, error: String(e && e.message ? e.message : e) }));
+    hookManagerEngines(manager, (engine) => this.hookEngine(engine));
+    trackReconnects(manager, this, { client: label });
+    manager.on("reconnect_error", (e) => emit({ event: "reconnect_error", client: label, error: errorMessage(e) }));
 
     socket.onAny((name, ...args) => {
       // With recovery on, every server event without an ack id carries the
@@ -207,8 +140,8 @@ class Client {
       emit({ event: "engine-open", client: label, sid: engine.id, transport: rec.openedAs, handshake: rec.handshake });
       this.wake();
     });
+    if (TRACE) traceWire(engine, { client: label });
     engine.on("packet", (p) => {
-      if (TRACE) emit({ event: "wire-in", client: label, transport: tn(), type: p.type, data: describeWire(p.data) });
       if (p.type === "ping") rec.pings++;
       if (p.type === "message" && typeof p.data === "string") {
         const c = parseConnectPacket(p.data);
@@ -218,7 +151,6 @@ class Client {
       this.wake();
     });
     engine.on("packetCreate", (p) => {
-      if (TRACE) emit({ event: "wire-out", client: label, transport: tn(), type: p.type, data: describeWire(p.data) });
       if (p.type === "pong") rec.pongs++;
       if (p.type === "message") {
         const c = parseConnectPacket(p.data);
@@ -226,25 +158,7 @@ class Client {
       }
       this.wake();
     });
-    engine.on("upgrading", (t) => {
-      rec.upgrading++;
-      emit({ event: "upgrading", client: label, sid: engine.id, to: t.name });
-    });
-    engine.on("upgrade", (t) => {
-      rec.upgraded = true;
-      emit({ event: "upgrade", client: label, sid: engine.id, transport: t.name });
-      this.wake();
-    });
-    engine.on("upgradeError", (e) => {
-      rec.upgradeError = String(e && e.message ? e.message : e);
-      emit({ event: "upgradeError", client: label, sid: engine.id, error: rec.upgradeError });
-      this.wake();
-    });
-    engine.on("close", (reason, desc) => {
-      rec.closed = { reason, details: describeCloseDetails(desc), t: now() };
-      emit({ event: "engine-close", client: label, sid: rec.sid, reason, details: rec.closed.details });
-      this.wake();
-    });
+    watchEngine(engine, rec, { client: label }, () => this.wake());
   }
 
   get transportName() {
@@ -278,29 +192,7 @@ class Client {
 
   /** Waits until pred() returns a truthy value (re-evaluated on every log or engine change). */
   waitFor(pred, what, ms = STEP_TIMEOUT_MS) {
-    return new Promise((resolve, reject) => {
-      let timer = null;
-      const attempt = () => {
-        let r;
-        try {
-          r = pred();
-        } catch (e) {
-          clearTimeout(timer);
-          reject(e);
-          return true;
-        }
-        if (!r) return false;
-        clearTimeout(timer);
-        resolve(r);
-        return true;
-      };
-      if (attempt()) return;
-      timer = setTimeout(() => {
-        this.waiters = this.waiters.filter((w) => w !== attempt);
-        reject(new ScenarioError(`${this.label}: timed out after ${ms} ms waiting for ${what}`, { log: this.describe(this.log.slice(-12)) }));
-      }, ms);
-      this.waiters.push(attempt);
-    });
+    return waitOn(this, pred, ms, () => new ScenarioError(`${this.label}: timed out after ${ms} ms waiting for ${what}`, { log: this.describe(this.log.slice(-12)) }));
   }
 
   /** The first log entry after `mark` of the given kind (and name for events). */
@@ -350,26 +242,8 @@ async function checkTransportMode(c, what) {
     const r = c.engineRec;
     return r && r.openedAs ? r : null;
   }, `${what}: the engine.io connection to open`);
-  const name = rec.engine.transport && rec.engine.transport.name;
-  if (mode !== "default") {
-    check(rec.openedAs === mode, `${what}: opened over ${rec.openedAs}, expected ${mode}`);
-    check(name === mode, `${what}: transport is ${name}, expected ${mode}`);
-    check(rec.upgrading === 0 && !rec.upgraded, `${what}: the client started an upgrade although only ${mode} was allowed`);
-    const upgrades = rec.handshake && rec.handshake.upgrades;
-    if (mode === "websocket") check(Array.isArray(upgrades) && upgrades.length === 0, `${what}: handshake over websocket must advertise no upgrades, got ${JSON.stringify(upgrades)}`);
-    return { sid: rec.sid, transport: name, rec };
-  }
-  check(rec.openedAs === "polling", `${what}: default transports must open over polling, opened over ${rec.openedAs}`);
-  const upgrades = rec.handshake && rec.handshake.upgrades;
-  check(Array.isArray(upgrades) && upgrades.includes("websocket"), `${what}: handshake over polling must offer the websocket upgrade, got ${JSON.stringify(upgrades)}`);
-  await c.waitFor(() => {
-    if (rec.upgradeError) throw new ScenarioError(`${what}: upgrade failed: ${rec.upgradeError}`);
-    if (rec.closed) throw new ScenarioError(`${what}: engine closed (${rec.closed.reason}) before upgrading`);
-    return rec.upgraded;
-  }, `${what}: the upgrade to websocket`);
-  const after = rec.engine.transport && rec.engine.transport.name;
-  check(after === "websocket", `${what}: after 'upgrade' the transport is ${after}, expected websocket`);
-  return { sid: rec.sid, transport: after, upgraded: true, rec };
+  const checked = await checkEngineMode(rec, mode, what, (pred) => c.waitFor(pred, `${what}: the upgrade to websocket`));
+  return { ...checked, rec };
 }
 
 /** Disconnects every socket and waits (bounded) until the engines closed. */
@@ -387,11 +261,7 @@ async function closeAll() {
   await sleep(50); // lets a last polling POST (the close packet) reach the server
 }
 function closeAllNow() {
-  for (const c of clients) {
-    try {
-      c.socket.disconnect();
-    } catch {}
-  }
+  disconnectAll();
 }
 
 // ------------------------------------------------------- shared steps ---
@@ -707,14 +577,4 @@ async function shutdownScenario() {
 
 // ------------------------------------------------------------------ main ---
 
-if (!SCENARIOS[scenario] || !MODES.includes(mode) || !baseUrl) {
-  usageExit(
-    `usage: node recovery-client.mjs <scenario> <mode> <baseUrl> [path]\n  scenarios: ${Object.keys(SCENARIOS).join(", ")}\n  modes: ${MODES.join(", ")}\n`,
-    `usage: unknown or missing scenario/mode/baseUrl (${scenario} ${mode} ${baseUrlArg})`,
-  );
-}
-checkUrl(path, baseUrl);
-
-armWatchdog(GLOBAL_TIMEOUT_MS);
-emit({ event: "start", scenario, mode, baseUrl, path });
-runScenario(SCENARIOS[scenario]);
+runSioScript("recovery-client.mjs", SCENARIOS, GLOBAL_TIMEOUT_MS);

@@ -17,26 +17,26 @@
 // message-with-ack, join, leave, bcast, ask, binary-please, close-transport,
 // disconnect-me).
 //
-// Output and exit codes come from harness.mjs; the verdict fields are
-// "scenario", "mode" and the scenario's details. Every wait has a deadline and
-// a global watchdog guarantees the process exits on its own. Set SIO_TRACE=1
-// to also print every engine.io packet sent and received ("wire-in" /
-// "wire-out" lines).
+// Output and exit codes come from harness.mjs, the command line, the SIO_*
+// settings and the engine.io / Manager bookkeeping from sio-shared.mjs; the
+// verdict fields are "scenario", "mode" and the scenario's details. Every wait
+// has a deadline and a global watchdog guarantees the process exits on its
+// own. Set SIO_TRACE=1 to also print every engine.io packet sent and received
+// ("wire-in" / "wire-out" lines).
 
 import { io } from "socket.io-client";
-import { isDeepStrictEqual } from "node:util";
 import {
-  initRunner, usageExit, checkUrl, armWatchdog, runScenario, // the runner
+  initRunner, // the runner
   emit, now, ScenarioError, check, sleep, // output, checks, waits
-  normalizePath, isBinary, toBuffer,
 } from "./harness.mjs";
+import {
+  scenario, mode, baseUrl, STEP_TIMEOUT_MS, GRACE_MS, runSioScript, ownManagerOpts, // command line, settings
+  normalize, checkEqual, binaryClasses, errorMessage, describeCloseDetails, // values
+  trackManager, trackReconnects, checkTransportMode, // managers
+  clients, disconnectAll, closeManagers, InboxClient, // clients
+} from "./sio-shared.mjs";
 
-const STEP_TIMEOUT_MS = Number(process.env.SIO_STEP_TIMEOUT_MS || 10_000);
 const GLOBAL_TIMEOUT_MS = Number(process.env.SIO_GLOBAL_TIMEOUT_MS || 30_000);
-// How long we wait after the expected deliveries before asserting that
-// nothing else (a leak to another room, a duplicate) arrived.
-const GRACE_MS = Number(process.env.SIO_GRACE_MS || 200);
-const TRACE = !!process.env.SIO_TRACE && process.env.SIO_TRACE !== "0";
 
 const SCENARIOS = {
   basic: basicScenario,
@@ -46,220 +46,26 @@ const SCENARIOS = {
   dynamic: dynamicScenario,
   reconnect: reconnectScenario,
 };
-const MODES = ["polling", "websocket", "default"];
 
-const [scenario, mode, baseUrlArg, pathArg] = process.argv.slice(2);
-const baseUrl = (baseUrlArg || "").replace(/\/+$/, "");
-const path = normalizePath(pathArg, "/socket.io/");
 // On failure, disconnect every client before the verdict is written.
 initRunner({ scenario, mode }, { onFail: closeAllNow });
 
-// --------------------------------------------------------------- helpers ---
-
-/**
- * JSON-safe, comparable view of event arguments: every binary value (Buffer,
- * Uint8Array, ArrayBuffer...) becomes {"$binary":"<hex>"}, so binary data is
- * compared byte for byte and cannot be confused with, e.g., an array of
- * numbers or a leftover {"_placeholder":true,"num":0} object. Functions (ack
- * callbacks) become {"$function":true}.
- */
-function normalize(x) {
-  if (isBinary(x)) return { $binary: toBuffer(x).toString("hex") };
-  if (typeof x === "function") return { $function: true };
-  if (Array.isArray(x)) return x.map(normalize);
-  if (x && typeof x === "object") {
-    const o = {};
-    for (const k of Object.keys(x)) o[k] = normalize(x[k]);
-    return o;
-  }
-  return x;
-}
-function sameValue(expected, actual) {
-  return isDeepStrictEqual(normalize(expected), normalize(actual));
-}
-function checkEqual(actual, expected, what) {
-  check(sameValue(expected, actual), `${what}: expected ${JSON.stringify(normalize(expected))}, got ${JSON.stringify(normalize(actual))}`, {
-    expected: normalize(expected),
-    actual: normalize(actual),
-  });
-}
-/** The JS classes of the binary values found in x (e.g. ["Buffer"]). */
-function binaryClasses(x, out = new Set()) {
-  if (isBinary(x)) out.add(x.constructor && x.constructor.name);
-  else if (Array.isArray(x)) x.forEach((v) => binaryClasses(v, out));
-  else if (x && typeof x === "object") Object.values(x).forEach((v) => binaryClasses(v, out));
-  return out;
-}
-
-function describeWire(data) {
-  if (data === undefined) return undefined;
-  if (isBinary(data)) return { binary: toBuffer(data).toString("hex").slice(0, 128), bytes: toBuffer(data).length };
-  const s = String(data);
-  return s.length <= 300 ? s : s.slice(0, 300) + "…";
-}
-
-function describeCloseDetails(desc) {
-  if (desc === undefined || desc === null) return undefined;
-  if (desc instanceof Error) return { message: desc.message, description: desc.description !== undefined ? String(desc.description) : undefined };
-  const out = {};
-  if (desc.description !== undefined) out.description = String(desc.description && desc.description.message ? desc.description.message : desc.description);
-  const ctx = desc.context;
-  if (ctx && typeof ctx === "object" && ctx.code !== undefined) out.wsCloseCode = ctx.code;
-  return out;
-}
-
-// ---------------------------------------------------- managers / engines ---
-
-/**
- * The server's handshake (engine.io-client keeps only the upgrades filtered by
- * the client's own transports). The Manager creates a new engine.io-client
- * Socket in every open(), which runs before its "handshake" event, so the
- * listener is attached right after open() (wrapped on the instance; the first
- * open() already ran in the Manager constructor, see trackManager).
- */
-const handshakes = new WeakMap(); // engine.io-client Socket -> handshake data
-function hookEngine(engine, label) {
-  if (!engine || handshakes.has(engine)) return;
-  handshakes.set(engine, null);
-  engine.once("handshake", (data) => handshakes.set(engine, data));
-  if (TRACE) {
-    const tn = () => (engine.transport ? engine.transport.name : null);
-    engine.on("packet", (p) => emit({ event: "wire-in", manager: label, transport: tn(), type: p.type, data: describeWire(p.data) }));
-    engine.on("packetCreate", (p) => emit({ event: "wire-out", manager: label, transport: tn(), type: p.type, data: describeWire(p.data) }));
-  }
-}
-
-/** Per-Manager bookkeeping: every engine.io connection it opened, upgrades, reconnects. */
-const managers = new Map(); // Manager -> info
-function trackManager(manager, label) {
-  if (managers.has(manager)) return managers.get(manager);
-  const info = { label, manager, engines: [], reconnectAttempts: 0, reconnects: 0, closes: [], waiters: [] };
-  managers.set(manager, info);
-  const wake = () => (info.waiters = info.waiters.filter((w) => !w()));
-  info.wake = wake;
-  hookEngine(manager.engine, label);
-  const originalOpen = manager.open;
-  manager.open = manager.connect = function (...args) {
-    const r = originalOpen.apply(this, args);
-    hookEngine(this.engine, label);
-    return r;
-  };
-  manager.on("open", () => {
-    const engine = manager.engine;
-    const handshake = handshakes.get(engine) || null;
-    const rec = { engine, sid: engine.id, openedAs: engine.transport.name, handshake, upgrading: 0, upgraded: false, upgradeError: null, closed: null };
-    info.engines.push(rec);
-    emit({ event: "engine-open", manager: label, sid: engine.id, transport: engine.transport.name, handshake });
-    engine.on("upgrading", (t) => {
-      rec.upgrading++;
-      emit({ event: "upgrading", manager: label, sid: engine.id, to: t.name });
-    });
-    engine.on("upgrade", (t) => {
-      rec.upgraded = true;
-      emit({ event: "upgrade", manager: label, sid: engine.id, transport: t.name });
-      wake();
-    });
-    engine.on("upgradeError", (e) => {
-      rec.upgradeError = String(e && e.message ? e.message : e);
-      emit({ event: "upgradeError", manager: label, sid: engine.id, error: rec.upgradeError });
-      wake();
-    });
-    engine.on("close", (reason, desc) => {
-      rec.closed = { reason, details: describeCloseDetails(desc) };
-      emit({ event: "engine-close", manager: label, sid: rec.sid, reason, details: rec.closed.details });
-      wake();
-    });
-  });
-  manager.on("reconnect_attempt", (n) => {
-    info.reconnectAttempts++;
-    emit({ event: "reconnect_attempt", manager: label, attempt: n });
-  });
-  manager.on("reconnect", (n) => {
-    info.reconnects++;
-    emit({ event: "reconnect", manager: label, attempt: n });
-  });
-  manager.on("close", (reason, desc) => {
-    info.closes.push(reason);
-    emit({ event: "manager-close", manager: label, reason, details: describeCloseDetails(desc) });
-  });
-  manager.on("error", (e) => emit({ event: "manager-error", manager: label, error: String(e && e.message ? e.message : e) }));
-  return info;
-}
-
-function currentEngine(info) {
-  return info.engines[info.engines.length - 1];
-}
-
-function waitManager(info, pred, ms, what) {
-  return new Promise((resolve, reject) => {
-    let timer = null;
-    const attempt = () => {
-      let r;
-      try {
-        r = pred();
-      } catch (e) {
-        clearTimeout(timer);
-        reject(e);
-        return true;
-      }
-      if (!r) return false;
-      clearTimeout(timer);
-      resolve(r);
-      return true;
-    };
-    if (attempt()) return;
-    timer = setTimeout(() => {
-      info.waiters = info.waiters.filter((w) => w !== attempt);
-      reject(new ScenarioError(`${info.label}: timed out after ${ms} ms waiting for ${what}`));
-    }, ms);
-    info.waiters.push(attempt);
-  });
-}
-
-/**
- * Mode check for the manager's current engine.io connection:
- * - polling / websocket: the transport is the requested one and no upgrade
- *   was even attempted;
- * - default: it opened over polling and upgraded (waits for the upgrade).
- */
-async function checkTransportMode(info) {
-  const rec = currentEngine(info);
-  check(rec, `${info.label}: no engine.io connection was opened`);
-  const name = rec.engine.transport && rec.engine.transport.name;
-  if (mode !== "default") {
-    check(rec.openedAs === mode, `${info.label}: opened over ${rec.openedAs}, expected ${mode}`);
-    check(name === mode, `${info.label}: transport is ${name}, expected ${mode}`);
-    check(rec.upgrading === 0 && !rec.upgraded, `${info.label}: the client started an upgrade although only ${mode} was allowed`);
-    const upgrades = rec.handshake && rec.handshake.upgrades;
-    if (mode === "websocket") check(Array.isArray(upgrades) && upgrades.length === 0, `${info.label}: handshake over websocket must advertise no upgrades, got ${JSON.stringify(upgrades)}`);
-    return { sid: rec.sid, transport: name };
-  }
-  check(rec.openedAs === "polling", `${info.label}: default transports must open over polling, opened over ${rec.openedAs}`);
-  const upgrades = rec.handshake && rec.handshake.upgrades;
-  check(Array.isArray(upgrades) && upgrades.includes("websocket"), `${info.label}: handshake over polling must offer the websocket upgrade, got ${JSON.stringify(upgrades)}`);
-  await waitManager(
-    info,
-    () => {
-      if (rec.upgradeError) throw new ScenarioError(`${info.label}: upgrade failed: ${rec.upgradeError}`);
-      if (rec.closed) throw new ScenarioError(`${info.label}: engine closed (${rec.closed.reason}) before upgrading`);
-      return rec.upgraded;
-    },
-    STEP_TIMEOUT_MS,
-    "the upgrade to websocket",
-  );
-  const after = rec.engine.transport && rec.engine.transport.name;
-  check(after === "websocket", `${info.label}: after 'upgrade' the transport is ${after}, expected websocket`);
-  return { sid: rec.sid, transport: after, upgraded: true };
-}
-
 // ---------------------------------------------------------------- client ---
 
-const clients = [];
-
-function transportOpts() {
-  if (mode === "polling") return { transports: ["polling"] };
-  if (mode === "websocket") return { transports: ["websocket"] };
-  return {}; // default: polling first, then upgrade
+/** The Manager's bookkeeping (sio-shared.mjs), plus reconnects and closes. */
+function managerOpts() {
+  return {
+    fields: { reconnectAttempts: 0, reconnects: 0, closes: [] },
+    setup(info) {
+      const { manager, label } = info;
+      trackReconnects(manager, info, { manager: label });
+      manager.on("close", (reason, desc) => {
+        info.closes.push(reason);
+        emit({ event: "manager-close", manager: label, reason, details: describeCloseDetails(desc) });
+      });
+      manager.on("error", (e) => emit({ event: "manager-error", manager: label, error: errorMessage(e) }));
+    },
+  };
 }
 
 /**
@@ -268,75 +74,26 @@ function transportOpts() {
  * scenarios take the entries they expect and then assert that nothing else
  * is left, which catches leaks and duplicates.
  */
-class Client {
+class Client extends InboxClient {
   constructor(label, socket) {
-    this.label = label;
-    this.socket = socket;
-    this.inbox = [];
-    this.waiters = [];
-    this.info = trackManager(socket.io, label);
-    clients.push(this);
-    socket.onAny((name, ...args) => {
-      const transport = this.transportName;
-      this.inbox.push({ event: name, args, transport, t: now() });
-      emit({ event: "recv", client: label, name, args: normalize(args), transport });
-      this._wake();
-    });
+    super(label, socket, trackManager(socket.io, label, managerOpts()));
+    socket.onAny((name, ...args) => this._recordEvent(name, args));
     socket.on("connect", () => {
-      this.inbox.push({ event: "connect", lifecycle: true, id: socket.id, recovered: !!socket.recovered, t: now() });
-      emit({ event: "connect", client: label, nsp: socket.nsp, id: socket.id, engineSid: socket.io.engine && socket.io.engine.id, recovered: !!socket.recovered, transport: this.transportName });
-      this._wake();
+      this._receive(
+        { event: "connect", lifecycle: true, id: socket.id, recovered: !!socket.recovered, t: now() },
+        { event: "connect", client: label, nsp: socket.nsp, id: socket.id, engineSid: socket.io.engine && socket.io.engine.id, recovered: !!socket.recovered, transport: this.transportName },
+      );
     });
     socket.on("connect_error", (err) => {
       const e = { event: "connect_error", lifecycle: true, message: err && err.message, data: err && err.data, t: now() };
-      this.inbox.push(e);
-      emit({ event: "connect_error", client: label, nsp: socket.nsp, message: e.message, data: normalize(e.data) });
-      this._wake();
+      this._receive(e, { event: "connect_error", client: label, nsp: socket.nsp, message: e.message, data: normalize(e.data) });
     });
     socket.on("disconnect", (reason, desc) => {
-      this.inbox.push({ event: "disconnect", lifecycle: true, reason, details: describeCloseDetails(desc), t: now() });
-      emit({ event: "disconnect", client: label, nsp: socket.nsp, reason, details: describeCloseDetails(desc) });
-      this._wake();
+      this._receive(
+        { event: "disconnect", lifecycle: true, reason, details: describeCloseDetails(desc), t: now() },
+        { event: "disconnect", client: label, nsp: socket.nsp, reason, details: describeCloseDetails(desc) },
+      );
     });
-  }
-
-  get transportName() {
-    const e = this.socket.io.engine;
-    return e && e.transport ? e.transport.name : null;
-  }
-
-  _wake() {
-    this.waiters = this.waiters.filter((w) => !w());
-  }
-
-  describeInbox() {
-    return this.inbox.map((e) => (e.lifecycle ? { event: e.event, reason: e.reason, message: e.message } : { event: e.event, args: normalize(e.args) }));
-  }
-
-  /** Removes and returns the first inbox entry matching `match`, waiting up to ms. */
-  take(match, what, ms = STEP_TIMEOUT_MS) {
-    return new Promise((resolve, reject) => {
-      let timer = null;
-      const attempt = () => {
-        const i = this.inbox.findIndex(match);
-        if (i < 0) return false;
-        clearTimeout(timer);
-        resolve(this.inbox.splice(i, 1)[0]);
-        return true;
-      };
-      if (attempt()) return;
-      timer = setTimeout(() => {
-        this.waiters = this.waiters.filter((w) => w !== attempt);
-        reject(new ScenarioError(`${this.label}: timed out after ${ms} ms waiting for ${what}`, { inbox: this.describeInbox() }));
-      }, ms);
-      this.waiters.push(attempt);
-    });
-  }
-
-  /** Waits for the event `name` and returns its arguments. */
-  async event(name, ms = STEP_TIMEOUT_MS) {
-    const e = await this.take((e) => !e.lifecycle && e.event === name, `event '${name}'`, ms);
-    return e.args;
   }
 
   async connected() {
@@ -367,34 +124,11 @@ class Client {
       });
     });
   }
-
-  /** Asserts that the inbox is empty (nothing unexpected arrived). */
-  checkNothingElse(what) {
-    check(this.inbox.length === 0, `${this.label}: unexpected ${what ? what + ": " : ""}${JSON.stringify(this.describeInbox())}`, {
-      inbox: this.describeInbox(),
-    });
-  }
-
-  /** `message` -> `message-back` round trip; checks deep equality. */
-  async echo(args, what = "echo") {
-    this.socket.emit("message", ...args);
-    const back = await this.event("message-back");
-    checkEqual(back, args, `${this.label}: ${what}: message-back`);
-    return back;
-  }
 }
 
 /** A socket with its own Manager (independent engine.io connection). */
 function newClient(label, nsp, opts = {}) {
-  const socket = io(baseUrl + nsp, {
-    path,
-    forceNew: true,
-    reconnection: false,
-    timeout: STEP_TIMEOUT_MS,
-    ...transportOpts(),
-    ...opts,
-  });
-  return new Client(label, socket);
+  return new Client(label, io(baseUrl + nsp, ownManagerOpts(opts)));
 }
 
 /** A socket on `nsp` sharing the Manager (engine.io connection) of `other`. */
@@ -405,24 +139,12 @@ function sameManagerClient(label, other, nsp, socketOpts = {}) {
 /** Disconnects every socket and waits (bounded) until the engines closed. */
 async function closeAll() {
   for (const c of clients) if (c.socket.active || c.socket.connected) c.socket.disconnect();
-  for (const info of managers.values()) {
-    const rec = currentEngine(info);
-    if (!rec) continue;
-    try {
-      await waitManager(info, () => rec.closed || rec.engine.readyState === "closed", 3000, "the engine.io connection to close");
-    } catch (e) {
-      emit({ event: "close-warning", manager: info.label, error: e.message });
-      info.manager._close && info.manager._close();
-    }
-  }
-  await sleep(50); // lets a last polling POST (the close packet) reach the server
+  await closeManagers((info, closed) => {
+    if (!closed) info.manager._close && info.manager._close();
+  });
 }
 function closeAllNow() {
-  for (const c of clients) {
-    try {
-      c.socket.disconnect();
-    } catch {}
-  }
+  disconnectAll();
 }
 
 // ------------------------------------------------------------- scenarios ---
@@ -745,14 +467,4 @@ async function reconnectScenario() {
 
 // ------------------------------------------------------------------ main ---
 
-if (!SCENARIOS[scenario] || !MODES.includes(mode) || !baseUrl) {
-  usageExit(
-    `usage: node socketio-client.mjs <scenario> <mode> <baseUrl> [path]\n  scenarios: ${Object.keys(SCENARIOS).join(", ")}\n  modes: ${MODES.join(", ")}\n`,
-    `usage: unknown or missing scenario/mode/baseUrl (${scenario} ${mode} ${baseUrlArg})`,
-  );
-}
-checkUrl(path, baseUrl);
-
-armWatchdog(GLOBAL_TIMEOUT_MS);
-emit({ event: "start", scenario, mode, baseUrl, path });
-runScenario(SCENARIOS[scenario]);
+runSioScript("socketio-client.mjs", SCENARIOS, GLOBAL_TIMEOUT_MS);
