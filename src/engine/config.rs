@@ -53,6 +53,23 @@ pub struct EngineConfig {
     /// Accept engine.io v3 clients (`EIO=3`: socket.io-client 2.x); default
     /// off, as in the reference server.
     pub allow_eio3: bool,
+    /// Most live sessions; past it new handshakes get 503 "Too many
+    /// sessions"; default 100 000.
+    pub max_sessions: usize,
+    /// Handshakes allowed per client IP address per second; past it they
+    /// get 429 "Too many handshakes"; default `None` (no limit). Needs the
+    /// peer address (axum's `into_make_service_with_connect_info`).
+    pub handshakes_per_ip: Option<u32>,
+    /// Longest request target (path and query) accepted, in bytes; past it
+    /// 414; default 8 KiB.
+    pub max_url_bytes: usize,
+    /// Most bytes of request headers (names and values); past it 431;
+    /// default 16 KiB.
+    pub max_header_bytes: usize,
+    /// How long the body of a POST may take to arrive (a slow body holds a
+    /// connection and the session's POST slot); past it 408 and the session
+    /// closes; default 10 s.
+    pub post_timeout: Duration,
 }
 
 impl Default for EngineConfig {
@@ -68,6 +85,11 @@ impl Default for EngineConfig {
             allowed_origins: AllowedOrigins::default(),
             node_id: 0,
             allow_eio3: false,
+            max_sessions: 100_000,
+            handshakes_per_ip: None,
+            max_url_bytes: 8 << 10,
+            max_header_bytes: 16 << 10,
+            post_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -131,6 +153,36 @@ impl EngineConfig {
     /// Sets [`allow_eio3`](Self::allow_eio3).
     pub fn allow_eio3(mut self, allow: bool) -> Self {
         self.allow_eio3 = allow;
+        self
+    }
+
+    /// Sets [`max_sessions`](Self::max_sessions).
+    pub fn max_sessions(mut self, n: usize) -> Self {
+        self.max_sessions = n;
+        self
+    }
+
+    /// Sets [`handshakes_per_ip`](Self::handshakes_per_ip).
+    pub fn handshakes_per_ip(mut self, per_second: Option<u32>) -> Self {
+        self.handshakes_per_ip = per_second;
+        self
+    }
+
+    /// Sets [`max_url_bytes`](Self::max_url_bytes).
+    pub fn max_url_bytes(mut self, n: usize) -> Self {
+        self.max_url_bytes = n;
+        self
+    }
+
+    /// Sets [`max_header_bytes`](Self::max_header_bytes).
+    pub fn max_header_bytes(mut self, n: usize) -> Self {
+        self.max_header_bytes = n;
+        self
+    }
+
+    /// Sets [`post_timeout`](Self::post_timeout).
+    pub fn post_timeout(mut self, d: Duration) -> Self {
+        self.post_timeout = d;
         self
     }
 

@@ -82,6 +82,21 @@ pub enum EngineError {
     /// later.
     #[error("Server shutting down")]
     ShuttingDown,
+    /// A handshake past `max_sessions` (503, code 3).
+    #[error("Too many sessions")]
+    TooManySessions,
+    /// A handshake past `handshakes_per_ip` (429, code 3).
+    #[error("Too many handshakes")]
+    TooManyHandshakes,
+    /// A request target past `max_url_bytes` (414, code 3).
+    #[error("URI too long")]
+    UriTooLong,
+    /// Request headers past `max_header_bytes` (431, code 3).
+    #[error("Request headers too large")]
+    HeadersTooLarge,
+    /// A POST body that did not arrive within `post_timeout` (408, code 3).
+    #[error("Request body timeout")]
+    BodyTimeout,
 }
 
 impl EngineError {
@@ -91,7 +106,14 @@ impl EngineError {
             EngineError::UnknownTransport => 0,
             EngineError::UnknownSid => 1,
             EngineError::BadHandshakeMethod => 2,
-            EngineError::BadRequest | EngineError::PayloadTooLarge | EngineError::ShuttingDown => 3,
+            EngineError::BadRequest
+            | EngineError::PayloadTooLarge
+            | EngineError::ShuttingDown
+            | EngineError::TooManySessions
+            | EngineError::TooManyHandshakes
+            | EngineError::UriTooLong
+            | EngineError::HeadersTooLarge
+            | EngineError::BodyTimeout => 3,
             EngineError::Forbidden => 4,
             EngineError::UnsupportedProtocolVersion => 5,
         }
@@ -102,7 +124,13 @@ impl EngineError {
         match self {
             EngineError::Forbidden => StatusCode::FORBIDDEN,
             EngineError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            EngineError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            EngineError::ShuttingDown | EngineError::TooManySessions => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            EngineError::TooManyHandshakes => StatusCode::TOO_MANY_REQUESTS,
+            EngineError::UriTooLong => StatusCode::URI_TOO_LONG,
+            EngineError::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            EngineError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             _ => StatusCode::BAD_REQUEST,
         }
     }
@@ -145,6 +173,21 @@ mod tests {
             ),
             (EngineError::PayloadTooLarge, 3, 413, "Payload too large"),
             (EngineError::ShuttingDown, 3, 503, "Server shutting down"),
+            (EngineError::TooManySessions, 3, 503, "Too many sessions"),
+            (
+                EngineError::TooManyHandshakes,
+                3,
+                429,
+                "Too many handshakes",
+            ),
+            (EngineError::UriTooLong, 3, 414, "URI too long"),
+            (
+                EngineError::HeadersTooLarge,
+                3,
+                431,
+                "Request headers too large",
+            ),
+            (EngineError::BodyTimeout, 3, 408, "Request body timeout"),
         ];
         for (err, code, status, message) in table {
             assert_eq!(err.code(), code);

@@ -49,6 +49,33 @@ pub(crate) struct EngineInner {
     pub(crate) counters: Counters,
     /// Set by [`Engine::shutdown`]: no new session is opened.
     pub(crate) shutting_down: AtomicBool,
+    pub(crate) handshake_rate: HandshakeRate,
+}
+
+/// Handshakes per client IP in the current one-second window.
+#[derive(Default)]
+pub(crate) struct HandshakeRate {
+    windows: std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, (Instant, u32)>>,
+}
+
+impl HandshakeRate {
+    const WINDOW: std::time::Duration = std::time::Duration::from_secs(1);
+
+    /// Counts a handshake from `ip`; false past `limit` in this window.
+    fn allow(&self, ip: std::net::IpAddr, limit: u32, now: Instant) -> bool {
+        let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
+        // Only the current window matters: forget the others before the map
+        // can grow with the number of addresses ever seen.
+        if windows.len() >= 4096 {
+            windows.retain(|_, (start, _)| now.duration_since(*start) < Self::WINDOW);
+        }
+        let (start, count) = windows.entry(ip).or_insert((now, 0));
+        if now.duration_since(*start) >= Self::WINDOW {
+            (*start, *count) = (now, 0);
+        }
+        *count += 1;
+        *count <= limit
+    }
 }
 
 #[derive(Default)]
@@ -87,6 +114,7 @@ impl Engine {
             sessions: DashMap::new(),
             counters: Counters::default(),
             shutting_down: AtomicBool::new(false),
+            handshake_rate: HandshakeRate::default(),
         }))
     }
 
@@ -196,6 +224,14 @@ impl EngineInner {
     ) -> Result<Session, EngineError> {
         if self.shutting_down.load(Ordering::Acquire) {
             return Err(EngineError::ShuttingDown);
+        }
+        if self.sessions.len() >= self.config.max_sessions {
+            return Err(EngineError::TooManySessions);
+        }
+        if let (Some(limit), Some(addr)) = (self.config.handshakes_per_ip, request.remote_addr)
+            && !self.handshake_rate.allow(addr.ip(), limit, Instant::now())
+        {
+            return Err(EngineError::TooManyHandshakes);
         }
         let sid = Sid::generate(self.config.node_id).map_err(|e| {
             tracing::error!(error = %e, "no randomness for a session id");

@@ -132,6 +132,14 @@ impl Client {
             drop(sockets);
             return self.violation("second CONNECT for a namespace");
         }
+        let joined = sockets
+            .values()
+            .filter(|s| s.as_ref().is_none_or(Socket::connected))
+            .count();
+        if joined >= io.config.max_namespaces {
+            drop(sockets);
+            return self.refuse(&nsp, &ConnectError::new("Too many namespaces"));
+        }
         let Some(ns) = io.namespace_for(&nsp).filter(|ns| !ns.is_closed()) else {
             drop(sockets);
             return self.refuse(&nsp, &ConnectError::new("Invalid namespace"));

@@ -22,6 +22,9 @@ pub struct SocketIoConfig {
     /// Most bytes the attachments of one packet may hold together; default
     /// 1 000 000.
     pub max_attachment_bytes: usize,
+    /// Most namespaces one connection may join; past it a CONNECT is
+    /// refused with "Too many namespaces"; default 32.
+    pub max_namespaces: usize,
     /// Connection state recovery; default off (`None`).
     pub recovery: Option<RecoveryConfig>,
     /// What happens when a packet that may not be dropped does not fit in a
@@ -51,6 +54,7 @@ impl Default for SocketIoConfig {
             connect_timeout: Duration::from_secs(45),
             max_attachments: 10,
             max_attachment_bytes: 1_000_000,
+            max_namespaces: 32,
             recovery: None,
             full_queue: FullQueue::Close,
         }
@@ -73,6 +77,12 @@ impl SocketIoConfig {
     /// Sets [`max_attachments`](Self::max_attachments).
     pub fn max_attachments(mut self, n: usize) -> Self {
         self.max_attachments = n;
+        self
+    }
+
+    /// Sets [`max_namespaces`](Self::max_namespaces).
+    pub fn max_namespaces(mut self, n: usize) -> Self {
+        self.max_namespaces = n;
         self
     }
 

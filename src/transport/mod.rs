@@ -84,6 +84,18 @@ where
     B::Error: Into<BoxError>,
 {
     let cfg = &engine.config;
+    let target = req.uri().path_and_query().map_or(0, |p| p.as_str().len());
+    if target > cfg.max_url_bytes {
+        return Err(EngineError::UriTooLong);
+    }
+    let header_bytes: usize = req
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    if header_bytes > cfg.max_header_bytes {
+        return Err(EngineError::HeadersTooLarge);
+    }
     let query = Query::parse(req.uri().query());
     let transport = match query.transport {
         Some("polling") if cfg.transports.polling => Transport::Polling,

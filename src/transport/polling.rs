@@ -105,12 +105,12 @@ where
         return EngineError::BadRequest.into_response();
     }
 
-    let body = match Limited::new(req.into_body(), engine.config.max_payload)
-        .collect()
-        .await
-    {
-        Ok(collected) => collected.to_bytes(),
-        Err(e) => {
+    // A body that trickles in would hold the connection and the session's
+    // POST slot: it has `post_timeout` to arrive.
+    let collect = Limited::new(req.into_body(), engine.config.max_payload).collect();
+    let body = match tokio::time::timeout(engine.config.post_timeout, collect).await {
+        Ok(Ok(collected)) => collected.to_bytes(),
+        Ok(Err(e)) => {
             let too_large = e
                 .downcast_ref::<http_body_util::LengthLimitError>()
                 .is_some();
@@ -122,6 +122,10 @@ where
                 session.close_with(CloseReason::TransportError, false);
                 EngineError::BadRequest.into_response()
             };
+        }
+        Err(_) => {
+            session.close_with(CloseReason::TransportError, false);
+            return EngineError::BodyTimeout.into_response();
         }
     };
 
