@@ -56,6 +56,10 @@
 #![warn(missing_docs)]
 
 pub mod engine;
+/// Entry points for the fuzz targets in `fuzz/`; not part of the API.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod gateway;
 pub mod origin;
 mod service;

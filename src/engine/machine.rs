@@ -183,6 +183,7 @@ pub(crate) struct Machine {
     transport: TransportKind,
     timing: Timing,
     queue: VecDeque<Frame>,
+    /// Bytes of every frame in `queue`, control packets included.
     queued_bytes: usize,
     /// v4: when the server pings next (while no pong is awaited).
     next_ping: Instant,
@@ -252,6 +253,12 @@ impl Machine {
         self.queued_bytes
     }
 
+    /// The frames waiting to be sent, in order (for the fuzz invariants).
+    #[cfg(feature = "fuzzing")]
+    pub(crate) fn queued_frames(&self) -> impl Iterator<Item = &Frame> {
+        self.queue.iter()
+    }
+
     // ---- outbound ------------------------------------------------------
 
     /// Queues an application message, within the byte bound.
@@ -291,10 +298,16 @@ impl Machine {
         self.state == State::Open && self.queue.is_empty() && self.push_all(frames).is_ok()
     }
 
-    /// Queues a control packet; these few bytes are not counted against the
-    /// bound, so a full queue never stops the heartbeat.
+    /// Queues a control packet, even past the bound, so a full queue never
+    /// stops the heartbeat. The same packet twice in a row is queued once:
+    /// one answer serves a client that pings again and again without
+    /// polling, whose pongs would otherwise pile up without end.
     fn push_control(&mut self, packet: &Packet) {
-        self.queue.push_back(packet.to_frame());
+        let frame = packet.to_frame();
+        if self.queue.back() != Some(&frame) {
+            self.queued_bytes += frame.len();
+            self.queue.push_back(frame);
+        }
     }
 
     fn pop(&mut self) -> Option<Frame> {
@@ -580,7 +593,8 @@ impl Machine {
             // The close packet was meant for polling; on WebSocket the
             // close frame says it.
             if self.queue.back() == Some(&Packet::Close.to_frame()) {
-                self.queue.pop_back();
+                let close = self.queue.pop_back().map_or(0, |f| f.len());
+                self.queued_bytes -= close;
             }
             self.closing_mid_upgrade = false;
             self.transport = TransportKind::WebSocket;
@@ -672,6 +686,45 @@ mod tests {
             m.on_packet(Packet::Pong, now),
             Err(CloseReason::TransportError)
         );
+    }
+
+    #[test]
+    fn a_ping_flood_without_polls_queues_one_pong() {
+        // Found by the `session` fuzz target: a v3 client posting `1:2`
+        // over and over, and never polling, grew the queue by one pong per
+        // ping, past any bound.
+        let now = Instant::now();
+        let timing = Timing {
+            ping_interval: INTERVAL,
+            ping_timeout: TIMEOUT,
+            max_queue_bytes: 100,
+        };
+        let mut m = Machine::new(Protocol::V3, TransportKind::Polling, timing, now);
+        for _ in 0..1_000 {
+            assert_eq!(m.on_packet(Packet::Ping, now), Ok(None));
+        }
+        m.push(text("4a")).unwrap();
+        assert_eq!(m.on_packet(Packet::Ping, now), Ok(None));
+        let id = m.poll_begin().unwrap();
+        assert_eq!(m.poll_step(id, 100), sent(&["3", "4a", "3"]));
+    }
+
+    #[test]
+    fn sending_a_ping_frees_no_room_for_messages() {
+        // Found by the `session` fuzz target: control packets were not
+        // counted when queued but were when sent, so each ping answered
+        // while messages waited let one more byte past the bound.
+        let (mut m, t0) = machine(TransportKind::Polling);
+        assert!(m.tick(t0 + INTERVAL).pinged);
+        m.push(text("4aaaa")).unwrap();
+        assert_eq!(m.queued_bytes(), 6);
+        let id = m.poll_begin().unwrap();
+        assert_eq!(m.poll_step(id, 1), sent(&["2"]));
+        assert_eq!(m.queued_bytes(), 5);
+        let big = Frame::Text(Str::from("4".repeat(95)));
+        assert_eq!(m.push(big.clone()), Ok(()));
+        assert_eq!(m.push(text("4")), Err(SendError::QueueFull));
+        assert_eq!(m.queued_bytes(), 100);
     }
 
     #[test]

@@ -28,7 +28,7 @@ pub use sid::Sid;
 pub(crate) use machine::{PollRefusal, PollStep, Timing, WsStep};
 pub(crate) use open::OpenData;
 
-use machine::Machine;
+pub(crate) use machine::Machine;
 
 /// What the engine tells the layer above. Called in packet order for each
 /// session, on the task that read the packets: keep handlers short, and

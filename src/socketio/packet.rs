@@ -900,6 +900,24 @@ mod tests {
     }
 
     #[test]
+    fn numbers_keep_their_exact_value() {
+        // Found by the `socketio_packet` fuzz target: serde_json's default
+        // float parsing can land one unit in the last place off, so a number
+        // relayed to other clients (and re-encoded) was not the one sent.
+        for n in [
+            "3.3333333333333334e+31",
+            "-33333333333333333333333333333332",
+            "2.2250738585072011e-308",
+        ] {
+            let p = complete(&format!(r#"2["n",{n}]"#));
+            let exact: f64 = n.parse().unwrap();
+            let got = p.data.as_ref().and_then(|d| d[1].as_f64());
+            assert_eq!(got, Some(exact), "{n}");
+            assert_eq!(complete(&p.encode_to_string()), p, "{n}");
+        }
+    }
+
+    #[test]
     fn error_is_cheap() {
         assert!(std::mem::size_of::<DecodeError>() <= 16);
         assert_eq!(DecodeError::BadAckId.to_string(), "ack id out of range");
