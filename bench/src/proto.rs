@@ -1,0 +1,224 @@
+//! The little of engine.io v4 / socket.io v5 a load client needs: the open
+//! packet, polling payload splitting, and EVENT packets (`2[...]` once the
+//! engine `4` is stripped), with allocation-free fast paths for the
+//! payloads this tool sends itself.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde_json::Value;
+
+/// Engine.io separator between packets in a v4 polling payload.
+pub const RECORD_SEPARATOR: u8 = 0x1e;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Handshake {
+    pub sid: String,
+    pub ping_interval: Duration,
+    pub ping_timeout: Duration,
+}
+
+/// Parses an engine.io open packet `0{"sid":…,"pingInterval":…,…}`.
+pub fn parse_open(pkt: &[u8]) -> Result<Handshake, String> {
+    let body = pkt
+        .strip_prefix(b"0")
+        .ok_or_else(|| format!("expected an open packet, got {}", lossy(pkt)))?;
+    let v: Value =
+        serde_json::from_slice(body).map_err(|e| format!("bad open packet {}: {e}", lossy(pkt)))?;
+    let sid = v
+        .get("sid")
+        .and_then(Value::as_str)
+        .ok_or_else(|| format!("open packet without sid: {}", lossy(pkt)))?
+        .to_string();
+    let ms = |k: &str, d: u64| v.get(k).and_then(Value::as_u64).unwrap_or(d);
+    Ok(Handshake {
+        sid,
+        ping_interval: Duration::from_millis(ms("pingInterval", 25_000)),
+        ping_timeout: Duration::from_millis(ms("pingTimeout", 20_000)),
+    })
+}
+
+/// Splits a v4 polling payload into its packets (zero-copy slices).
+pub fn split_payload(body: &Bytes) -> Vec<Bytes> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for (i, b) in body.iter().enumerate() {
+        if *b == RECORD_SEPARATOR {
+            out.push(body.slice(start..i));
+            start = i + 1;
+        }
+    }
+    if start < body.len() {
+        out.push(body.slice(start..));
+    }
+    out
+}
+
+/// A decoded socket.io EVENT packet.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    pub namespace: String,
+    pub ack: Option<u64>,
+    pub name: String,
+    pub args: Vec<Value>,
+}
+
+/// Decodes a socket.io v5 packet (engine `4` already stripped) if it is an
+/// EVENT: `2[/nsp,][ackid][“name”,args…]`. Anything else gives `None`.
+pub fn parse_event(sio: &[u8]) -> Option<Event> {
+    let mut rest = sio.strip_prefix(b"2")?;
+    let mut namespace = "/".to_string();
+    if rest.first() == Some(&b'/') {
+        let comma = rest.iter().position(|b| *b == b',')?;
+        namespace = String::from_utf8(rest[..comma].to_vec()).ok()?;
+        rest = &rest[comma + 1..];
+    }
+    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    let ack = if digits > 0 {
+        std::str::from_utf8(&rest[..digits]).ok()?.parse().ok()
+    } else {
+        None
+    };
+    rest = &rest[digits..];
+    let mut arr: Vec<Value> = serde_json::from_slice(rest).ok()?;
+    if arr.is_empty() {
+        return None;
+    }
+    let name = match arr.remove(0) {
+        Value::String(s) => s,
+        _ => return None,
+    };
+    Some(Event {
+        namespace,
+        ack,
+        name,
+        args: arr,
+    })
+}
+
+/// Fast path for the payloads this tool sends: `sio` must be exactly
+/// `<prefix><n0>,<n1>,…]` with `out.len()` unsigned integers. Returns
+/// false when the shape differs (callers then fall back to `parse_event`).
+pub fn fast_ints(sio: &[u8], prefix: &[u8], out: &mut [u64]) -> bool {
+    let Some(mut rest) = sio.strip_prefix(prefix) else {
+        return false;
+    };
+    let n = out.len();
+    for (i, slot) in out.iter_mut().enumerate() {
+        let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+        if digits == 0 || digits > 19 {
+            return false;
+        }
+        let mut v: u64 = 0;
+        for d in &rest[..digits] {
+            v = v * 10 + u64::from(d - b'0');
+        }
+        *slot = v;
+        rest = &rest[digits..];
+        let sep = if i + 1 == n { b']' } else { b',' };
+        match rest.split_first() {
+            Some((b, r)) if *b == sep => rest = r,
+            _ => return false,
+        }
+    }
+    rest.is_empty()
+}
+
+/// Reads unsigned integers from an event's arguments, for the slow path.
+pub fn args_u64(ev: &Event, out: &mut [u64]) -> bool {
+    if ev.args.len() < out.len() {
+        return false;
+    }
+    for (slot, v) in out.iter_mut().zip(&ev.args) {
+        match v.as_u64() {
+            Some(n) => *slot = n,
+            None => return false,
+        }
+    }
+    true
+}
+
+pub fn lossy(b: &[u8]) -> String {
+    let s = String::from_utf8_lossy(&b[..b.len().min(200)]).into_owned();
+    if b.len() > 200 { format!("{s}…") } else { s }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn open_packet() {
+        let h = parse_open(
+            br#"0{"sid":"abc","upgrades":[],"pingInterval":300,"pingTimeout":200,"maxPayload":1000000}"#,
+        )
+        .unwrap();
+        assert_eq!(h.sid, "abc");
+        assert_eq!(h.ping_interval, Duration::from_millis(300));
+        assert_eq!(h.ping_timeout, Duration::from_millis(200));
+        assert!(parse_open(b"4hello").is_err());
+        assert!(parse_open(b"0{}").is_err());
+    }
+
+    #[test]
+    fn payload_split() {
+        let b = Bytes::from_static(b"2\x1e42[\"a\"]\x1e6");
+        let parts = split_payload(&b);
+        assert_eq!(parts, vec![&b"2"[..], &b"42[\"a\"]"[..], &b"6"[..]]);
+        assert!(split_payload(&Bytes::new()).is_empty());
+    }
+
+    #[test]
+    fn events() {
+        let e = parse_event(br#"2["echo",1,2,{"x":3}]"#).unwrap();
+        assert_eq!(e.name, "echo");
+        assert_eq!(e.namespace, "/");
+        assert_eq!(e.ack, None);
+        assert_eq!(e.args.len(), 3);
+        let e = parse_event(br#"2/chat,12["m"]"#).unwrap();
+        assert_eq!(e.namespace, "/chat");
+        assert_eq!(e.ack, Some(12));
+        assert!(e.args.is_empty());
+        assert!(parse_event(br#"0{"sid":"x"}"#).is_none());
+        assert!(parse_event(b"2[1]").is_none());
+        assert!(parse_event(b"2[").is_none());
+        let mut out = [0u64; 2];
+        assert!(args_u64(
+            &parse_event(br#"2["bcast",7,9]"#).unwrap(),
+            &mut out
+        ));
+        assert_eq!(out, [7, 9]);
+    }
+
+    #[test]
+    fn fast_path() {
+        let mut out = [0u64; 3];
+        assert!(fast_ints(
+            br#"2["echo",1,22,333]"#,
+            br#"2["echo","#,
+            &mut out
+        ));
+        assert_eq!(out, [1, 22, 333]);
+        assert!(!fast_ints(br#"2["echo",1,22]"#, br#"2["echo","#, &mut out));
+        assert!(!fast_ints(
+            br#"2["echo",1,22,333,4]"#,
+            br#"2["echo","#,
+            &mut out
+        ));
+        assert!(!fast_ints(
+            br#"2["echo",1, 22,333]"#,
+            br#"2["echo","#,
+            &mut out
+        ));
+        assert!(!fast_ints(
+            br#"2["bcast",1,22,333]"#,
+            br#"2["echo","#,
+            &mut out
+        ));
+        assert!(!fast_ints(
+            br#"2["echo",1,22,333]x"#,
+            br#"2["echo","#,
+            &mut out
+        ));
+    }
+}

@@ -1,0 +1,391 @@
+//! `broadcast`: N WebSocket receivers and one sender emitting
+//! `42["broadcast",<seq>,<send µs>]` at a fixed rate; the server emits
+//! `bcast` with the same arguments to every socket. Each receiver keeps a
+//! bitset of the sequence numbers it got, so missing and duplicate
+//! deliveries are exact.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tokio::sync::{mpsc, watch};
+
+use super::{Opts, collect_ready, join_all, secs, wait_start};
+use crate::conn::Conn;
+use crate::ctx::{Ctx, Transport, now_us};
+use crate::proto::{args_u64, fast_ints, parse_event};
+use crate::report::{Report, ms};
+use crate::scenarios::echo::cpu_line;
+use crate::stats::{Errors, Group, Snap, Window, round2};
+
+/// Upper bound on messages the sender emits in one run.
+const MAX_SENDS: u64 = 10_000_000;
+
+struct RecvResult {
+    conn: Option<Conn>,
+    unique: u64,
+    dups: u64,
+    /// Process-clock µs of the last delivery.
+    last_us: u64,
+}
+
+struct SendResult {
+    sent: u64,
+    first_us: u64,
+    last_us: u64,
+    errors: Errors,
+    last_error: Option<String>,
+}
+
+pub async fn run(ctx: Arc<Ctx>, o: &Opts) -> Report {
+    let n = o.clients;
+    let planned = ((o.rate * o.duration.as_secs_f64()).round() as u64).clamp(1, MAX_SENDS);
+    let group = Arc::new(Group::default());
+
+    let (ready_tx, ready_rx) = mpsc::channel(n + 1);
+    let (start_tx, start_rx) = watch::channel(None::<Instant>);
+    let (total_tx, total_rx) = watch::channel(None::<u64>);
+    let (done_tx, done_rx) = watch::channel(false);
+    let t_connect = Instant::now();
+    let mut handles = Vec::with_capacity(n);
+    for _ in 0..n {
+        handles.push(tokio::spawn(receiver(
+            ctx.clone(),
+            group.clone(),
+            ready_tx.clone(),
+            start_rx.clone(),
+            total_rx.clone(),
+            planned,
+            o.duration + o.drain,
+        )));
+    }
+    let sender = tokio::spawn(sender(
+        ctx.clone(),
+        ready_tx.clone(),
+        start_rx.clone(),
+        total_tx,
+        done_rx,
+        o.rate,
+        planned,
+        o.duration,
+        o.drain,
+    ));
+    drop(ready_tx);
+    let (_, _, pending) = collect_ready(ready_rx, n + 1, o.connect_budget(ctx.timeout)).await;
+    let connect_s = t_connect.elapsed();
+
+    let start_at = Instant::now() + Duration::from_millis(50);
+    let _ = start_tx.send(Some(start_at));
+    tokio::time::sleep_until(start_at.into()).await;
+    let a = Snap::take(o.server_pid);
+    let hard_end = start_at + o.duration + o.drain + Duration::from_secs(1);
+    let mut results = join_all(handles, hard_end).await;
+    let b = Snap::take(o.server_pid);
+    // Close the receivers outside the measured window.
+    let closes: Vec<_> = results
+        .iter_mut()
+        .filter_map(|r| r.conn.take())
+        .map(|c| tokio::spawn(c.close()))
+        .collect();
+    join_all(closes, Instant::now() + Duration::from_secs(3)).await;
+    let _ = done_tx.send(true);
+    let sres = match tokio::time::timeout_at(hard_end.into(), sender).await {
+        Ok(Ok(s)) => s,
+        _ => SendResult {
+            sent: 0,
+            first_us: 0,
+            last_us: 0,
+            errors: Errors::default(),
+            last_error: None,
+        },
+    };
+    let window = Window::between(&a, &b);
+
+    let receivers = group.connected.load(Ordering::Relaxed);
+    let delivered: u64 = results.iter().map(|r| r.unique).sum();
+    let dups: u64 = results.iter().map(|r| r.dups).sum();
+    let last_delivery_us = results.iter().map(|r| r.last_us).max().unwrap_or(0);
+    let expected = sres.sent * receivers;
+    let missing = expected.saturating_sub(delivered);
+    let span_s = if sres.sent > 0 {
+        last_delivery_us.saturating_sub(sres.first_us) as f64 / 1e6
+    } else {
+        0.0
+    };
+    let delivered_per_s = if span_s > 0.0 {
+        delivered as f64 / span_s
+    } else {
+        0.0
+    };
+    let drain_ms = last_delivery_us.saturating_sub(sres.last_us) as f64 / 1000.0;
+    let send_rate = if sres.last_us > sres.first_us {
+        (sres.sent.saturating_sub(1)) as f64 / ((sres.last_us - sres.first_us) as f64 / 1e6)
+    } else {
+        0.0
+    };
+    let hist = group.hist.lock().expect("hist");
+    let mut errors = group.errors.lock().expect("errors").clone();
+    errors.merge(&sres.errors);
+    let last_error = sres
+        .last_error
+        .clone()
+        .or_else(|| group.last_error.lock().expect("err").clone());
+
+    let mut r = Report::new(format!(
+        "broadcast: {n} websocket receivers + 1 sender at {} msg/s for {}s",
+        o.rate,
+        secs(o.duration)
+    ));
+    r.row(
+        "connect phase",
+        format!(
+            "{:.2} s ({pending} still connecting at start)",
+            connect_s.as_secs_f64()
+        ),
+    );
+    r.row("receivers connected", format!("{receivers} of {n}"));
+    r.row(
+        "sent",
+        format!(
+            "{} of {planned} planned ({send_rate:.1} msg/s achieved)",
+            sres.sent
+        ),
+    );
+    r.row(
+        "expected deliveries",
+        format!("{expected} (sent × receivers)"),
+    );
+    r.row(
+        "delivered",
+        format!("{delivered} ({delivered_per_s:.0} msg/s over {span_s:.2} s)"),
+    );
+    r.row("missing", format!("{missing}"));
+    r.row("duplicates", format!("{dups}"));
+    r.row(
+        "delivery latency",
+        format!(
+            "p50 {} ms, p99 {} ms, max {} ms",
+            ms(hist.quantile(0.5)),
+            ms(hist.quantile(0.99)),
+            ms(hist.max())
+        ),
+    );
+    r.row("last delivery after last send", format!("{drain_ms:.1} ms"));
+    r.row("errors", errors.summary());
+    r.row("server CPU", cpu_line(&window, delivered, "delivery"));
+    r.row("load tool CPU", window.load_line());
+    if let Some(e) = &last_error {
+        r.row("last error", e.clone());
+    }
+    r.set("receivers", json!(receivers));
+    r.set("rate", json!(o.rate));
+    r.set("planned", json!(planned));
+    r.set("sent", json!(sres.sent));
+    r.set("send_rate", json!(round2(send_rate)));
+    r.set("expected", json!(expected));
+    r.set("delivered", json!(delivered));
+    r.set("delivered_per_s", json!(round2(delivered_per_s)));
+    r.set("missing", json!(missing));
+    r.set("duplicates", json!(dups));
+    r.set("latency_us", hist.to_json());
+    r.set("drain_ms", json!(round2(drain_ms)));
+    r.set("connect_s", json!(round2(connect_s.as_secs_f64())));
+    r.set("errors", errors.to_json());
+    r.set("last_error", json!(last_error));
+    r.set("cpu", window.to_json(delivered));
+    r.set(
+        "server_cpu_us_per_op",
+        json!(window.server_us_per_op(delivered).map(round2)),
+    );
+    r.set("ops", json!(delivered));
+    r.set("op", Value::String("delivery".into()));
+    r
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn receiver(
+    ctx: Arc<Ctx>,
+    group: Arc<Group>,
+    ready: mpsc::Sender<bool>,
+    mut start: watch::Receiver<Option<Instant>>,
+    mut total: watch::Receiver<Option<u64>>,
+    planned: u64,
+    run_for: Duration,
+) -> RecvResult {
+    let mut res = RecvResult {
+        conn: None,
+        unique: 0,
+        dups: 0,
+        last_us: 0,
+    };
+    let mut conn = match Conn::connect(&ctx, Transport::Websocket).await {
+        Ok(c) => {
+            group.connected.fetch_add(1, Ordering::Relaxed);
+            let _ = ready.send(true).await;
+            c
+        }
+        Err(e) => {
+            group.connect_failed.fetch_add(1, Ordering::Relaxed);
+            group.error(&e);
+            let _ = ready.send(false).await;
+            return res;
+        }
+    };
+    drop(ready);
+    let Some(start_at) = wait_start(&mut start).await else {
+        return res;
+    };
+    let hard_end = start_at + run_for;
+    let mut seen = vec![0u64; planned.div_ceil(64) as usize];
+    let mut known_total: Option<u64> = None;
+    loop {
+        if known_total.is_some_and(|t| res.unique >= t) {
+            break;
+        }
+        tokio::select! {
+            r = conn.next_engine() => {
+                let msg = match r {
+                    Ok(pkt) => conn.handle(pkt).await,
+                    Err(e) => Err(e),
+                };
+                let msg = match msg {
+                    Ok(Some(m)) => m,
+                    Ok(None) => continue,
+                    Err(e) => {
+                        group.error(&e);
+                        return res;
+                    }
+                };
+                let now = now_us();
+                let mut v = [0u64; 2];
+                let ok = fast_ints(&msg, br#"2["bcast","#, &mut v)
+                    || parse_event(&msg).is_some_and(|ev| ev.name == "bcast" && args_u64(&ev, &mut v));
+                if !ok {
+                    continue;
+                }
+                let (seq, t) = (v[0], v[1]);
+                if seq >= planned {
+                    group.error_kind("unexpected_seq", format!("bcast seq {seq} beyond {planned} planned"));
+                    continue;
+                }
+                let (w, bit) = ((seq / 64) as usize, 1u64 << (seq % 64));
+                if seen[w] & bit != 0 {
+                    res.dups += 1;
+                    continue;
+                }
+                seen[w] |= bit;
+                res.unique += 1;
+                res.last_us = now;
+                group.record(now.saturating_sub(t));
+            }
+            c = total.changed(), if known_total.is_none() => {
+                if c.is_err() {
+                    // Sender gone without a total: wait for the hard end only.
+                    known_total = Some(u64::MAX);
+                } else {
+                    known_total = *total.borrow_and_update();
+                }
+            }
+            _ = tokio::time::sleep_until(hard_end.into()) => break,
+        }
+    }
+    res.conn = Some(conn);
+    res
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn sender(
+    ctx: Arc<Ctx>,
+    ready: mpsc::Sender<bool>,
+    mut start: watch::Receiver<Option<Instant>>,
+    total: watch::Sender<Option<u64>>,
+    mut done: watch::Receiver<bool>,
+    rate: f64,
+    planned: u64,
+    duration: Duration,
+    drain: Duration,
+) -> SendResult {
+    let mut res = SendResult {
+        sent: 0,
+        first_us: 0,
+        last_us: 0,
+        errors: Errors::default(),
+        last_error: None,
+    };
+    let mut conn = match Conn::connect(&ctx, Transport::Websocket).await {
+        Ok(c) => {
+            let _ = ready.send(true).await;
+            c
+        }
+        Err(e) => {
+            res.errors.add("sender_connect");
+            res.last_error = Some(format!("sender: {e}"));
+            let _ = ready.send(false).await;
+            let _ = total.send(Some(0));
+            return res;
+        }
+    };
+    drop(ready);
+    let Some(start_at) = wait_start(&mut start).await else {
+        let _ = total.send(Some(0));
+        return res;
+    };
+    let period = Duration::from_secs_f64(1.0 / rate.max(1e-3));
+    let mut tick = tokio::time::interval_at(start_at.into(), period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let send_end = start_at + duration + Duration::from_secs(1);
+    let hard_end = start_at + duration + drain + Duration::from_secs(1);
+    let mut failed = false;
+    while res.sent < planned && Instant::now() < send_end {
+        tokio::select! {
+            _ = tick.tick() => {
+                let t = now_us();
+                if res.sent == 0 {
+                    res.first_us = t;
+                }
+                if let Err(e) = conn.send(format!("42[\"broadcast\",{},{t}]", res.sent)).await {
+                    res.errors.add("sender_send");
+                    res.last_error = Some(format!("sender: {e}"));
+                    failed = true;
+                    break;
+                }
+                res.last_us = t;
+                res.sent += 1;
+            }
+            r = conn.next_engine() => {
+                let r = match r {
+                    Ok(pkt) => conn.handle(pkt).await.map(|_| ()),
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = r {
+                    res.errors.add("sender_closed");
+                    res.last_error = Some(format!("sender: {e}"));
+                    failed = true;
+                    break;
+                }
+            }
+        }
+    }
+    let _ = total.send(Some(res.sent));
+    // Keep reading our own copies (and pings) until the receivers are done.
+    while !failed && !*done.borrow() {
+        tokio::select! {
+            r = conn.next_engine() => {
+                let r = match r {
+                    Ok(pkt) => conn.handle(pkt).await.map(|_| ()),
+                    Err(e) => Err(e),
+                };
+                if r.is_err() {
+                    break;
+                }
+            }
+            c = done.changed() => if c.is_err() { break },
+            _ = tokio::time::sleep_until(hard_end.into()) => break,
+        }
+    }
+    if !failed {
+        let _ = conn.close().await;
+    }
+    res
+}

@@ -1,0 +1,294 @@
+//! `echo` and `mixed`: N clients in a closed loop, each emitting
+//! `42["echo",<client>,<seq>,<send µs>]` and awaiting the same event back.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tokio::sync::{mpsc, watch};
+
+use super::{MAX_OPS_PER_CLIENT, Opts, collect_ready, join_all, secs, wait_start};
+use crate::conn::{Conn, Error, Result};
+use crate::ctx::{Ctx, Transport, now_us};
+use crate::proto::{args_u64, fast_ints, lossy, parse_event};
+use crate::report::{Report, ms, opt};
+use crate::stats::{Group, Snap, Window, round2};
+
+pub async fn run(ctx: Arc<Ctx>, o: &Opts, mixed: bool) -> Report {
+    let n = o.clients;
+    let n_poll = if mixed {
+        ((n as f64) * o.polling_percent / 100.0).round() as usize
+    } else if o.transport == Transport::Polling {
+        n
+    } else {
+        0
+    }
+    .min(n);
+    let ws = Arc::new(Group::default());
+    let poll = Arc::new(Group::default());
+
+    let (ready_tx, ready_rx) = mpsc::channel(n.max(1));
+    let (start_tx, start_rx) = watch::channel(None::<Instant>);
+    let t_connect = Instant::now();
+    let mut handles = Vec::with_capacity(n);
+    for i in 0..n {
+        let (transport, group) = if i < n_poll {
+            (Transport::Polling, poll.clone())
+        } else {
+            (Transport::Websocket, ws.clone())
+        };
+        handles.push(tokio::spawn(client(
+            ctx.clone(),
+            transport,
+            i as u64,
+            group,
+            ready_tx.clone(),
+            start_rx.clone(),
+            o.warmup,
+            o.duration,
+        )));
+    }
+    drop(ready_tx);
+    let (_, _, pending) = collect_ready(ready_rx, n, o.connect_budget(ctx.timeout)).await;
+    let connect_s = t_connect.elapsed();
+
+    let start_at = Instant::now() + Duration::from_millis(20);
+    let _ = start_tx.send(Some(start_at));
+    let win_start = start_at + o.warmup;
+    let win_end = win_start + o.duration;
+    tokio::time::sleep_until(win_start.into()).await;
+    let a = Snap::take(o.server_pid);
+    tokio::time::sleep_until(win_end.into()).await;
+    let b = Snap::take(o.server_pid);
+    let window = Window::between(&a, &b);
+    join_all(handles, win_end + ctx.timeout + Duration::from_secs(3)).await;
+
+    let groups: Vec<(&str, &Group, usize)> = if mixed {
+        vec![("websocket", &ws, n - n_poll), ("polling", &poll, n_poll)]
+    } else if n_poll == n {
+        vec![("polling", &poll, n)]
+    } else {
+        vec![("websocket", &ws, n)]
+    };
+    let total = Group::default();
+    let mut per = serde_json::Map::new();
+    let mut rows = Vec::new();
+    let dur = o.duration.as_secs_f64();
+    for (name, g, count) in &groups {
+        let ops = g.ops();
+        let hist = g.hist.lock().expect("hist");
+        let errors = g.errors.lock().expect("errors").clone();
+        rows.push(vec![
+            name.to_string(),
+            count.to_string(),
+            g.connected.load(Ordering::Relaxed).to_string(),
+            format!("{:.0}", ops as f64 / dur),
+            ms(hist.quantile(0.5)),
+            ms(hist.quantile(0.99)),
+            ms(hist.max()),
+            errors.summary(),
+        ]);
+        per.insert(
+            name.to_string(),
+            json!({
+                "clients": count,
+                "connected": g.connected.load(Ordering::Relaxed),
+                "round_trips": ops,
+                "round_trips_per_s": round2(ops as f64 / dur),
+                "latency_us": hist.to_json(),
+                "errors": errors.to_json(),
+                "last_error": *g.last_error.lock().expect("err"),
+            }),
+        );
+        total.ops.fetch_add(ops, Ordering::Relaxed);
+        total
+            .connected
+            .fetch_add(g.connected.load(Ordering::Relaxed), Ordering::Relaxed);
+        total
+            .connect_failed
+            .fetch_add(g.connect_failed.load(Ordering::Relaxed), Ordering::Relaxed);
+        total.hist.lock().expect("hist").merge(&hist);
+        total.errors.lock().expect("errors").merge(&errors);
+        if let Some(e) = g.last_error.lock().expect("err").clone() {
+            *total.last_error.lock().expect("err") = Some(e);
+        }
+    }
+    let ops = total.ops();
+    let hist = total.hist.lock().expect("hist");
+    let errors = total.errors.lock().expect("errors").clone();
+    if groups.len() > 1 {
+        rows.push(vec![
+            "total".into(),
+            n.to_string(),
+            total.connected.load(Ordering::Relaxed).to_string(),
+            format!("{:.0}", ops as f64 / dur),
+            ms(hist.quantile(0.5)),
+            ms(hist.quantile(0.99)),
+            ms(hist.max()),
+            errors.summary(),
+        ]);
+    }
+
+    let scenario = if mixed { "mixed" } else { "echo" };
+    let mut r = Report::new(format!(
+        "{scenario}: {n} clients ({} websocket, {n_poll} polling), {}s after {}s warm-up",
+        n - n_poll,
+        secs(o.duration),
+        secs(o.warmup)
+    ));
+    r.row(
+        "connect phase",
+        format!(
+            "{:.2} s ({} still connecting at start)",
+            connect_s.as_secs_f64(),
+            pending
+        ),
+    );
+    r.grid(
+        &[
+            "transport",
+            "clients",
+            "connected",
+            "round trips/s",
+            "p50 ms",
+            "p99 ms",
+            "max ms",
+            "errors",
+        ],
+        rows,
+    );
+    r.row("server CPU", cpu_line(&window, ops, "round trip"));
+    r.row("load tool CPU", window.load_line());
+    if let Some(e) = total.last_error.lock().expect("err").as_ref() {
+        r.row("last error", e.clone());
+    }
+    r.set("round_trips", json!(ops));
+    r.set("round_trips_per_s", json!(round2(ops as f64 / dur)));
+    r.set("latency_us", hist.to_json());
+    r.set("connected", json!(total.connected.load(Ordering::Relaxed)));
+    r.set(
+        "connect_failed",
+        json!(total.connect_failed.load(Ordering::Relaxed)),
+    );
+    r.set("connect_s", json!(round2(connect_s.as_secs_f64())));
+    r.set("errors", errors.to_json());
+    r.set("cpu", window.to_json(ops));
+    r.set(
+        "server_cpu_us_per_op",
+        json!(window.server_us_per_op(ops).map(round2)),
+    );
+    r.set("ops", json!(ops));
+    r.set("op", Value::String("round trip".into()));
+    if mixed {
+        r.set("polling_clients", json!(n_poll));
+        r.set("per_transport", Value::Object(per));
+    }
+    r
+}
+
+pub fn cpu_line(w: &Window, ops: u64, op: &str) -> String {
+    match w.server_cpu_s {
+        Some(s) => format!(
+            "{:.2} s over {:.2} s ({:.0} % of a core), {} µs per {op}",
+            s,
+            w.wall_s,
+            s * 100.0 / w.wall_s.max(1e-9),
+            opt(w.server_us_per_op(ops), 2)
+        ),
+        None => "- (pass --server-pid)".into(),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn client(
+    ctx: Arc<Ctx>,
+    transport: Transport,
+    id: u64,
+    group: Arc<Group>,
+    ready: mpsc::Sender<bool>,
+    mut start: watch::Receiver<Option<Instant>>,
+    warmup: Duration,
+    duration: Duration,
+) {
+    let mut conn = match Conn::connect(&ctx, transport).await {
+        Ok(c) => {
+            group.connected.fetch_add(1, Ordering::Relaxed);
+            let _ = ready.send(true).await;
+            c
+        }
+        Err(e) => {
+            group.connect_failed.fetch_add(1, Ordering::Relaxed);
+            group.error(&e);
+            let _ = ready.send(false).await;
+            return;
+        }
+    };
+    drop(ready);
+    let Some(start_at) = wait_start(&mut start).await else {
+        return;
+    };
+    tokio::time::sleep_until(start_at.into()).await;
+    let win_start = start_at + warmup;
+    let win_end = win_start + duration;
+    let mut seq = 0u64;
+    while Instant::now() < win_end && seq < MAX_OPS_PER_CLIENT {
+        seq += 1;
+        let t0 = Instant::now();
+        let msg = format!("42[\"echo\",{id},{seq},{}]", now_us());
+        if let Err(e) = conn.send(msg).await {
+            group.error(&e);
+            return;
+        }
+        match tokio::time::timeout(ctx.timeout, await_echo(&mut conn, id, seq)).await {
+            Ok(Ok(())) => {
+                let t1 = Instant::now();
+                if t1 >= win_start && t1 <= win_end {
+                    group.record(t1.duration_since(t0).as_micros() as u64);
+                }
+            }
+            Ok(Err(e)) => {
+                group.error(&e);
+                return;
+            }
+            Err(_) => {
+                group.error(&Error::Timeout("echo reply"));
+                return;
+            }
+        }
+    }
+    let _ = conn.close().await;
+}
+
+/// Waits for `echo` carrying (id, seq); other events are skipped.
+async fn await_echo(conn: &mut Conn, id: u64, seq: u64) -> Result<()> {
+    loop {
+        let p = conn.recv().await?;
+        let mut v = [0u64; 3];
+        let is_echo = if fast_ints(&p, br#"2["echo","#, &mut v) {
+            true
+        } else {
+            match parse_event(&p) {
+                Some(ev) if ev.name == "echo" => {
+                    if !args_u64(&ev, &mut v) {
+                        return Err(Error::Protocol(format!(
+                            "echo with unexpected arguments: {}",
+                            lossy(&p)
+                        )));
+                    }
+                    true
+                }
+                _ => false,
+            }
+        };
+        if is_echo {
+            if v[0] == id && v[1] == seq {
+                return Ok(());
+            }
+            return Err(Error::Protocol(format!(
+                "echo mismatch: expected client {id} seq {seq}, got client {} seq {}",
+                v[0], v[1]
+            )));
+        }
+    }
+}

@@ -1,0 +1,86 @@
+//! The five scenarios. Each returns a `Report` (table + JSON figures).
+
+pub mod broadcast;
+pub mod churn;
+pub mod echo;
+pub mod idle;
+
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+use crate::ctx::Transport;
+
+/// Scenario parameters, from the command line.
+#[derive(Debug, Clone)]
+pub struct Opts {
+    pub clients: usize,
+    pub transport: Transport,
+    pub duration: Duration,
+    pub warmup: Duration,
+    pub rate: f64,
+    pub settle: Duration,
+    pub drain: Duration,
+    pub polling_percent: f64,
+    pub server_pid: Option<u32>,
+}
+
+impl Opts {
+    /// How long the connect phase may take at most.
+    pub fn connect_budget(&self, timeout: Duration) -> Duration {
+        timeout + Duration::from_millis(20 * self.clients as u64)
+    }
+}
+
+/// Upper bound on operations per client loop, besides the time bound.
+pub const MAX_OPS_PER_CLIENT: u64 = 100_000_000;
+
+/// Waits for the start instant broadcast by the coordinator; `None` if it
+/// gave up.
+pub async fn wait_start(rx: &mut watch::Receiver<Option<Instant>>) -> Option<Instant> {
+    loop {
+        if let Some(t) = *rx.borrow_and_update() {
+            return Some(t);
+        }
+        if rx.changed().await.is_err() {
+            return None;
+        }
+    }
+}
+
+/// Collects the connect outcome of `n` clients, bounded by `budget`.
+/// Returns (connected, failed, still pending).
+pub async fn collect_ready(
+    mut rx: mpsc::Receiver<bool>,
+    n: usize,
+    budget: Duration,
+) -> (usize, usize, usize) {
+    let deadline = tokio::time::Instant::now() + budget;
+    let (mut ok, mut failed) = (0, 0);
+    while ok + failed < n {
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Ok(Some(true)) => ok += 1,
+            Ok(Some(false)) => failed += 1,
+            Ok(None) | Err(_) => break,
+        }
+    }
+    (ok, failed, n - ok - failed)
+}
+
+/// Joins tasks, aborting whatever is still running at `deadline`.
+pub async fn join_all<T>(handles: Vec<JoinHandle<T>>, deadline: Instant) -> Vec<T> {
+    let mut out = Vec::with_capacity(handles.len());
+    for mut h in handles {
+        match tokio::time::timeout_at(deadline.into(), &mut h).await {
+            Ok(Ok(v)) => out.push(v),
+            Ok(Err(_)) => {}
+            Err(_) => h.abort(),
+        }
+    }
+    out
+}
+
+pub fn secs(d: Duration) -> f64 {
+    crate::stats::round2(d.as_secs_f64())
+}

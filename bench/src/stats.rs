@@ -1,0 +1,299 @@
+//! Latency histograms, error counters and readings of /proc.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use hdrhistogram::Histogram;
+use serde_json::{Value, json};
+
+/// Latency histogram in microseconds (1 µs .. 10 min, 3 significant digits).
+pub struct Hist(Histogram<u64>);
+
+const HIST_MAX_US: u64 = 600_000_000;
+
+impl Default for Hist {
+    fn default() -> Self {
+        Hist(Histogram::new_with_bounds(1, HIST_MAX_US, 3).expect("valid histogram bounds"))
+    }
+}
+
+impl Hist {
+    pub fn record(&mut self, us: u64) {
+        let _ = self.0.record(us.clamp(1, HIST_MAX_US));
+    }
+    pub fn merge(&mut self, other: &Hist) {
+        let _ = self.0.add(&other.0);
+    }
+    pub fn count(&self) -> u64 {
+        self.0.len()
+    }
+    pub fn quantile(&self, q: f64) -> Option<u64> {
+        (self.count() > 0).then(|| self.0.value_at_quantile(q))
+    }
+    pub fn max(&self) -> Option<u64> {
+        (self.count() > 0).then(|| self.0.max())
+    }
+    pub fn mean(&self) -> Option<f64> {
+        (self.count() > 0).then(|| self.0.mean())
+    }
+    pub fn to_json(&self) -> Value {
+        json!({
+            "p50": self.quantile(0.5),
+            "p90": self.quantile(0.9),
+            "p99": self.quantile(0.99),
+            "p999": self.quantile(0.999),
+            "max": self.max(),
+            "mean": self.mean().map(|m| (m * 10.0).round() / 10.0),
+            "count": self.count(),
+        })
+    }
+}
+
+/// Error counters by kind.
+#[derive(Default, Clone)]
+pub struct Errors(BTreeMap<&'static str, u64>);
+
+impl Errors {
+    pub fn add(&mut self, kind: &'static str) {
+        *self.0.entry(kind).or_default() += 1;
+    }
+    pub fn merge(&mut self, other: &Errors) {
+        for (k, v) in &other.0 {
+            *self.0.entry(k).or_default() += v;
+        }
+    }
+    pub fn total(&self) -> u64 {
+        self.0.values().sum()
+    }
+    pub fn summary(&self) -> String {
+        if self.0.is_empty() {
+            return "0".into();
+        }
+        let parts: Vec<String> = self.0.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        format!("{} ({})", self.total(), parts.join(", "))
+    }
+    pub fn to_json(&self) -> Value {
+        let mut m = serde_json::Map::new();
+        m.insert("total".into(), json!(self.total()));
+        for (k, v) in &self.0 {
+            m.insert((*k).into(), json!(v));
+        }
+        Value::Object(m)
+    }
+}
+
+/// What a group of clients (one transport) accumulates, shared by its tasks.
+#[derive(Default)]
+pub struct Group {
+    pub ops: AtomicU64,
+    pub connected: AtomicU64,
+    pub connect_failed: AtomicU64,
+    pub hist: Mutex<Hist>,
+    pub errors: Mutex<Errors>,
+    /// Last error message seen, for the report.
+    pub last_error: Mutex<Option<String>>,
+}
+
+impl Group {
+    pub fn record(&self, us: u64) {
+        self.ops.fetch_add(1, Ordering::Relaxed);
+        self.hist.lock().expect("hist lock").record(us);
+    }
+    pub fn error(&self, e: &crate::conn::Error) {
+        self.errors.lock().expect("errors lock").add(e.kind());
+        *self.last_error.lock().expect("error lock") = Some(e.to_string());
+    }
+    pub fn error_kind(&self, kind: &'static str, msg: String) {
+        self.errors.lock().expect("errors lock").add(kind);
+        *self.last_error.lock().expect("error lock") = Some(msg);
+    }
+    pub fn ops(&self) -> u64 {
+        self.ops.load(Ordering::Relaxed)
+    }
+}
+
+pub fn clk_tck() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    let v = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if v > 0 { v as u64 } else { 100 }
+}
+
+/// utime + stime of a process in clock ticks (`/proc/<pid>/stat` fields 14, 15).
+pub fn cpu_ticks(pid: &str) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces: fields resume after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // rest starts at field 3, so field N is at index N - 3.
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some(utime + stime)
+}
+
+/// Resident set size in KiB (`VmRSS` of `/proc/<pid>/status`).
+pub fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Busy clock ticks of the whole machine, all CPUs (`/proc/stat`: every
+/// field of the `cpu` line except idle and iowait; guest time is already
+/// inside user).
+pub fn machine_busy_ticks() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = stat.lines().find(|l| l.starts_with("cpu "))?;
+    let v: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal guest guest_nice
+    let get = |i: usize| v.get(i).copied().unwrap_or(0);
+    Some(get(0) + get(1) + get(2) + get(5) + get(6) + get(7))
+}
+
+/// CPU counters of the server, this tool and the machine at one instant.
+#[derive(Clone, Copy)]
+pub struct Snap {
+    pub at: Instant,
+    server: Option<u64>,
+    me: Option<u64>,
+    machine: Option<u64>,
+}
+
+impl Snap {
+    pub fn take(server_pid: Option<u32>) -> Snap {
+        Snap {
+            at: Instant::now(),
+            server: server_pid.and_then(|p| cpu_ticks(&p.to_string())),
+            me: cpu_ticks("self"),
+            machine: machine_busy_ticks(),
+        }
+    }
+}
+
+/// CPU used over a window between two snapshots.
+pub struct Window {
+    pub wall_s: f64,
+    pub server_cpu_s: Option<f64>,
+    pub load_cpu_s: Option<f64>,
+    /// CPU used by everything else on the machine (noise), when known.
+    pub other_cpu_s: Option<f64>,
+}
+
+impl Window {
+    pub fn between(a: &Snap, b: &Snap) -> Window {
+        let tck = clk_tck() as f64;
+        let d = |x: Option<u64>, y: Option<u64>| match (x, y) {
+            (Some(x), Some(y)) => Some(y.saturating_sub(x) as f64 / tck),
+            _ => None,
+        };
+        let server_cpu_s = d(a.server, b.server);
+        let load_cpu_s = d(a.me, b.me);
+        // Only meaningful when the server's own share is known.
+        let other_cpu_s = match (d(a.machine, b.machine), server_cpu_s, load_cpu_s) {
+            (Some(m), Some(s), Some(l)) => Some((m - s - l).max(0.0)),
+            _ => None,
+        };
+        Window {
+            wall_s: b.at.duration_since(a.at).as_secs_f64(),
+            server_cpu_s,
+            load_cpu_s,
+            other_cpu_s,
+        }
+    }
+
+    /// Percent of one core used by the load tool.
+    pub fn load_pct(&self) -> Option<f64> {
+        self.load_cpu_s.map(|c| c * 100.0 / self.wall_s.max(1e-9))
+    }
+
+    /// Percent of one core used by other processes; above ~10 % the
+    /// figures are disturbed.
+    pub fn other_pct(&self) -> Option<f64> {
+        self.other_cpu_s.map(|c| c * 100.0 / self.wall_s.max(1e-9))
+    }
+
+    /// The "load tool CPU" table line, with a warning when the machine was
+    /// busy with other work.
+    pub fn load_line(&self) -> String {
+        let f = |v: Option<f64>| v.map(|v| format!("{v:.0} %")).unwrap_or_else(|| "-".into());
+        let mut s = format!(
+            "{} (other processes: {})",
+            f(self.load_pct()),
+            f(self.other_pct())
+        );
+        if self.other_pct().is_some_and(|o| o > 10.0) {
+            s.push_str("  WARNING: machine busy, figures disturbed");
+        }
+        s
+    }
+
+    pub fn server_us_per_op(&self, ops: u64) -> Option<f64> {
+        match self.server_cpu_s {
+            Some(s) if ops > 0 => Some(s * 1e6 / ops as f64),
+            _ => None,
+        }
+    }
+
+    pub fn to_json(&self, ops: u64) -> Value {
+        let pct = |c: Option<f64>| c.map(|c| round2(c * 100.0 / self.wall_s.max(1e-9)));
+        json!({
+            "window_s": round2(self.wall_s),
+            "server_cpu_s": self.server_cpu_s.map(round2),
+            "server_cpu_pct": pct(self.server_cpu_s),
+            "server_cpu_us_per_op": self.server_us_per_op(ops).map(round2),
+            "load_cpu_pct": pct(self.load_cpu_s),
+            "other_cpu_pct": pct(self.other_cpu_s),
+            "clk_tck": clk_tck(),
+        })
+    }
+}
+
+pub fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_own_proc() {
+        assert!(cpu_ticks("self").is_some());
+        assert!(rss_kib(std::process::id()).unwrap() > 0);
+        assert!(clk_tck() > 0);
+        assert!(machine_busy_ticks().is_some());
+    }
+
+    #[test]
+    fn histogram_quantiles() {
+        let mut h = Hist::default();
+        assert_eq!(h.quantile(0.5), None);
+        for us in 1..=1000 {
+            h.record(us);
+        }
+        let p50 = h.quantile(0.5).unwrap();
+        assert!((499..=501).contains(&p50), "{p50}");
+        assert_eq!(h.max(), Some(1000));
+        let mut g = Hist::default();
+        g.record(5_000_000);
+        h.merge(&g);
+        assert_eq!(h.count(), 1001);
+        assert!(h.max().unwrap() >= 4_990_000);
+    }
+
+    #[test]
+    fn error_counts() {
+        let mut e = Errors::default();
+        assert_eq!(e.summary(), "0");
+        e.add("timeout");
+        e.add("timeout");
+        e.add("closed");
+        assert_eq!(e.total(), 3);
+        assert_eq!(e.summary(), "3 (closed=1, timeout=2)");
+    }
+}
