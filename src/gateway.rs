@@ -9,6 +9,9 @@
 //! | `leave` (room) | removes it; acks with the room |
 //! | `chat` ({room?, …}) | emits `chat` with the same object plus `from` (the sender's socket id) to the room, or to everyone without `room` (sender included) |
 //! | `echo` (…args) | emits `echo` back with the same arguments; acks with them when asked |
+//!
+//! `GET /health` answers `{"status":"ok","sessions":N,…}` (the engine's
+//! counters).
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -21,6 +24,7 @@ use axum::routing::get;
 use http::{HeaderValue, Response, StatusCode, header};
 use serde_json::Value;
 
+use crate::engine::Engine;
 use crate::socketio::{Socket, SocketIo, SocketIoConfig};
 
 /// What the gateway serves and how.
@@ -163,6 +167,23 @@ fn asset(content_type: &'static str, body: impl Into<Body>) -> Response<Body> {
     res
 }
 
+/// `GET /health`: the engine's live counters, for monitoring and for
+/// load balancers' health checks.
+fn health(engine: &Engine) -> Response<Body> {
+    let stats = engine.stats();
+    let body = serde_json::json!({
+        "status": "ok",
+        "sessions": stats.sessions,
+        "volatile_dropped": stats.volatile_dropped,
+        "slow_consumer_closes": stats.slow_consumer_closes,
+        "dropped_full": stats.dropped_full,
+    });
+    let mut res = asset("application/json", body.to_string());
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
 fn not_found() -> Response<Body> {
     let mut res = Response::new(Body::from("Not Found"));
     *res.status_mut() = StatusCode::NOT_FOUND;
@@ -195,7 +216,15 @@ pub fn router(io: &SocketIo, config: &GatewayConfig) -> Router {
         );
     }
     let bundle = config.client_bundle.clone();
+    let engine = io.engine().clone();
     router
+        .route(
+            "/health",
+            get(move || {
+                let engine = engine.clone();
+                async move { health(&engine) }
+            }),
+        )
         .route(
             "/socket.io/socket.io.min.js",
             get(move || async move {
