@@ -9,7 +9,7 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use bytes::Bytes;
-use http::{Method, Request, Response, header};
+use http::{HeaderMap, HeaderValue, Method, Request, Response, Uri, header};
 use http_body::Body as HttpBody;
 
 use crate::engine::{EngineError, EngineInner, Protocol, RequestInfo, Sid};
@@ -151,8 +151,8 @@ where
         _ => return Err(EngineError::UnsupportedProtocolVersion),
     };
     let request = RequestInfo {
-        uri: req.uri().clone(),
-        headers: req.headers().clone(),
+        uri: detach_uri(req.uri()),
+        headers: detach_headers(req.headers()),
         remote_addr: req
             .extensions()
             .get::<ConnectInfo<SocketAddr>>()
@@ -162,6 +162,24 @@ where
         Transport::Polling => polling::open(engine, protocol, request, framing),
         Transport::WebSocket => websocket::open(engine, protocol, req, request),
     })
+}
+
+/// A copy of the URI in its own allocation. hyper's parsed URI and header
+/// values share the connection's read buffer (16 KiB or more); a session
+/// keeping them would keep that whole buffer alive for its lifetime.
+fn detach_uri(uri: &Uri) -> Uri {
+    Uri::try_from(uri.to_string()).unwrap_or_else(|_| uri.clone())
+}
+
+/// A copy of the headers whose values own their bytes (see [`detach_uri`]).
+fn detach_headers(headers: &HeaderMap) -> HeaderMap {
+    let mut out = HeaderMap::with_capacity(headers.len());
+    for (name, value) in headers {
+        let mut copy = HeaderValue::from_bytes(value.as_bytes()).unwrap_or_else(|_| value.clone());
+        copy.set_sensitive(value.is_sensitive());
+        out.append(name.clone(), copy);
+    }
+    out
 }
 
 #[cfg(test)]

@@ -63,9 +63,16 @@ fn accept<B>(req: &mut Request<B>) -> Result<(Response<Body>, OnUpgrade), Engine
     Ok((res, on_upgrade))
 }
 
+/// Bytes read from the socket at a time. tungstenite's default (128 KiB,
+/// zero-filled on the first read) would make each idle connection cost
+/// that much; socket.io traffic is mostly small frames, and a larger one
+/// still gets a buffer of its own size.
+const WS_READ_BUFFER: usize = 4 * 1024;
+
 fn ws_config(engine: &EngineInner) -> WebSocketConfig {
     let max = engine.config.max_payload;
     WebSocketConfig::default()
+        .read_buffer_size(WS_READ_BUFFER)
         .max_message_size(Some(max))
         .max_frame_size(Some(max))
 }
