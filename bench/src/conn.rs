@@ -72,6 +72,9 @@ pub struct Conn {
     pub handshake: Handshake,
     /// Server pings answered so far.
     pub pings: u64,
+    /// Packets that arrived on the polling transport while upgrading, read
+    /// before anything from the WebSocket.
+    leftover: VecDeque<Bytes>,
 }
 
 enum Inner {
@@ -115,6 +118,7 @@ impl Conn {
                     inner: Inner::Ws(Box::new(ws)),
                     handshake,
                     pings: 0,
+                    leftover: VecDeque::new(),
                 })
             }
             Transport::Polling => {
@@ -123,9 +127,51 @@ impl Conn {
                     inner: Inner::Poll(Box::new(poll)),
                     handshake,
                     pings: 0,
+                    leftover: VecDeque::new(),
                 })
             }
         }
+    }
+
+    /// Upgrades a polling session to WebSocket as the JS client does:
+    /// `2probe` / `3probe` over a new WebSocket carrying the sid, then `5`;
+    /// the GET pending on polling is then answered by the server and what it
+    /// carries is kept, so nothing sent during the upgrade is lost. Bounded
+    /// by `--timeout`. A session already on WebSocket is left as is.
+    pub async fn upgrade(&mut self, ctx: &Arc<Ctx>) -> Result<()> {
+        let Inner::Poll(poll) = &mut self.inner else {
+            return Ok(());
+        };
+        let url = format!("{}&sid={}", ctx.target.ws_url(), self.handshake.sid);
+        let ws = tokio::time::timeout(ctx.timeout, async {
+            let tcp = ctx.tcp_connect().await?;
+            let (mut ws, _) =
+                tokio_tungstenite::client_async_with_config(url, tcp, Some(ctx.ws_config))
+                    .await
+                    .map_err(|e| Error::Connect(format!("websocket upgrade: {e}")))?;
+            ws.send(Message::text("2probe"))
+                .await
+                .map_err(|e| Error::Closed(format!("websocket send: {e}")))?;
+            let answer = ws_next_text(&mut ws).await?;
+            if answer.as_ref() != b"3probe" {
+                return Err(Error::Protocol(format!(
+                    "expected 3probe, got {}",
+                    lossy(&answer)
+                )));
+            }
+            ws.send(Message::text("5"))
+                .await
+                .map_err(|e| Error::Closed(format!("websocket send: {e}")))?;
+            // The server answers the pending GET (a noop at least) once
+            // the upgrade is done: keep whatever it carries.
+            poll.finish_pending().await?;
+            Ok(ws)
+        })
+        .await
+        .map_err(|_| Error::Timeout("upgrade"))??;
+        self.leftover.extend(poll.queue.drain(..));
+        self.inner = Inner::Ws(Box::new(ws));
+        Ok(())
     }
 
     /// Sends `40` and waits for `40{…}` (or fails on `44…`).
@@ -155,6 +201,9 @@ impl Conn {
     /// The next raw engine.io packet. Cancel-safe: usable in `select!`,
     /// with `handle` called on the result in the branch body.
     pub async fn next_engine(&mut self) -> Result<Bytes> {
+        if let Some(p) = self.leftover.pop_front() {
+            return Ok(p);
+        }
         match &mut self.inner {
             Inner::Ws(ws) => ws_next_text(ws).await,
             Inner::Poll(p) => p.next_packet().await,
@@ -236,6 +285,18 @@ async fn ws_next_text(ws: &mut WebSocketStream<TcpStream>) -> Result<Bytes> {
             None => return Err(Error::Closed("websocket eof".into())),
         }
     }
+}
+
+/// One GET on a fresh connection to the target (e.g. a health route),
+/// bounded by `--timeout`: status and body.
+pub async fn http_get(ctx: &Ctx, path: &str) -> Result<(u16, Bytes)> {
+    tokio::time::timeout(ctx.timeout, async {
+        let mut c = HttpConn::open(ctx).await?;
+        c.ready(ctx).await?;
+        c.send(request(ctx, Method::GET, path, Bytes::new())).await
+    })
+    .await
+    .map_err(|_| Error::Timeout("http get"))?
 }
 
 type Sender = SendRequest<Full<Bytes>>;
@@ -398,6 +459,20 @@ impl Poll {
                 self.start_get().await?;
             }
         }
+    }
+
+    /// Waits for the GET in flight, if any, and queues its packets
+    /// without starting another one (the upgrade's last step).
+    async fn finish_pending(&mut self) -> Result<()> {
+        let Some(fut) = self.inflight.take() else {
+            return Ok(());
+        };
+        let (status, body) = fut.await?;
+        if status != 200 {
+            return Err(Error::Http(status, lossy(&body)));
+        }
+        self.queue.extend(proto::split_payload(&body));
+        Ok(())
     }
 
     async fn post(&mut self, body: Bytes) -> Result<()> {

@@ -28,6 +28,7 @@ enum Scenario {
     Idle,
     Churn,
     Mixed,
+    Soak,
 }
 
 impl Scenario {
@@ -38,6 +39,7 @@ impl Scenario {
             Scenario::Idle => "idle",
             Scenario::Churn => "churn",
             Scenario::Mixed => "mixed",
+            Scenario::Soak => "soak",
         }
     }
 }
@@ -102,6 +104,14 @@ struct Args {
     /// 127.0.0.2,127.0.0.3), for more ephemeral ports.
     #[arg(long, value_delimiter = ',')]
     local_addrs: Vec<IpAddr>,
+    /// Soak: path of the server's health route answering JSON with a
+    /// `sessions` count (socketgate's gateway: /health); without it leaked
+    /// sessions are not checked.
+    #[arg(long)]
+    health_path: Option<String>,
+    /// Soak: seconds between two samples of the server.
+    #[arg(long, default_value_t = 10.0)]
+    sample: f64,
     /// Free-form name of the server under test, copied into the JSON.
     #[arg(long)]
     label: Option<String>,
@@ -120,6 +130,7 @@ fn check(args: &Args) -> Result<(), String> {
     secs("settle", args.settle, 600.0)?;
     secs("drain", args.drain, 600.0)?;
     secs("timeout", args.timeout, 600.0)?;
+    secs("sample", args.sample, 600.0)?;
     if args.duration <= 0.0 || args.timeout <= 0.0 {
         return Err("--duration and --timeout must be positive".into());
     }
@@ -168,10 +179,12 @@ fn main() {
         drain: Duration::from_secs_f64(args.drain),
         polling_percent: args.polling_percent,
         server_pid: args.server_pid,
+        health_path: args.health_path.clone(),
+        sample: Duration::from_secs_f64(args.sample),
     };
     let timeout = Duration::from_secs_f64(args.timeout);
     // Idle holds many connections: small read buffers keep the tool lean.
-    let ws_read_buffer = if args.scenario == Scenario::Idle {
+    let ws_read_buffer = if matches!(args.scenario, Scenario::Idle | Scenario::Soak) {
         4 * 1024
     } else {
         16 * 1024
@@ -191,7 +204,13 @@ fn main() {
         + opts.settle
         + opts.drain
         + timeout * 2
-        + Duration::from_secs(30);
+        + Duration::from_secs(30)
+        // soak: closing, holding silent clients, waiting for the sessions
+        + if args.scenario == Scenario::Soak {
+            timeout * 6 + Duration::from_secs(180)
+        } else {
+            Duration::ZERO
+        };
     std::thread::spawn(move || {
         std::thread::sleep(limit);
         eprintln!(
@@ -223,11 +242,12 @@ fn main() {
             Scenario::Broadcast => scenarios::broadcast::run(c, &o).await,
             Scenario::Idle => scenarios::idle::run(c, &o).await,
             Scenario::Churn => scenarios::churn::run(c, &o).await,
+            Scenario::Soak => scenarios::soak::run(c, &o).await,
         }
     });
     let transport = match scenario {
         Scenario::Broadcast => "websocket",
-        Scenario::Mixed => "mixed",
+        Scenario::Mixed | Scenario::Soak => "mixed",
         _ => opts.transport.name(),
     };
     report.set("tool", json!("socketgate-load"));

@@ -96,6 +96,17 @@ pub fn parse_event(sio: &[u8]) -> Option<Event> {
     })
 }
 
+/// The id of a socket.io ACK packet on `/` (`3<id>[…]`, engine `4`
+/// stripped), or `None` for anything else.
+pub fn parse_ack(sio: &[u8]) -> Option<u64> {
+    let rest = sio.strip_prefix(b"3")?;
+    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    if digits == 0 || digits > 19 || rest.get(digits) != Some(&b'[') {
+        return None;
+    }
+    std::str::from_utf8(&rest[..digits]).ok()?.parse().ok()
+}
+
 /// Fast path for the payloads this tool sends: `sio` must be exactly
 /// `<prefix><n0>,<n1>,…]` with `out.len()` unsigned integers. Returns
 /// false when the shape differs (callers then fall back to `parse_event`).
@@ -188,6 +199,15 @@ mod tests {
             &mut out
         ));
         assert_eq!(out, [7, 9]);
+    }
+
+    #[test]
+    fn acks() {
+        assert_eq!(parse_ack(br#"31["r1"]"#), Some(1));
+        assert_eq!(parse_ack(br#"3120[{"id":7}]"#), Some(120));
+        assert_eq!(parse_ack(br#"3["x"]"#), None);
+        assert_eq!(parse_ack(br#"2["chat"]"#), None);
+        assert_eq!(parse_ack(b"312"), None);
     }
 
     #[test]

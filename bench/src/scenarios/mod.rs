@@ -1,9 +1,10 @@
-//! The five scenarios. Each returns a `Report` (table + JSON figures).
+//! The scenarios. Each returns a `Report` (table + JSON figures).
 
 pub mod broadcast;
 pub mod churn;
 pub mod echo;
 pub mod idle;
+pub mod soak;
 
 use std::time::{Duration, Instant};
 
@@ -24,6 +25,10 @@ pub struct Opts {
     pub drain: Duration,
     pub polling_percent: f64,
     pub server_pid: Option<u32>,
+    /// Soak: the server's health route (JSON with `sessions`).
+    pub health_path: Option<String>,
+    /// Soak: how often the server is sampled.
+    pub sample: Duration,
 }
 
 impl Opts {
