@@ -1,0 +1,526 @@
+#!/usr/bin/env bash
+# Compares socketgate with its peers under the benchmark contract
+# (DESIGN.md §6): socketgate's bench_server, socketioxide 0.18.9
+# (bench/peers), Node socket.io 4.8.4 (bench/node) and a bare
+# tokio-tungstenite subset (bench/peers, the upper limit).
+#
+# For every case × server it starts a fresh server pinned to core 0 on a
+# free loopback port, waits until it answers a WebSocket handshake, runs
+# socketgate-load pinned to core 1 with --server-pid, stops the server, and
+# appends the JSON line (plus "case" and "server") to
+# bench/results/latest.jsonl. bench/table.py prints the table at the end.
+#
+#   bash bench/compare.sh [--servers a,b] [--scenarios x,y] [--quick] [--big]
+#
+# Environment (defaults of a full run, about 15 minutes on 2 cores):
+#   SERVERS=socketgate,socketioxide,node,bare
+#   SCENARIOS=echo-ws,echo-polling,broadcast,broadcast-step,idle-ws,idle-polling,churn,mixed
+#   DURATION=10        measured window (s) of echo, broadcast, churn, mixed
+#   IDLE_HOLD=30       idle hold (s); > 25 s so every connection is pinged
+#   STEP_DURATION=3    window (s) of each broadcast step
+#   STEP_RATES="20 50 100 200 300 500 700 1000 1500 2000 3000 5000"
+#   ECHO_CLIENTS=100 BCAST_CLIENTS=1000 BCAST_RATE=20 IDLE_WS=2000
+#   IDLE_POLL=500 CHURN_CLIENTS=20 MIXED_CLIENTS=100
+#   QUICK=1            smoke run: 2 s windows, three steps, fewer idle
+#                      connections (the hold stays long enough for pings)
+#   BIG=1              adds idle-big: BIG_CONNS=18000 idle WebSocket
+#                      connections to socketgate only
+#   SKIP_BUILD=1       use the binaries already built
+#   OUT=bench/results/latest.jsonl
+#
+# Exit status: 0 when every run passed (no errors, nothing missing in the
+# fixed-rate broadcast, no idle connection dropped), 1 otherwise.
+
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BENCH=$ROOT/bench
+LOAD=$BENCH/target/release/socketgate-load
+
+ALL_SERVERS=socketgate,socketioxide,node,bare
+ALL_SCENARIOS=echo-ws,echo-polling,broadcast,broadcast-step,idle-ws,idle-polling,churn,mixed
+
+has() { [[ ",$1," == *",$2,"* ]]; }
+
+while [[ $# -gt 0 ]]; do
+    case $1 in
+        --servers) SERVERS=$2; shift 2 ;;
+        --scenarios) SCENARIOS=$2; shift 2 ;;
+        --quick) QUICK=1; shift ;;
+        --big) BIG=1; shift ;;
+        -h | --help) sed -n '2,/^$/p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) echo "compare.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
+    esac
+done
+
+QUICK=${QUICK:-0}
+BIG=${BIG:-0}
+SERVERS=${SERVERS:-$ALL_SERVERS}
+SCENARIOS=${SCENARIOS:-$ALL_SCENARIOS}
+if [[ $QUICK == 1 ]]; then
+    DURATION=${DURATION:-2}
+    STEP_DURATION=${STEP_DURATION:-2}
+    STEP_RATES=${STEP_RATES:-"100 500 2000"}
+    IDLE_WS=${IDLE_WS:-500}
+    IDLE_POLL=${IDLE_POLL:-200}
+    # The first ping comes 25 s after the open and the hold starts about
+    # 2 s after it: 27 s still sees every connection pinged once.
+    IDLE_HOLD=${IDLE_HOLD:-27}
+    BIG_CONNS=${BIG_CONNS:-5000}
+fi
+DURATION=${DURATION:-10}
+IDLE_HOLD=${IDLE_HOLD:-30}
+STEP_DURATION=${STEP_DURATION:-3}
+STEP_RATES=${STEP_RATES:-"20 50 100 200 300 500 700 1000 1500 2000 3000 5000"}
+ECHO_CLIENTS=${ECHO_CLIENTS:-100}
+BCAST_CLIENTS=${BCAST_CLIENTS:-1000}
+BCAST_RATE=${BCAST_RATE:-20}
+IDLE_WS=${IDLE_WS:-2000}
+IDLE_POLL=${IDLE_POLL:-500}
+CHURN_CLIENTS=${CHURN_CLIENTS:-20}
+MIXED_CLIENTS=${MIXED_CLIENTS:-100}
+BIG_CONNS=${BIG_CONNS:-18000}
+OUT=${OUT:-$BENCH/results/latest.jsonl}
+LOGS=$(dirname "$OUT")/logs
+
+if [[ $BIG == 1 ]] && ! has "$SCENARIOS" idle-big; then
+    SCENARIOS=$SCENARIOS,idle-big
+fi
+
+log() { printf '[compare %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+for s in ${SERVERS//,/ }; do
+    has "$ALL_SERVERS" "$s" || { echo "compare.sh: unknown server $s (known: $ALL_SERVERS)" >&2; exit 2; }
+done
+for c in ${SCENARIOS//,/ }; do
+    has "$ALL_SCENARIOS,idle-big" "$c" || { echo "compare.sh: unknown scenario $c (known: $ALL_SCENARIOS,idle-big)" >&2; exit 2; }
+done
+command -v taskset >/dev/null || { echo "compare.sh: taskset (util-linux) is needed" >&2; exit 2; }
+[[ $(nproc) -ge 2 ]] || log "fewer than 2 cores: server and load tool will share one"
+
+# Every connection is a file descriptor on both sides: take the hard limit.
+ulimit -Sn "$(ulimit -Hn)" 2>/dev/null || true
+NOFILE=$(ulimit -Sn)
+log "open-file limit per process: $NOFILE"
+
+# ---------------------------------------------------------------- build
+
+if [[ ${SKIP_BUILD:-0} != 1 ]]; then
+    log "building socketgate's bench_server (release)"
+    (cd "$ROOT" && cargo build --release --quiet --example bench_server)
+    log "building bench/peers (release)"
+    cargo build --release --quiet --manifest-path "$BENCH/peers/Cargo.toml"
+    log "building the load tool (release)"
+    cargo build --release --quiet --manifest-path "$BENCH/Cargo.toml"
+    if has "$SERVERS" node; then
+        log "npm ci in bench/node"
+        (cd "$BENCH/node" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+    fi
+fi
+
+# ---------------------------------------------------------------- servers
+
+server_cmd() { # server port
+    case $1 in
+        socketgate) echo "$ROOT/target/release/examples/bench_server --port $2" ;;
+        socketioxide) echo "$BENCH/peers/target/release/socketioxide-server --port $2" ;;
+        bare) echo "$BENCH/peers/target/release/bare-server --port $2" ;;
+        node) echo "node $BENCH/node/server.mjs --port $2" ;;
+    esac
+}
+
+# The bare server speaks WebSocket only.
+supports() { # server case
+    [[ $1 != bare ]] && return 0
+    case $2 in echo-ws | broadcast | broadcast-step | idle-ws) return 0 ;; esac
+    return 1
+}
+
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# A WebSocket handshake answered with 101: the server is up and speaking
+# engine.io (every server here, the bare one included, takes it).
+# A subshell, so a refused connection ends only the probe.
+probe() ( # port
+    line=""
+    exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
+    printf 'GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: 127.0.0.1:%s\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: c29ja2V0Z2F0ZS1wcm9iZQ==\r\n\r\n' "$1" >&3
+    read -t 2 -r line <&3 || true
+    [[ $line == "HTTP/1.1 101"* ]]
+)
+
+SPID=""
+SPORT=""
+
+start_server() { # server case
+    SPORT=$(free_port)
+    # taskset execs the command: $! is the server itself.
+    # shellcheck disable=SC2046
+    taskset -c 0 $(server_cmd "$1" "$SPORT") >"$LOGS/$2-$1.log" 2>&1 &
+    SPID=$!
+    for _ in $(seq 1 150); do
+        if ! kill -0 "$SPID" 2>/dev/null; then
+            log "$1 exited during start-up (see $LOGS/$2-$1.log)"
+            return 1
+        fi
+        if probe "$SPORT" 2>/dev/null; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    log "$1 did not answer on port $SPORT within 15 s"
+    stop_server
+    return 1
+}
+
+stop_server() {
+    [[ -n $SPID ]] || return 0
+    kill -TERM "$SPID" 2>/dev/null || true
+    for _ in $(seq 1 50); do
+        kill -0 "$SPID" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "$SPID" 2>/dev/null || true
+    wait "$SPID" 2>/dev/null || true
+    SPID=""
+}
+trap 'stop_server' EXIT
+trap 'exit 130' INT TERM
+
+# ---------------------------------------------------------------- results
+
+FAILED=()
+
+# Appends one JSON object to $OUT: the tool's last JSON line (file $1)
+# with "case", "server" and the extra keys of JSON object $4 merged in.
+record() { # tool-output case server [extra-json]
+    local extra=${4:-}
+    [[ -n $extra ]] || extra='{}'
+    python3 - "$1" "$2" "$3" "$extra" "$OUT" <<'PY'
+import json, sys
+path, case, server, extra, out = sys.argv[1:6]
+line = None
+with open(path) as f:
+    for raw in f:
+        raw = raw.strip()
+        if raw.startswith("{"):
+            line = raw
+doc = json.loads(line) if line else {"failed": "no JSON from the load tool"}
+doc.update(json.loads(extra))
+doc["case"] = case
+doc["server"] = server
+with open(out, "a") as f:
+    f.write(json.dumps(doc, sort_keys=True) + "\n")
+PY
+}
+
+record_plain() { # case server json
+    python3 -c 'import json, sys; d = json.loads(sys.argv[3]); d["case"] = sys.argv[1]; d["server"] = sys.argv[2]; print(json.dumps(d, sort_keys=True))' \
+        "$1" "$2" "$3" >>"$OUT"
+}
+
+# Why a run failed, or nothing when it passed. Strict: for the step-up
+# ladder, lag is judged separately (see step_verdict).
+verdict() { # case file
+    python3 - "$1" "$2" <<'PY'
+import json, sys
+case, path = sys.argv[1:3]
+doc = None
+with open(path) as f:
+    for raw in f:
+        if raw.strip().startswith("{"):
+            doc = json.loads(raw)
+if doc is None:
+    print("no JSON from the load tool"); sys.exit()
+why = []
+if (doc.get("errors") or {}).get("total", 0):
+    why.append(f"errors {doc['errors']}")
+if doc.get("connect_failed"):
+    why.append(f"connect_failed {doc['connect_failed']}")
+if case.startswith("broadcast") and doc.get("missing"):
+    why.append(f"missing {doc['missing']}")
+if case.startswith("idle"):
+    if doc.get("dropped_during_hold") or doc.get("dropped_before_hold"):
+        why.append(f"dropped {doc.get('dropped_before_hold')}+{doc.get('dropped_during_hold')}")
+    if doc.get("open_at_hold") != doc.get("clients"):
+        why.append(f"open at hold {doc.get('open_at_hold')} of {doc.get('clients')}")
+if not doc.get("ops"):
+    if not case.startswith("idle"):
+        why.append("no operation completed")
+print("; ".join(why))
+PY
+}
+
+# Runs the load tool against the running server; $1 case, $2 server, the
+# rest are scenario arguments. Leaves the output in $RUN_OUT.
+RUN_OUT=""
+run_load() {
+    local case=$1 server=$2
+    shift 2
+    RUN_OUT=$(mktemp)
+    local rc=0
+    taskset -c 1 "$LOAD" --url "http://127.0.0.1:$SPORT" --server-pid "$SPID" \
+        --json-only --label "$server" "$@" >"$RUN_OUT" 2>>"$LOGS/$case-$server.load.log" || rc=$?
+    if [[ $rc != 0 ]]; then
+        log "  load tool exited with status $rc (see $LOGS/$case-$server.load.log)"
+    fi
+}
+
+one_run() { # case server scenario-args...
+    local case=$1 server=$2
+    shift 2
+    if ! start_server "$server" "$case"; then
+        record_plain "$case" "$server" '{"failed": "server did not start"}'
+        FAILED+=("$case/$server: server did not start")
+        return
+    fi
+    run_load "$case" "$server" "$@"
+    stop_server
+    record "$RUN_OUT" "$case" "$server"
+    local why
+    why=$(verdict "$case" "$RUN_OUT")
+    rm -f "$RUN_OUT"
+    if [[ -n $why ]]; then
+        log "  FAIL $case/$server: $why"
+        FAILED+=("$case/$server: $why")
+    fi
+}
+
+# A broadcast step lags when anything is lost or late: missing > 0, any
+# error, the last delivery more than 1 s after the last send (drain_ms), a
+# delivery p99 above 500 ms, or a sender that achieved < 95 % of the rate.
+step_verdict() { # file rate
+    python3 - "$1" "$2" <<'PY'
+import json, sys
+path, rate = sys.argv[1], float(sys.argv[2])
+doc = None
+with open(path) as f:
+    for raw in f:
+        if raw.strip().startswith("{"):
+            doc = json.loads(raw)
+if doc is None:
+    print("no JSON from the load tool"); sys.exit()
+why = []
+if doc.get("missing"):
+    why.append(f"missing {doc['missing']}")
+if (doc.get("errors") or {}).get("total", 0):
+    why.append("errors")
+if (doc.get("drain_ms") or 0) > 1000:
+    why.append(f"drain {doc['drain_ms']:.0f} ms")
+p99 = (doc.get("latency_us") or {}).get("p99")
+if p99 is not None and p99 > 500_000:
+    why.append(f"p99 {p99 / 1000:.0f} ms")
+if (doc.get("send_rate") or 0) < 0.95 * rate:
+    why.append(f"sender reached {doc.get('send_rate')}/s")
+print("; ".join(why))
+PY
+}
+
+step_ladder() { # server
+    local server=$1 case=broadcast-step
+    if ! start_server "$server" "$case"; then
+        record_plain "$case" "$server" '{"failed": "server did not start", "summary": true}'
+        FAILED+=("$case/$server: server did not start")
+        return
+    fi
+    local steps rate why
+    steps=$(mktemp)
+    for rate in $STEP_RATES; do
+        run_load "$case" "$server" --scenario broadcast --clients "$BCAST_CLIENTS" \
+            --rate "$rate" --duration "$STEP_DURATION" --drain 3
+        record "$RUN_OUT" "$case" "$server" "{\"step_rate\": $rate}"
+        why=$(step_verdict "$RUN_OUT" "$rate")
+        tail -n 1 "$OUT" | python3 -c 'import json, sys; d = json.loads(sys.stdin.read()); d["lag"] = sys.argv[1]; print(json.dumps(d))' "$why" >>"$steps"
+        rm -f "$RUN_OUT"
+        if [[ -n $why ]]; then
+            log "  $server lags at $rate/s: $why"
+            break
+        fi
+        log "  $server keeps up at $rate/s"
+    done
+    stop_server
+    # The summary: the highest rate kept up, with that step's figures, the
+    # first rate that lagged and why, and every step's rate, verdict and
+    # CPU µs/op (table.py compares servers at a rate both kept up).
+    local summary
+    summary=$(python3 - "$steps" <<'PY'
+import json, sys
+steps = [json.loads(l) for l in open(sys.argv[1])]
+ok = [s for s in steps if not s["lag"]]
+lag = next((s for s in steps if s["lag"]), None)
+best = ok[-1] if ok else None
+print(json.dumps({
+    "summary": True,
+    "scenario": "broadcast",
+    "receivers": best.get("receivers") if best else None,
+    "max_sustained_rate": best["step_rate"] if best else 0,
+    "server_cpu_us_per_op": best.get("server_cpu_us_per_op") if best else None,
+    "latency_us": best.get("latency_us") if best else None,
+    "cpu": best.get("cpu") if best else None,
+    "first_lag_rate": lag["step_rate"] if lag else None,
+    "lag_reason": lag["lag"] if lag else None,
+    "load_cpu_pct_at_lag": (lag.get("cpu") or {}).get("load_cpu_pct") if lag else None,
+    "steps": [{"rate": s["step_rate"], "lag": s["lag"] or None,
+               "server_cpu_us_per_op": s.get("server_cpu_us_per_op"),
+               "load_cpu_pct": (s.get("cpu") or {}).get("load_cpu_pct")} for s in steps],
+}))
+PY
+    )
+    record_plain "$case" "$server" "$summary"
+    rm -f "$steps"
+}
+
+# 18,000 idle WebSocket connections to socketgate. One load-tool process
+# holds as many connections as its open-file limit allows (less a margin);
+# beyond that several processes run side by side, and their figures are
+# merged here: RSS growth is taken from the lowest "before" to the highest
+# "after settle" reading, over every connection open at the hold.
+idle_big() {
+    local server=socketgate case=idle-big
+    local per=$((NOFILE - 200))
+    [[ -n ${BIG_PER_PROC:-} ]] && per=$BIG_PER_PROC
+    local procs=$(((BIG_CONNS + per - 1) / per))
+    log "  $BIG_CONNS connections over $procs load-tool process(es) (open-file limit $NOFILE)"
+    if (((BIG_CONNS + 200) > NOFILE)); then
+        log "  the server's open-file limit ($NOFILE) is below $BIG_CONNS + 200: expect refused connections"
+    fi
+    if ! start_server "$server" "$case"; then
+        record_plain "$case" "$server" '{"failed": "server did not start"}'
+        FAILED+=("$case/$server: server did not start")
+        return
+    fi
+    # Four loopback source addresses per process: ephemeral ports to spare.
+    local outs=() pids=() i
+    for ((i = 0; i < procs; i++)); do
+        local n=$((BIG_CONNS / procs + (i < BIG_CONNS % procs ? 1 : 0)))
+        local b=$((2 + 4 * i))
+        local addrs="127.0.0.$b,127.0.0.$((b + 1)),127.0.0.$((b + 2)),127.0.0.$((b + 3))"
+        local out
+        out=$(mktemp)
+        outs+=("$out")
+        # Settle long enough for every process to finish connecting before
+        # any of them reads the server's RSS.
+        taskset -c 1 "$LOAD" --url "http://127.0.0.1:$SPORT" --server-pid "$SPID" --json-only \
+            --label "$server" --scenario idle --clients "$n" --duration "$IDLE_HOLD" \
+            --settle $((procs > 1 ? 15 : 3)) --local-addrs "$addrs" --connect-concurrency 128 \
+            >"$out" 2>>"$LOGS/$case-$server.load.log" &
+        pids+=($!)
+    done
+    for p in "${pids[@]}"; do wait "$p" || log "  a load-tool process exited with status $?"; done
+    stop_server
+    python3 - "$OUT" "$case" "$server" "$BIG_CONNS" "${outs[@]}" <<'PY'
+import json, sys
+out, case, server, total = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+docs = []
+for path in sys.argv[5:]:
+    lines = [l for l in open(path) if l.startswith("{")]
+    docs.append(json.loads(lines[-1]) if lines else {"failed": "no JSON"})
+ok = [d for d in docs if "failed" not in d]
+if len(ok) == 1 and len(docs) == 1:
+    merged = ok[0]
+else:
+    s = lambda k: sum(d.get(k) or 0 for d in ok)
+    before = [d["rss_before_kib"] for d in ok if d.get("rss_before_kib") is not None]
+    after = [d["rss_after_kib"] for d in ok if d.get("rss_after_kib") is not None]
+    open_at = s("open_at_hold")
+    kib = None
+    if before and after and open_at:
+        kib = round((max(after) - min(before)) / open_at, 2)
+    merged = {
+        "scenario": "idle", "transport": "websocket", "label": server,
+        "clients": total, "processes": len(docs),
+        "connected": s("connected"), "connect_failed": s("connect_failed"),
+        "open_at_hold": open_at, "kib_per_conn": kib,
+        "rss_before_kib": min(before) if before else None,
+        "rss_after_kib": max(after) if after else None,
+        "dropped_during_hold": s("dropped_during_hold"),
+        "dropped_before_hold": s("dropped_before_hold"),
+        "pings_during_hold": s("pings_during_hold"),
+        "errors": {"total": sum((d.get("errors") or {}).get("total", 0) for d in ok)},
+        "ops": s("ops"), "op": "ping",
+        # Each process measured the same server over overlapping windows:
+        # CPU per ping from the first process's window and all pings is
+        # not exact, so none is given.
+        "server_cpu_us_per_op": None,
+        "cpu": {"server_cpu_pct": max((d.get("cpu") or {}).get("server_cpu_pct") or 0 for d in ok) if ok else None},
+        "failed_processes": len(docs) - len(ok),
+    }
+    if len(ok) < len(docs):
+        merged["failed"] = f"{len(docs) - len(ok)} load-tool process(es) gave no JSON"
+merged["case"] = case
+merged["server"] = server
+merged["clients"] = total
+with open(out, "a") as f:
+    f.write(json.dumps(merged, sort_keys=True) + "\n")
+PY
+    rm -f "${outs[@]}"
+    local why
+    why=$(python3 -c '
+import json, sys
+d = json.loads(open(sys.argv[1]).read().splitlines()[-1])
+why = []
+if d.get("failed"): why.append(d["failed"])
+if (d.get("errors") or {}).get("total"): why.append("errors")
+if d.get("dropped_during_hold") or d.get("dropped_before_hold"): why.append("dropped")
+if d.get("open_at_hold") != d.get("clients"): why.append("open at hold %s of %s" % (d.get("open_at_hold"), d.get("clients")))
+print("; ".join(why))' "$OUT")
+    if [[ -n $why ]]; then
+        log "  FAIL $case/$server: $why"
+        FAILED+=("$case/$server: $why")
+    fi
+}
+
+# ---------------------------------------------------------------- run
+
+mkdir -p "$(dirname "$OUT")" "$LOGS"
+[[ -f $OUT ]] && mv "$OUT" "${OUT%.jsonl}.previous.jsonl"
+: >"$OUT"
+record_plain _run _ "$(python3 -c '
+import json, sys, platform, os
+print(json.dumps({"meta": True, "quick": sys.argv[1] == "1", "duration_s": float(sys.argv[2]),
+    "idle_hold_s": float(sys.argv[3]), "step_duration_s": float(sys.argv[4]),
+    "step_rates": [float(r) for r in sys.argv[5].split()], "broadcast_rate": float(sys.argv[6]),
+    "nofile": int(sys.argv[7]), "kernel": platform.release(), "cpus": os.cpu_count()}))' \
+    "$QUICK" "$DURATION" "$IDLE_HOLD" "$STEP_DURATION" "$STEP_RATES" "$BCAST_RATE" "$NOFILE")"
+
+START=$(date +%s)
+for case in ${SCENARIOS//,/ }; do
+    for server in ${SERVERS//,/ }; do
+        if [[ $case == idle-big ]]; then
+            [[ $server == socketgate ]] || continue
+        elif ! supports "$server" "$case"; then
+            record_plain "$case" "$server" '{"na": true}'
+            continue
+        fi
+        log "$case: $server"
+        case $case in
+            echo-ws) one_run "$case" "$server" --scenario echo --transport websocket \
+                --clients "$ECHO_CLIENTS" --duration "$DURATION" ;;
+            echo-polling) one_run "$case" "$server" --scenario echo --transport polling \
+                --clients "$ECHO_CLIENTS" --duration "$DURATION" ;;
+            broadcast) one_run "$case" "$server" --scenario broadcast --clients "$BCAST_CLIENTS" \
+                --rate "$BCAST_RATE" --duration "$DURATION" ;;
+            broadcast-step) step_ladder "$server" ;;
+            idle-ws) one_run "$case" "$server" --scenario idle --transport websocket \
+                --clients "$IDLE_WS" --duration "$IDLE_HOLD" ;;
+            idle-polling) one_run "$case" "$server" --scenario idle --transport polling \
+                --clients "$IDLE_POLL" --duration "$IDLE_HOLD" ;;
+            churn) one_run "$case" "$server" --scenario churn --transport websocket \
+                --clients "$CHURN_CLIENTS" --duration "$DURATION" ;;
+            mixed) one_run "$case" "$server" --scenario mixed --clients "$MIXED_CLIENTS" \
+                --duration "$DURATION" ;;
+            idle-big) idle_big ;;
+        esac
+    done
+done
+log "done in $(($(date +%s) - START)) s; results in $OUT"
+
+python3 "$BENCH/table.py" "$OUT"
+
+if [[ ${#FAILED[@]} -gt 0 ]]; then
+    printf '\nFailed runs:\n' >&2
+    printf '  %s\n' "${FAILED[@]}" >&2
+    exit 1
+fi
