@@ -134,10 +134,11 @@ impl Conn {
     }
 
     /// Upgrades a polling session to WebSocket as the JS client does:
-    /// `2probe` / `3probe` over a new WebSocket carrying the sid, then `5`;
-    /// the GET pending on polling is then answered by the server and what it
-    /// carries is kept, so nothing sent during the upgrade is lost. Bounded
-    /// by `--timeout`. A session already on WebSocket is left as is.
+    /// `2probe` / `3probe` over a new WebSocket carrying the sid, then the
+    /// GET pending on polling is let finish (the server answers it once the
+    /// probe is through) and what it carries is kept, then `5`. Nothing sent
+    /// during the upgrade is lost. Bounded by `--timeout`. A session already
+    /// on WebSocket is left as is.
     pub async fn upgrade(&mut self, ctx: &Arc<Ctx>) -> Result<()> {
         let Inner::Poll(poll) = &mut self.inner else {
             return Ok(());
@@ -159,12 +160,15 @@ impl Conn {
                     lossy(&answer)
                 )));
             }
+            // Pause polling before `5`, as the JS client does: the server
+            // answers the pending GET (a noop at least) once the probe is
+            // through; keep whatever it carries. A GET still on its way
+            // when `5` lands would be refused, the session being on
+            // WebSocket by then.
+            poll.finish_pending().await?;
             ws.send(Message::text("5"))
                 .await
                 .map_err(|e| Error::Closed(format!("websocket send: {e}")))?;
-            // The server answers the pending GET (a noop at least) once
-            // the upgrade is done: keep whatever it carries.
-            poll.finish_pending().await?;
             Ok(ws)
         })
         .await
@@ -393,7 +397,10 @@ impl Poll {
             ))
             .await?;
         if status != 200 {
-            return Err(Error::Http(status, lossy(&body)));
+            return Err(Error::Http(
+                status,
+                format!("handshake GET: {}", lossy(&body)),
+            ));
         }
         let mut packets: VecDeque<Bytes> = proto::split_payload(&body).into();
         let open = packets
@@ -447,7 +454,7 @@ impl Poll {
             };
             if status != 200 {
                 self.closed = true;
-                return Err(Error::Http(status, lossy(&body)));
+                return Err(Error::Http(status, format!("GET: {}", lossy(&body))));
             }
             let packets = proto::split_payload(&body);
             let got_close = packets.iter().any(|p| p.as_ref() == b"1");
@@ -469,7 +476,10 @@ impl Poll {
         };
         let (status, body) = fut.await?;
         if status != 200 {
-            return Err(Error::Http(status, lossy(&body)));
+            return Err(Error::Http(
+                status,
+                format!("GET (upgrade): {}", lossy(&body)),
+            ));
         }
         self.queue.extend(proto::split_payload(&body));
         Ok(())
@@ -480,7 +490,7 @@ impl Poll {
         let req = request(&self.ctx, Method::POST, &self.uri, body);
         let (status, resp) = self.post.send(req).await?;
         if status != 200 {
-            return Err(Error::Http(status, lossy(&resp)));
+            return Err(Error::Http(status, format!("POST: {}", lossy(&resp))));
         }
         Ok(())
     }

@@ -169,6 +169,7 @@ impl Drop for PostGuard<'_> {
 }
 
 fn refuse(session: &Session, refusal: PollRefusal) -> Response<Body> {
+    tracing::debug!(sid = %session.sid(), ?refusal, "polling request refused");
     match refusal {
         PollRefusal::Gone => EngineError::UnknownSid.into_response(),
         PollRefusal::WrongTransport => EngineError::BadRequest.into_response(),

@@ -74,6 +74,8 @@ struct Sample {
     held: i64,
     confirmed: u64,
     errors: u64,
+    /// Errors so far by kind, e.g. `timeout=2 closed=1`.
+    error_kinds: String,
 }
 
 /// Small deterministic generator (xorshift64*), one per client slot.
@@ -174,14 +176,14 @@ pub async fn run(ctx: Arc<Ctx>, o: &Opts) -> Report {
         tokio::time::sleep((end - now).min(every)).await;
         let s = sample(&ctx, o, &shared, t0).await;
         eprintln!(
-            "soak t={:>6.0}s rss={} KiB sessions={} online={} held={} confirmed={} errors={}",
+            "soak t={:>6.0}s rss={} KiB sessions={} online={} silent={} chats_back={} errors: {}",
             s.t_s,
             s.rss_kib.map_or("-".into(), |v| v.to_string()),
             s.sessions.map_or("-".into(), |v| v.to_string()),
             s.online,
             s.held,
             s.confirmed,
-            s.errors
+            s.error_kinds
         );
         samples.push(s);
     }
@@ -425,14 +427,17 @@ pub async fn run(ctx: Arc<Ctx>, o: &Opts) -> Report {
 }
 
 async fn sample(ctx: &Ctx, o: &Opts, shared: &Shared, t0: Instant) -> Sample {
+    let sessions = sessions(ctx, o).await;
+    let errors = shared.group.errors.lock().expect("errors").clone();
     Sample {
         t_s: t0.elapsed().as_secs_f64(),
         rss_kib: o.server_pid.and_then(rss_kib),
-        sessions: sessions(ctx, o).await,
+        sessions,
         online: shared.c.online.load(Ordering::Relaxed),
         held: shared.c.held.load(Ordering::Relaxed),
         confirmed: shared.c.chats_confirmed.load(Ordering::Relaxed),
-        errors: shared.group.errors.lock().expect("errors").total(),
+        errors: errors.total(),
+        error_kinds: errors.summary(),
     }
 }
 
