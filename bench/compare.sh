@@ -12,7 +12,7 @@
 #
 #   bash bench/compare.sh [--servers a,b] [--scenarios x,y] [--quick] [--big]
 #
-# Environment (defaults of a full run, about 15 minutes on 2 cores):
+# Environment (defaults of a full run, about 10 minutes on 2 cores):
 #   SERVERS=socketgate,socketioxide,node,bare
 #   SCENARIOS=echo-ws,echo-polling,broadcast,broadcast-step,idle-ws,idle-polling,churn,mixed
 #   DURATION=10        measured window (s) of echo, broadcast, churn, mixed

@@ -13,7 +13,8 @@ broadcast step-up, at the highest rate both servers kept up with.
 
 Marks: ⚠ other processes used more than 10 % of a core during the window
 (figures disturbed); † the load tool used ≥ 90 % of its core (the main
-figure is bounded by the tool, CPU µs/op still holds); ✗ the run failed
+figure is bounded by the tool, CPU µs/op still holds; for the step-up: at
+the rate that lagged, so the rate found is a lower bound); ✗ the run failed
 or lost something (see the notes). Standard library only.
 """
 
@@ -44,6 +45,14 @@ def num(v, digits=0):
 
 def ms(us):
     return "-" if us is None else f"{us / 1000:.2f} ms"
+
+
+def coarse(d):
+    """True when the server CPU over the window is under 5 clock ticks:
+    too few to divide by the operations (idle holds on few connections)."""
+    cpu = d.get("cpu") or {}
+    secs, tck = cpu.get("server_cpu_s"), cpu.get("clk_tck") or 100
+    return secs is not None and secs < 5 / tck
 
 
 def marks(d):
@@ -83,6 +92,12 @@ def cell(case, d):
         return "n/a"
     cpu = d.get("server_cpu_us_per_op")
     us = f"{num(cpu, 2)} µs/op"
+    ping = f"{num(cpu, 1)} µs/ping"
+    if coarse(d) and d.get("ops"):
+        tck = (d.get("cpu") or {}).get("clk_tck") or 100
+        bound = 5 / tck * 1e6 / d["ops"]
+        us = f"< {num(bound, 2)} µs/op"
+        ping = f"< {num(bound, 1)} µs/ping"
     if case == "broadcast-step":
         if d.get("failed"):
             return "✗ " + d["failed"]
@@ -90,7 +105,10 @@ def cell(case, d):
         if not rate:
             return f"✗ lags at {num(d.get('first_lag_rate'))}/s"
         ge = "≥ " if d.get("first_lag_rate") is None else ""
-        return f"{ge}{num(rate)} msg/s · {us}"
+        # A lag with the load tool saturated may be the tool's, not the
+        # server's: the rate found is then a lower bound.
+        tool = " †" if (d.get("load_cpu_pct_at_lag") or 0) >= 90 else ""
+        return f"{ge}{num(rate)} msg/s · {us}{tool}"
     if d.get("failed"):
         return "✗ " + d["failed"]
     if case in ("echo-ws", "echo-polling", "mixed"):
@@ -102,7 +120,7 @@ def cell(case, d):
         main = f"{num(d.get('cycles_per_s'))} cycles/s · {us}"
     elif case.startswith("idle"):
         main = (
-            f"{num(d.get('kib_per_conn'), 1)} KiB/conn · {num(cpu, 1)} µs/ping"
+            f"{num(d.get('kib_per_conn'), 1)} KiB/conn · {ping}"
             f" · dropped {num((d.get('dropped_during_hold') or 0) + (d.get('dropped_before_hold') or 0))}"
         )
     else:
@@ -126,6 +144,8 @@ def ratio(case, a, b):
             return "-"
         r = max(common)
         return f"{ka[r] / kb[r]:.2f} (at {num(r)}/s)"
+    if coarse(a) or coarse(b):
+        return "-"  # below the clock-tick resolution
     x, y = a.get("server_cpu_us_per_op"), b.get("server_cpu_us_per_op")
     if x is None or y is None or y == 0:
         return "-"
@@ -194,7 +214,8 @@ def main():
     print()
     print(
         "rt = round trip, del = delivery; µs/op = server CPU µs per round trip, delivery, "
-        "cycle or ping. ⚠ machine busy, † load tool saturated, ✗ failed (notes below)."
+        "cycle or ping (< x: under 5 clock ticks in the window). ⚠ machine busy, "
+        "† load tool saturated, ✗ failed (notes below)."
     )
     if notes:
         print()
