@@ -130,9 +130,11 @@ where
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
         if self.is_engine_path(req.uri().path()) {
-            let engine = self.engine.clone();
+            // The CORS-wrapped engine is always ready (see `EngineCore`):
+            // call it in place rather than cloning it for every request.
+            let res = self.engine.call(req);
             Box::pin(async move {
-                match engine.oneshot(req).await {
+                match res.await {
                     Ok(res) => Ok(res),
                     Err(never) => match never {},
                 }
