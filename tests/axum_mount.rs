@@ -80,14 +80,7 @@ async fn layer_wrapping_a_whole_router_and_a_standalone_engine() {
             .unwrap(),
         "index"
     );
-    let body = http()
-        .get(format!("{base}/socket.io/?EIO=4&transport=polling"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let body = common::get_text(format!("{base}/socket.io/?EIO=4&transport=polling")).await;
     let sid = serde_json::from_str::<serde_json::Value>(&body[1..]).unwrap()["sid"]
         .as_str()
         .unwrap()

@@ -57,14 +57,7 @@ impl Bench {
     }
 
     async fn polling_sid(&self) -> String {
-        let open = http()
-            .get(format!("{}&transport=polling", self.base()))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let open = common::get_text(format!("{}&transport=polling", self.base())).await;
         common::sid_of(&open)
     }
 

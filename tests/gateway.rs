@@ -41,14 +41,7 @@ async fn binary_serves_the_relay_and_shuts_down_on_sigterm() {
     assert!(first.contains("\"ready\":true"), "{first}");
 
     // The health route counts the client's session.
-    let health = common::http()
-        .get(format!("http://{addr}/health"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let health = common::get_text(format!("http://{addr}/health")).await;
     let health: serde_json::Value = serde_json::from_str(&health).unwrap();
     assert_eq!(health["status"], "ok", "{health}");
     assert_eq!(health["sessions"], 1, "{health}");

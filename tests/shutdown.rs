@@ -24,14 +24,7 @@ async fn server_shutdown_flushes_then_closes_polling_and_websocket_clients() {
     ws_text(&mut ws).await; // auth
     // a polling client on `/`, with its GET pending
     let base = format!("http://{}/socket.io/?EIO=4&transport=polling", server.addr);
-    let open = http()
-        .get(&base)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let open = common::get_text(&base).await;
     let sid = common::sid_of(&open);
     let url = format!("{base}&sid={sid}");
     assert_eq!(

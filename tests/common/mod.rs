@@ -203,6 +203,11 @@ pub fn http() -> reqwest::Client {
         .unwrap()
 }
 
+/// The body of a GET (any status).
+pub async fn get_text(url: impl reqwest::IntoUrl) -> String {
+    http().get(url).send().await.unwrap().text().await.unwrap()
+}
+
 /// A polling handshake; returns the sid.
 pub async fn open_polling(server: &TestServer) -> String {
     let res = http()
