@@ -41,8 +41,9 @@ async fn main() -> std::io::Result<()> {
             let _ = s.namespace().all().emit_payload("bcast", &ev.payload);
         });
     });
-    let app = axum::Router::new().layer(io.layer());
+    // The engine in front of the (empty) router, as the gateway serves it.
+    let app = tower::Layer::layer(&io.layer(), axum::Router::new());
     let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port))).await?;
     eprintln!("bench_server on http://{}", listener.local_addr()?);
-    axum::serve(listener, app).await
+    axum::serve(listener, tower::make::Shared::new(app)).await
 }

@@ -79,3 +79,39 @@ async fn binary_serves_the_relay_and_shuts_down_on_sigterm() {
     assert!(rest.iter().any(|l| l.contains("stopped")), "{rest:?}");
     assert!(client.wait().await.unwrap().success());
 }
+
+/// `gateway::serve` hands each request its peer address, as axum's
+/// `ConnectInfo` would: the per-IP handshake limit sees it. The socket.io
+/// path and the gateway's own routes are both served.
+#[tokio::test]
+async fn serve_passes_the_peer_address_to_the_engine() {
+    use socketgate::engine::EngineConfig;
+    use socketgate::gateway::{GatewayConfig, serve};
+    use socketgate::socketio::SocketIoConfig;
+
+    let engine = EngineConfig::default().handshakes_per_ip(Some(2));
+    let config = GatewayConfig::default().io(SocketIoConfig::default().engine(engine));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(serve(listener, config, async move {
+        let _ = stopped.await;
+    }));
+
+    let handshake = format!("http://{addr}/socket.io/?EIO=4&transport=polling");
+    for _ in 0..2 {
+        assert!(common::get_text(&handshake).await.starts_with("0{"));
+    }
+    let refused = common::http().get(&handshake).send().await.unwrap();
+    common::assert_error(refused, 429, 3, "Too many handshakes").await;
+    let health = common::get_text(format!("http://{addr}/health")).await;
+    let health: serde_json::Value = serde_json::from_str(&health).unwrap();
+    assert_eq!(health["sessions"], 2, "{health}");
+
+    let _ = stop.send(());
+    tokio::time::timeout(Duration::from_secs(15), server)
+        .await
+        .expect("the gateway stopped")
+        .unwrap()
+        .unwrap();
+}

@@ -238,7 +238,11 @@ impl SocketIo {
         &self.0.config
     }
 
-    /// A tower layer serving this server under its path.
+    /// A tower layer serving this server under its path; other requests
+    /// go to the service it wraps. On an axum `Router` either
+    /// `router.layer(io.layer())` (behind routing) or
+    /// `io.layer().layer(router)` (in front of it, cheaper per socket.io
+    /// request).
     pub fn layer(&self) -> crate::EngineLayer {
         self.0.engine.layer()
     }
