@@ -80,11 +80,7 @@ async fn layer_wrapping_a_whole_router_and_a_standalone_engine() {
             .unwrap(),
         "index"
     );
-    let body = common::get_text(format!("{base}/socket.io/?EIO=4&transport=polling")).await;
-    let sid = serde_json::from_str::<serde_json::Value>(&body[1..]).unwrap()["sid"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let sid = common::handshake_sid(format!("{base}/socket.io/?EIO=4&transport=polling")).await;
     let url = format!("{base}/socket.io/?EIO=4&transport=polling&sid={sid}");
     assert_eq!(
         http()

@@ -57,8 +57,7 @@ impl Bench {
     }
 
     async fn polling_sid(&self) -> String {
-        let open = common::get_text(format!("{}&transport=polling", self.base())).await;
-        common::sid_of(&open)
+        common::handshake_sid(format!("{}&transport=polling", self.base())).await
     }
 
     /// After each row: the good client gets the next message.

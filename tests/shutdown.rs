@@ -24,8 +24,7 @@ async fn server_shutdown_flushes_then_closes_polling_and_websocket_clients() {
     ws_text(&mut ws).await; // auth
     // a polling client on `/`, with its GET pending
     let base = format!("http://{}/socket.io/?EIO=4&transport=polling", server.addr);
-    let open = common::get_text(&base).await;
-    let sid = common::sid_of(&open);
+    let sid = common::handshake_sid(&base).await;
     let url = format!("{base}&sid={sid}");
     assert_eq!(
         http().post(&url).body("40").send().await.unwrap().status(),
@@ -65,15 +64,7 @@ async fn a_vanished_poller_does_not_hold_the_shutdown() {
     let server = SioServer::start(config()).await;
     // a polling session whose client went away: nothing pending, no more polls
     let base = format!("http://{}/socket.io/?EIO=4&transport=polling", server.addr);
-    let open = http()
-        .get(&base)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let sid = common::sid_of(&open);
+    let sid = common::handshake_sid(&base).await;
     let started = std::time::Instant::now();
     assert!(server.io.shutdown(Duration::from_secs(30)).await);
     // let go after the short idle grace, not the 30 s deadline
@@ -95,15 +86,7 @@ async fn a_vanished_poller_does_not_hold_the_shutdown() {
 async fn a_pending_poll_takes_the_close_at_once() {
     let server = SioServer::start(config()).await;
     let base = format!("http://{}/socket.io/?EIO=4&transport=polling", server.addr);
-    let open = http()
-        .get(&base)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let sid = common::sid_of(&open);
+    let sid = common::handshake_sid(&base).await;
     // a poll held open on a raw connection
     let url = format!("{base}&sid={sid}");
     let mut held = tokio::net::TcpStream::connect(server.addr).await.unwrap();

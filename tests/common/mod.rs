@@ -208,18 +208,16 @@ pub async fn get_text(url: impl reqwest::IntoUrl) -> String {
     http().get(url).send().await.unwrap().text().await.unwrap()
 }
 
+/// A polling handshake at `url`; returns the sid.
+pub async fn handshake_sid(url: impl reqwest::IntoUrl) -> String {
+    let res = http().get(url).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    sid_of(&res.text().await.unwrap())
+}
+
 /// A polling handshake; returns the sid.
 pub async fn open_polling(server: &TestServer) -> String {
-    let res = http()
-        .get(server.url("EIO=4&transport=polling"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    let body = res.text().await.unwrap();
-    let json: serde_json::Value =
-        serde_json::from_str(body.strip_prefix('0').expect("open packet")).unwrap();
-    json["sid"].as_str().unwrap().to_owned()
+    handshake_sid(server.url("EIO=4&transport=polling")).await
 }
 
 pub async fn poll(server: &TestServer, sid: &str) -> (u16, String) {
