@@ -16,7 +16,7 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use axum::Router;
@@ -184,10 +184,15 @@ fn health(engine: &Engine) -> Response<Body> {
         "slow_consumer_closes": stats.slow_consumer_closes,
         "dropped_full": stats.dropped_full,
     });
-    let mut res = asset("application/json", body.to_string());
-    res.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    res
+    asset("application/json", body.to_string())
+}
+
+/// A file read now, or 404 when it cannot be read.
+async fn file(path: &Path, content_type: &'static str) -> Response<Body> {
+    match tokio::fs::read(path).await {
+        Ok(bytes) => asset(content_type, bytes),
+        Err(_) => not_found(),
+    }
 }
 
 fn not_found() -> Response<Body> {
@@ -196,15 +201,11 @@ fn not_found() -> Response<Body> {
     res
 }
 
-/// The gateway's HTTP application: the demo page, the client bundle when
-/// present, and the socket.io layer. The socket.io path must be the default
+/// The gateway's own routes: the demo page, the client bundle when present
+/// and `/health`. socket.io is not among them: mount `io.layer()` around
+/// the router, as [`serve`] does. The socket.io path must be the default
 /// one for the page and the bundle route to line up.
 pub fn router(io: &SocketIo, config: &GatewayConfig) -> Router {
-    routes(io, config).layer(io.layer())
-}
-
-/// The gateway's own routes, without the socket.io layer.
-fn routes(io: &SocketIo, config: &GatewayConfig) -> Router {
     let mut router = Router::new();
     for &(name, content_type, embedded) in DEMO {
         let dir = config.demo_dir.clone();
@@ -217,10 +218,7 @@ fn routes(io: &SocketIo, config: &GatewayConfig) -> Router {
             &route,
             get(move || async move {
                 match &dir {
-                    Some(dir) => match tokio::fs::read(dir.join(name)).await {
-                        Ok(bytes) => asset(content_type, bytes),
-                        Err(_) => not_found(),
-                    },
+                    Some(dir) => file(&dir.join(name), content_type).await,
                     None => asset(content_type, embedded),
                 }
             }),
@@ -241,10 +239,7 @@ fn routes(io: &SocketIo, config: &GatewayConfig) -> Router {
             get(move || async move {
                 // Read on each request: installing the bundle needs no restart.
                 match &bundle {
-                    Some(path) => match tokio::fs::read(path).await {
-                        Ok(bytes) => asset("text/javascript; charset=utf-8", bytes),
-                        Err(_) => not_found(),
-                    },
+                    Some(path) => file(path, "text/javascript; charset=utf-8").await,
                     None => not_found(),
                 }
             }),
@@ -267,7 +262,7 @@ pub async fn serve(
     // routing and the per-request clone of the routed service (8 % less
     // server CPU per polling round trip). Each connection's requests carry
     // its peer address, as axum's `ConnectInfo` does for a router.
-    let app = io.layer().layer(routes(&io, &config));
+    let app = io.layer().layer(router(&io, &config));
     let make_service = tower::service_fn(move |stream: IncomingStream<'_, TcpListener>| {
         let peer = ConnectInfo(*stream.remote_addr());
         let app = MapRequest::new(app.clone(), move |mut req: Request<Body>| {
