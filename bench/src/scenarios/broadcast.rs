@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, watch};
 
-use super::{Opts, collect_ready, join_all, secs, wait_start};
+use super::{Opts, collect_ready, connect_client, join_all, secs, wait_start};
 use crate::conn::Conn;
 use crate::ctx::{Ctx, Transport, now_us};
 use crate::proto::{args_u64, fast_ints, parse_event};
@@ -219,20 +219,9 @@ async fn receiver(
         dups: 0,
         last_us: 0,
     };
-    let mut conn = match Conn::connect(&ctx, Transport::Websocket).await {
-        Ok(c) => {
-            group.connected.fetch_add(1, Ordering::Relaxed);
-            let _ = ready.send(true).await;
-            c
-        }
-        Err(e) => {
-            group.connect_failed.fetch_add(1, Ordering::Relaxed);
-            group.error(&e);
-            let _ = ready.send(false).await;
-            return res;
-        }
+    let Some(mut conn) = connect_client(&ctx, Transport::Websocket, &group, ready).await else {
+        return res;
     };
-    drop(ready);
     let Some(start_at) = wait_start(&mut start).await else {
         return res;
     };

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, watch};
 
-use super::{MAX_OPS_PER_CLIENT, Opts, collect_ready, join_all, secs, wait_start};
+use super::{MAX_OPS_PER_CLIENT, Opts, collect_ready, connect_client, join_all, secs, wait_start};
 use crate::conn::{Conn, Error, Result};
 use crate::ctx::{Ctx, Transport, now_us};
 use crate::proto::{args_u64, fast_ints, lossy, parse_event};
@@ -211,20 +211,9 @@ async fn client(
     warmup: Duration,
     duration: Duration,
 ) {
-    let mut conn = match Conn::connect(&ctx, transport).await {
-        Ok(c) => {
-            group.connected.fetch_add(1, Ordering::Relaxed);
-            let _ = ready.send(true).await;
-            c
-        }
-        Err(e) => {
-            group.connect_failed.fetch_add(1, Ordering::Relaxed);
-            group.error(&e);
-            let _ = ready.send(false).await;
-            return;
-        }
+    let Some(mut conn) = connect_client(&ctx, transport, &group, ready).await else {
+        return;
     };
-    drop(ready);
     let Some(start_at) = wait_start(&mut start).await else {
         return;
     };

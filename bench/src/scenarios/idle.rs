@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, watch};
 
-use super::{Opts, collect_ready, join_all, secs};
-use crate::conn::{Conn, Error};
+use super::{Opts, collect_ready, connect_client, join_all, secs};
+use crate::conn::Error;
 use crate::ctx::{Ctx, Transport};
 use crate::report::{Report, opt};
 use crate::scenarios::echo::cpu_line;
@@ -172,20 +172,9 @@ async fn client(
     ready: mpsc::Sender<bool>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let mut conn = match Conn::connect(&ctx, transport).await {
-        Ok(c) => {
-            group.connected.fetch_add(1, Ordering::Relaxed);
-            let _ = ready.send(true).await;
-            c
-        }
-        Err(e) => {
-            group.connect_failed.fetch_add(1, Ordering::Relaxed);
-            group.error(&e);
-            let _ = ready.send(false).await;
-            return;
-        }
+    let Some(mut conn) = connect_client(&ctx, transport, &group, ready).await else {
+        return;
     };
-    drop(ready);
     // A server that stops pinging is noticed: no packet for longer than
     // pingInterval + pingTimeout + 5 s counts as a drop.
     let silence =

@@ -6,12 +6,16 @@ pub mod echo;
 pub mod idle;
 pub mod soak;
 
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-use crate::ctx::Transport;
+use crate::conn::Conn;
+use crate::ctx::{Ctx, Transport};
+use crate::stats::Group;
 
 /// Scenario parameters, from the command line.
 #[derive(Debug, Clone)]
@@ -52,6 +56,29 @@ pub async fn wait_start(rx: &mut watch::Receiver<Option<Instant>>) -> Option<Ins
             return None;
         }
     }
+}
+
+/// One client's part of the connect phase: connects, counts the outcome
+/// in `group` (a failure with its error) and reports it on `ready`, the
+/// channel `collect_ready` reads. `None` when the connection failed.
+pub async fn connect_client(
+    ctx: &Arc<Ctx>,
+    transport: Transport,
+    group: &Group,
+    ready: mpsc::Sender<bool>,
+) -> Option<Conn> {
+    let conn = Conn::connect(ctx, transport).await;
+    match &conn {
+        Ok(_) => {
+            group.connected.fetch_add(1, Ordering::Relaxed);
+        }
+        Err(e) => {
+            group.connect_failed.fetch_add(1, Ordering::Relaxed);
+            group.error(e);
+        }
+    }
+    let _ = ready.send(conn.is_ok()).await;
+    conn.ok()
 }
 
 /// Collects the connect outcome of `n` clients, bounded by `budget`.
