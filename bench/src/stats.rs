@@ -8,6 +8,8 @@ use std::time::Instant;
 use hdrhistogram::Histogram;
 use serde_json::{Value, json};
 
+use crate::report::opt;
+
 /// Latency histogram in microseconds (1 µs .. 10 min, 3 significant digits).
 pub struct Hist(Histogram<u64>);
 
@@ -230,6 +232,20 @@ impl Window {
             s.push_str("  WARNING: machine busy, figures disturbed");
         }
         s
+    }
+
+    /// The "server CPU" table line: seconds, share of a core and µs per
+    /// `op` (e.g. "round trip").
+    pub fn server_line(&self, ops: u64, op: &str) -> String {
+        match self.server_cpu_s {
+            Some(s) => format!(
+                "{s:.2} s over {:.2} s ({:.0} % of a core), {} µs per {op}",
+                self.wall_s,
+                s * 100.0 / self.wall_s.max(1e-9),
+                opt(self.server_us_per_op(ops), 2)
+            ),
+            None => "- (pass --server-pid)".into(),
+        }
     }
 
     pub fn server_us_per_op(&self, ops: u64) -> Option<f64> {

@@ -8,15 +8,16 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio::sync::{mpsc, watch};
 
-use super::{Opts, collect_ready, connect_client, join_all, secs, wait_start};
+use super::{
+    Opts, collect_ready, connect_client, join_all, report_cpu_and_errors, secs, wait_start,
+};
 use crate::conn::Conn;
 use crate::ctx::{Ctx, Transport, now_us};
 use crate::proto::{args_u64, fast_ints, parse_event};
 use crate::report::{Report, ms};
-use crate::scenarios::echo::cpu_line;
 use crate::stats::{Errors, Group, Snap, Window, round2};
 
 /// Upper bound on messages the sender emits in one run.
@@ -173,11 +174,7 @@ pub async fn run(ctx: Arc<Ctx>, o: &Opts) -> Report {
     );
     r.row("last delivery after last send", format!("{drain_ms:.1} ms"));
     r.row("errors", errors.summary());
-    r.row("server CPU", cpu_line(&window, delivered, "delivery"));
-    r.row("load tool CPU", window.load_line());
-    if let Some(e) = &last_error {
-        r.row("last error", e.clone());
-    }
+    report_cpu_and_errors(&mut r, &window, delivered, "delivery", &errors, last_error);
     r.set("receivers", json!(receivers));
     r.set("rate", json!(o.rate));
     r.set("planned", json!(planned));
@@ -191,15 +188,6 @@ pub async fn run(ctx: Arc<Ctx>, o: &Opts) -> Report {
     r.set("latency_us", hist.to_json());
     r.set("drain_ms", json!(round2(drain_ms)));
     r.set("connect_s", json!(round2(connect_s.as_secs_f64())));
-    r.set("errors", errors.to_json());
-    r.set("last_error", json!(last_error));
-    r.set("cpu", window.to_json(delivered));
-    r.set(
-        "server_cpu_us_per_op",
-        json!(window.server_us_per_op(delivered).map(round2)),
-    );
-    r.set("ops", json!(delivered));
-    r.set("op", Value::String("delivery".into()));
     r
 }
 

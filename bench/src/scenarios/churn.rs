@@ -4,13 +4,12 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::json;
 
-use super::{MAX_OPS_PER_CLIENT, Opts, join_all, secs};
+use super::{MAX_OPS_PER_CLIENT, Opts, join_all, report_cpu_and_errors, secs};
 use crate::conn::Conn;
 use crate::ctx::{Ctx, Transport};
 use crate::report::{Report, ms};
-use crate::scenarios::echo::cpu_line;
 use crate::stats::{Group, Snap, Window, round2};
 
 pub async fn run(ctx: Arc<Ctx>, o: &Opts) -> Report {
@@ -60,23 +59,17 @@ pub async fn run(ctx: Arc<Ctx>, o: &Opts) -> Report {
         ),
     );
     r.row("errors", errors.summary());
-    r.row("server CPU", cpu_line(&window, cycles, "cycle"));
-    r.row("load tool CPU", window.load_line());
-    if let Some(e) = group.last_error.lock().expect("err").as_ref() {
-        r.row("last error", e.clone());
-    }
+    report_cpu_and_errors(
+        &mut r,
+        &window,
+        cycles,
+        "cycle",
+        &errors,
+        group.last_error.lock().expect("err").clone(),
+    );
     r.set("cycles", json!(cycles));
     r.set("cycles_per_s", json!(round2(cycles as f64 / dur)));
     r.set("latency_us", hist.to_json());
-    r.set("errors", errors.to_json());
-    r.set("last_error", json!(*group.last_error.lock().expect("err")));
-    r.set("cpu", window.to_json(cycles));
-    r.set(
-        "server_cpu_us_per_op",
-        json!(window.server_us_per_op(cycles).map(round2)),
-    );
-    r.set("ops", json!(cycles));
-    r.set("op", Value::String("cycle".into()));
     r
 }
 

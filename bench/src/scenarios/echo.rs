@@ -8,11 +8,14 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, watch};
 
-use super::{MAX_OPS_PER_CLIENT, Opts, collect_ready, connect_client, join_all, secs, wait_start};
+use super::{
+    MAX_OPS_PER_CLIENT, Opts, collect_ready, connect_client, join_all, report_cpu_and_errors, secs,
+    wait_start,
+};
 use crate::conn::{Conn, Error, Result};
 use crate::ctx::{Ctx, Transport, now_us};
 use crate::proto::{args_u64, fast_ints, lossy, parse_event};
-use crate::report::{Report, ms, opt};
+use crate::report::{Report, ms};
 use crate::stats::{Group, Snap, Window, round2};
 
 pub async fn run(ctx: Arc<Ctx>, o: &Opts, mixed: bool) -> Report {
@@ -158,11 +161,14 @@ pub async fn run(ctx: Arc<Ctx>, o: &Opts, mixed: bool) -> Report {
         ],
         rows,
     );
-    r.row("server CPU", cpu_line(&window, ops, "round trip"));
-    r.row("load tool CPU", window.load_line());
-    if let Some(e) = total.last_error.lock().expect("err").as_ref() {
-        r.row("last error", e.clone());
-    }
+    report_cpu_and_errors(
+        &mut r,
+        &window,
+        ops,
+        "round trip",
+        &errors,
+        total.last_error.lock().expect("err").clone(),
+    );
     r.set("round_trips", json!(ops));
     r.set("round_trips_per_s", json!(round2(ops as f64 / dur)));
     r.set("latency_us", hist.to_json());
@@ -172,32 +178,11 @@ pub async fn run(ctx: Arc<Ctx>, o: &Opts, mixed: bool) -> Report {
         json!(total.connect_failed.load(Ordering::Relaxed)),
     );
     r.set("connect_s", json!(round2(connect_s.as_secs_f64())));
-    r.set("errors", errors.to_json());
-    r.set("cpu", window.to_json(ops));
-    r.set(
-        "server_cpu_us_per_op",
-        json!(window.server_us_per_op(ops).map(round2)),
-    );
-    r.set("ops", json!(ops));
-    r.set("op", Value::String("round trip".into()));
     if mixed {
         r.set("polling_clients", json!(n_poll));
         r.set("per_transport", Value::Object(per));
     }
     r
-}
-
-pub fn cpu_line(w: &Window, ops: u64, op: &str) -> String {
-    match w.server_cpu_s {
-        Some(s) => format!(
-            "{:.2} s over {:.2} s ({:.0} % of a core), {} µs per {op}",
-            s,
-            w.wall_s,
-            s * 100.0 / w.wall_s.max(1e-9),
-            opt(w.server_us_per_op(ops), 2)
-        ),
-        None => "- (pass --server-pid)".into(),
-    }
 }
 
 #[allow(clippy::too_many_arguments)]

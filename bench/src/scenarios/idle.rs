@@ -6,14 +6,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio::sync::{mpsc, watch};
 
-use super::{Opts, collect_ready, connect_client, join_all, secs};
+use super::{Opts, collect_ready, connect_client, join_all, report_cpu_and_errors, secs};
 use crate::conn::Error;
 use crate::ctx::{Ctx, Transport};
 use crate::report::{Report, opt};
-use crate::scenarios::echo::cpu_line;
 use crate::stats::{Group, Snap, Window, round2, rss_kib};
 
 #[derive(Default)]
@@ -134,11 +133,14 @@ pub async fn run(ctx: Arc<Ctx>, o: &Opts) -> Report {
         },
     );
     r.row("errors", errors.summary());
-    r.row("server CPU", cpu_line(&window, pings, "ping"));
-    r.row("load tool CPU", window.load_line());
-    if let Some(e) = group.last_error.lock().expect("err").as_ref() {
-        r.row("last error", e.clone());
-    }
+    report_cpu_and_errors(
+        &mut r,
+        &window,
+        pings,
+        "ping",
+        &errors,
+        group.last_error.lock().expect("err").clone(),
+    );
     r.set("connected", json!(connected));
     r.set("connect_failed", json!(failed));
     r.set("connect_s", json!(round2(connect_s.as_secs_f64())));
@@ -152,15 +154,6 @@ pub async fn run(ctx: Arc<Ctx>, o: &Opts) -> Report {
     r.set("dropped_before_hold", json!(dropped_before));
     r.set("pings_during_hold", json!(pings));
     r.set("max_ping_gap_ms", json!((max_gap > 0).then_some(max_gap)));
-    r.set("errors", errors.to_json());
-    r.set("last_error", json!(*group.last_error.lock().expect("err")));
-    r.set("cpu", window.to_json(pings));
-    r.set(
-        "server_cpu_us_per_op",
-        json!(window.server_us_per_op(pings).map(round2)),
-    );
-    r.set("ops", json!(pings));
-    r.set("op", Value::String("ping".into()));
     r
 }
 

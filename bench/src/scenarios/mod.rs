@@ -10,12 +10,14 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use serde_json::json;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::conn::Conn;
 use crate::ctx::{Ctx, Transport};
-use crate::stats::Group;
+use crate::report::Report;
+use crate::stats::{Errors, Group, Window, round2};
 
 /// Scenario parameters, from the command line.
 #[derive(Debug, Clone)]
@@ -111,6 +113,33 @@ pub async fn join_all<T>(handles: Vec<JoinHandle<T>>, deadline: Instant) -> Vec<
         }
     }
     out
+}
+
+/// What every scenario reports last: the server's CPU per operation over
+/// `window` (`op` names one, e.g. "round trip"), the tool's own CPU, the
+/// errors and the last error message.
+pub fn report_cpu_and_errors(
+    r: &mut Report,
+    window: &Window,
+    ops: u64,
+    op: &str,
+    errors: &Errors,
+    last_error: Option<String>,
+) {
+    r.row("server CPU", window.server_line(ops, op));
+    r.row("load tool CPU", window.load_line());
+    if let Some(e) = &last_error {
+        r.row("last error", e.clone());
+    }
+    r.set("errors", errors.to_json());
+    r.set("last_error", json!(last_error));
+    r.set("cpu", window.to_json(ops));
+    r.set(
+        "server_cpu_us_per_op",
+        json!(window.server_us_per_op(ops).map(round2)),
+    );
+    r.set("ops", json!(ops));
+    r.set("op", json!(op));
 }
 
 pub fn secs(d: Duration) -> f64 {

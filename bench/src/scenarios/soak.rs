@@ -23,12 +23,11 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, watch};
 
-use super::{Opts, collect_ready, join_all, secs};
+use super::{Opts, collect_ready, join_all, report_cpu_and_errors, secs};
 use crate::conn::{self, Conn, Error};
 use crate::ctx::{Ctx, Transport, now_us};
 use crate::proto::{parse_ack, parse_event};
 use crate::report::Report;
-use crate::scenarios::echo::cpu_line;
 use crate::stats::{Group, Snap, Window, round2, rss_kib};
 
 /// Members per room (observer included), on average.
@@ -322,9 +321,6 @@ pub async fn run(ctx: Arc<Ctx>, o: &Opts) -> Report {
         ),
     );
     r.row("errors", errors.summary());
-    if let Some(e) = shared.group.last_error.lock().expect("err").as_ref() {
-        r.row("last error", e.clone());
-    }
     let kib = |v: Option<u64>| v.map_or("- (pass --server-pid)".into(), |v| format!("{v} KiB"));
     r.row("server RSS at start", kib(rss_start));
     r.row("server RSS peak (sampled)", kib(rss_peak_sampled));
@@ -340,8 +336,14 @@ pub async fn run(ctx: Arc<Ctx>, o: &Opts) -> Report {
             (None, _) => "- (pass --health-path)".into(),
         },
     );
-    r.row("server CPU", cpu_line(&window, confirmed, "chat"));
-    r.row("load tool CPU", window.load_line());
+    report_cpu_and_errors(
+        &mut r,
+        &window,
+        confirmed,
+        "chat",
+        &errors,
+        shared.group.last_error.lock().expect("err").clone(),
+    );
     r.grid(
         &[
             "t (s)",
@@ -391,11 +393,6 @@ pub async fn run(ctx: Arc<Ctx>, o: &Opts) -> Report {
         "lost",
         json!({"total": lost, "own": get(&c.own_lost), "acks": get(&c.acks_lost), "observers": observer_lost, "rooms_unobserved": rooms_unobserved}),
     );
-    r.set("errors", errors.to_json());
-    r.set(
-        "last_error",
-        json!(*shared.group.last_error.lock().expect("err")),
-    );
     r.set("rss_start_kib", json!(rss_start));
     r.set("rss_peak_kib", json!(rss_peak_sampled));
     r.set("rss_end_kib", json!(rss_end));
@@ -416,13 +413,6 @@ pub async fn run(ctx: Arc<Ctx>, o: &Opts) -> Report {
                 .collect(),
         ),
     );
-    r.set("cpu", window.to_json(confirmed));
-    r.set(
-        "server_cpu_us_per_op",
-        json!(window.server_us_per_op(confirmed).map(round2)),
-    );
-    r.set("ops", json!(confirmed));
-    r.set("op", Value::String("chat".into()));
     r
 }
 
