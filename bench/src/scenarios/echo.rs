@@ -16,7 +16,7 @@ use crate::conn::{Conn, Error, Result};
 use crate::ctx::{Ctx, Transport, now_us};
 use crate::proto::{args_u64, fast_ints, lossy, parse_event};
 use crate::report::{Report, ms};
-use crate::stats::{Group, Snap, Window, round2};
+use crate::stats::{Errors, Group, Hist, Snap, Window, round2};
 
 pub async fn run(ctx: Arc<Ctx>, o: &Opts, mixed: bool) -> Report {
     let n = o.clients;
@@ -74,63 +74,54 @@ pub async fn run(ctx: Arc<Ctx>, o: &Opts, mixed: bool) -> Report {
     } else {
         vec![("websocket", &ws, n)]
     };
-    let total = Group::default();
+    let dur = o.duration.as_secs_f64();
+    let row =
+        |name: &str, clients: usize, connected: u64, ops: u64, hist: &Hist, errors: &Errors| {
+            vec![
+                name.to_string(),
+                clients.to_string(),
+                connected.to_string(),
+                format!("{:.0}", ops as f64 / dur),
+                ms(hist.quantile(0.5)),
+                ms(hist.quantile(0.99)),
+                ms(hist.max()),
+                errors.summary(),
+            ]
+        };
+    let (mut ops, mut connected, mut connect_failed) = (0, 0, 0);
+    let mut hist = Hist::default();
+    let mut errors = Errors::default();
+    let mut last_error = None;
     let mut per = serde_json::Map::new();
     let mut rows = Vec::new();
-    let dur = o.duration.as_secs_f64();
     for (name, g, count) in &groups {
-        let ops = g.ops();
-        let hist = g.hist.lock().expect("hist");
-        let errors = g.errors.lock().expect("errors").clone();
-        rows.push(vec![
-            name.to_string(),
-            count.to_string(),
-            g.connected.load(Ordering::Relaxed).to_string(),
-            format!("{:.0}", ops as f64 / dur),
-            ms(hist.quantile(0.5)),
-            ms(hist.quantile(0.99)),
-            ms(hist.max()),
-            errors.summary(),
-        ]);
+        let g_ops = g.ops();
+        let g_connected = g.connected.load(Ordering::Relaxed);
+        let g_hist = g.hist.lock().expect("hist");
+        let g_errors = g.errors.lock().expect("errors");
+        let g_last_error = g.last_error.lock().expect("err").clone();
+        rows.push(row(name, *count, g_connected, g_ops, &g_hist, &g_errors));
         per.insert(
             name.to_string(),
             json!({
                 "clients": count,
-                "connected": g.connected.load(Ordering::Relaxed),
-                "round_trips": ops,
-                "round_trips_per_s": round2(ops as f64 / dur),
-                "latency_us": hist.to_json(),
-                "errors": errors.to_json(),
-                "last_error": *g.last_error.lock().expect("err"),
+                "connected": g_connected,
+                "round_trips": g_ops,
+                "round_trips_per_s": round2(g_ops as f64 / dur),
+                "latency_us": g_hist.to_json(),
+                "errors": g_errors.to_json(),
+                "last_error": g_last_error,
             }),
         );
-        total.ops.fetch_add(ops, Ordering::Relaxed);
-        total
-            .connected
-            .fetch_add(g.connected.load(Ordering::Relaxed), Ordering::Relaxed);
-        total
-            .connect_failed
-            .fetch_add(g.connect_failed.load(Ordering::Relaxed), Ordering::Relaxed);
-        total.hist.lock().expect("hist").merge(&hist);
-        total.errors.lock().expect("errors").merge(&errors);
-        if let Some(e) = g.last_error.lock().expect("err").clone() {
-            *total.last_error.lock().expect("err") = Some(e);
-        }
+        ops += g_ops;
+        connected += g_connected;
+        connect_failed += g.connect_failed.load(Ordering::Relaxed);
+        hist.merge(&g_hist);
+        errors.merge(&g_errors);
+        last_error = g_last_error.or(last_error);
     }
-    let ops = total.ops();
-    let hist = total.hist.lock().expect("hist");
-    let errors = total.errors.lock().expect("errors").clone();
     if groups.len() > 1 {
-        rows.push(vec![
-            "total".into(),
-            n.to_string(),
-            total.connected.load(Ordering::Relaxed).to_string(),
-            format!("{:.0}", ops as f64 / dur),
-            ms(hist.quantile(0.5)),
-            ms(hist.quantile(0.99)),
-            ms(hist.max()),
-            errors.summary(),
-        ]);
+        rows.push(row("total", n, connected, ops, &hist, &errors));
     }
 
     let scenario = if mixed { "mixed" } else { "echo" };
@@ -161,22 +152,12 @@ pub async fn run(ctx: Arc<Ctx>, o: &Opts, mixed: bool) -> Report {
         ],
         rows,
     );
-    report_cpu_and_errors(
-        &mut r,
-        &window,
-        ops,
-        "round trip",
-        &errors,
-        total.last_error.lock().expect("err").clone(),
-    );
+    report_cpu_and_errors(&mut r, &window, ops, "round trip", &errors, last_error);
     r.set("round_trips", json!(ops));
     r.set("round_trips_per_s", json!(round2(ops as f64 / dur)));
     r.set("latency_us", hist.to_json());
-    r.set("connected", json!(total.connected.load(Ordering::Relaxed)));
-    r.set(
-        "connect_failed",
-        json!(total.connect_failed.load(Ordering::Relaxed)),
-    );
+    r.set("connected", json!(connected));
+    r.set("connect_failed", json!(connect_failed));
     r.set("connect_s", json!(round2(connect_s.as_secs_f64())));
     if mixed {
         r.set("polling_clients", json!(n_poll));
