@@ -2,6 +2,8 @@
 
 use serde_json::{Map, Value};
 
+use crate::stats::Hist;
+
 enum Section {
     Pairs(Vec<(String, String)>),
     Grid {
@@ -111,6 +113,16 @@ pub fn ms(us: Option<u64>) -> String {
         .unwrap_or_else(|| "-".into())
 }
 
+/// "p50 … ms, p99 … ms, max … ms" of a latency histogram.
+pub fn latency_ms(h: &Hist) -> String {
+    format!(
+        "p50 {} ms, p99 {} ms, max {} ms",
+        ms(h.quantile(0.5)),
+        ms(h.quantile(0.99)),
+        ms(h.max())
+    )
+}
+
 /// Formats an optional float with `d` decimals, or "-".
 pub fn opt(v: Option<f64>, d: usize) -> String {
     v.map(|v| format!("{v:.d$}")).unwrap_or_else(|| "-".into())
@@ -138,5 +150,9 @@ mod tests {
         assert_eq!(ms(Some(1500)), "1.500");
         assert_eq!(ms(None), "-");
         assert_eq!(opt(Some(1.234), 1), "1.2");
+        let mut h = Hist::default();
+        assert_eq!(latency_ms(&h), "p50 - ms, p99 - ms, max - ms");
+        h.record(1500);
+        assert_eq!(latency_ms(&h), "p50 1.500 ms, p99 1.500 ms, max 1.500 ms");
     }
 }

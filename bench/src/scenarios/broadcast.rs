@@ -17,7 +17,7 @@ use super::{
 use crate::conn::Conn;
 use crate::ctx::{Ctx, Transport, now_us};
 use crate::proto::{args_u64, fast_ints, parse_event};
-use crate::report::{Report, ms};
+use crate::report::{Report, latency_ms};
 use crate::stats::{Errors, Group, Snap, Window, round2};
 
 /// Upper bound on messages the sender emits in one run.
@@ -163,15 +163,7 @@ pub async fn run(ctx: Arc<Ctx>, o: &Opts) -> Report {
     );
     r.row("missing", format!("{missing}"));
     r.row("duplicates", format!("{dups}"));
-    r.row(
-        "delivery latency",
-        format!(
-            "p50 {} ms, p99 {} ms, max {} ms",
-            ms(hist.quantile(0.5)),
-            ms(hist.quantile(0.99)),
-            ms(hist.max())
-        ),
-    );
+    r.row("delivery latency", latency_ms(&hist));
     r.row("last delivery after last send", format!("{drain_ms:.1} ms"));
     r.row("errors", errors.summary());
     report_cpu_and_errors(&mut r, &window, delivered, "delivery", &errors, last_error);

@@ -9,7 +9,7 @@ use serde_json::json;
 use super::{MAX_OPS_PER_CLIENT, Opts, join_all, report_cpu_and_errors, secs};
 use crate::conn::Conn;
 use crate::ctx::{Ctx, Transport};
-use crate::report::{Report, ms};
+use crate::report::{Report, latency_ms};
 use crate::stats::{Group, Snap, Window, round2};
 
 pub async fn run(ctx: Arc<Ctx>, o: &Opts) -> Report {
@@ -49,15 +49,7 @@ pub async fn run(ctx: Arc<Ctx>, o: &Opts) -> Report {
     ));
     r.row("cycles", cycles.to_string());
     r.row("cycles/s", format!("{:.0}", cycles as f64 / dur));
-    r.row(
-        "cycle time",
-        format!(
-            "p50 {} ms, p99 {} ms, max {} ms",
-            ms(hist.quantile(0.5)),
-            ms(hist.quantile(0.99)),
-            ms(hist.max())
-        ),
-    );
+    r.row("cycle time", latency_ms(&hist));
     r.row("errors", errors.summary());
     report_cpu_and_errors(
         &mut r,
