@@ -221,36 +221,16 @@ record_plain() { # case server json
         "$1" "$2" "$3" >>"$OUT"
 }
 
-# Why a run failed, or nothing when it passed. Strict: for the step-up
-# ladder, lag is judged separately (see step_verdict).
-verdict() { # case file
-    python3 - "$1" "$2" <<'PY'
-import json, sys
-case, path = sys.argv[1:3]
-doc = None
-with open(path) as f:
-    for raw in f:
-        if raw.strip().startswith("{"):
-            doc = json.loads(raw)
-if doc is None:
-    print("no JSON from the load tool"); sys.exit()
-why = []
-if (doc.get("errors") or {}).get("total", 0):
-    why.append(f"errors {doc['errors']}")
-if doc.get("connect_failed"):
-    why.append(f"connect_failed {doc['connect_failed']}")
-if case.startswith("broadcast") and doc.get("missing"):
-    why.append(f"missing {doc['missing']}")
-if case.startswith("idle"):
-    if doc.get("dropped_during_hold") or doc.get("dropped_before_hold"):
-        why.append(f"dropped {doc.get('dropped_before_hold')}+{doc.get('dropped_during_hold')}")
-    if doc.get("open_at_hold") != doc.get("clients"):
-        why.append(f"open at hold {doc.get('open_at_hold')} of {doc.get('clients')}")
-if not doc.get("ops"):
-    if not case.startswith("idle"):
-        why.append("no operation completed")
-print("; ".join(why))
-PY
+# Judges the run recorded last in $OUT with table.py (the reasons of its ✗
+# marks): logs and counts it as failed when there is a reason. For the
+# step-up ladder, lag is judged separately (see step_verdict).
+judge() { # case server
+    local why
+    why=$(python3 "$BENCH/table.py" --why "$OUT")
+    if [[ -n $why ]]; then
+        log "  FAIL $1/$2: $why"
+        FAILED+=("$1/$2: $why")
+    fi
 }
 
 # Runs the load tool against the running server; $1 case, $2 server, the
@@ -279,13 +259,8 @@ one_run() { # case server scenario-args...
     run_load "$case" "$server" "$@"
     stop_server
     record "$RUN_OUT" "$case" "$server"
-    local why
-    why=$(verdict "$case" "$RUN_OUT")
     rm -f "$RUN_OUT"
-    if [[ -n $why ]]; then
-        log "  FAIL $case/$server: $why"
-        FAILED+=("$case/$server: $why")
-    fi
+    judge "$case" "$server"
 }
 
 # A broadcast step lags when anything is lost or late: missing > 0, any
@@ -456,20 +431,7 @@ with open(out, "a") as f:
     f.write(json.dumps(merged, sort_keys=True) + "\n")
 PY
     rm -f "${outs[@]}"
-    local why
-    why=$(python3 -c '
-import json, sys
-d = json.loads(open(sys.argv[1]).read().splitlines()[-1])
-why = []
-if d.get("failed"): why.append(d["failed"])
-if (d.get("errors") or {}).get("total"): why.append("errors")
-if d.get("dropped_during_hold") or d.get("dropped_before_hold"): why.append("dropped")
-if d.get("open_at_hold") != d.get("clients"): why.append("open at hold %s of %s" % (d.get("open_at_hold"), d.get("clients")))
-print("; ".join(why))' "$OUT")
-    if [[ -n $why ]]; then
-        log "  FAIL $case/$server: $why"
-        FAILED+=("$case/$server: $why")
-    fi
+    judge "$case" "$server"
 }
 
 # ---------------------------------------------------------------- run

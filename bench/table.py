@@ -2,6 +2,11 @@
 """Prints the results of bench/compare.sh as a markdown table.
 
     python3 bench/table.py [bench/results/latest.jsonl]
+    python3 bench/table.py --why bench/results/latest.jsonl
+
+With --why it prints only why the file's last result failed (nothing when
+it passed): compare.sh judges each run with it, so its exit status and the
+table's ✗ marks agree.
 
 One row per case, one column per server. A cell holds the case's main
 figure, the server's CPU time per operation (µs of server CPU per round
@@ -66,23 +71,26 @@ def marks(d):
 
 
 def failed(case, d):
-    """Why a run is marked ✗, or None."""
+    """Why a run is marked ✗ (every reason, joined), or None."""
     if d.get("failed"):
         return d["failed"]
+    why = []
     errs = (d.get("errors") or {}).get("total", 0)
     if errs:
-        return f"{errs} errors"
+        why.append(f"{errs} errors")
     if d.get("connect_failed"):
-        return f"{d['connect_failed']} connections failed"
+        why.append(f"{d['connect_failed']} connections failed")
     if case == "broadcast" and d.get("missing"):
-        return f"{d['missing']} deliveries missing"
+        why.append(f"{d['missing']} deliveries missing")
     if case.startswith("idle"):
         dropped = (d.get("dropped_during_hold") or 0) + (d.get("dropped_before_hold") or 0)
         if dropped:
-            return f"{dropped} connections dropped"
+            why.append(f"{dropped} connections dropped")
         if d.get("open_at_hold") != d.get("clients"):
-            return f"{d.get('open_at_hold')} of {d.get('clients')} open at the hold"
-    return None
+            why.append(f"{d.get('open_at_hold')} of {d.get('clients')} open at the hold")
+    elif not d.get("ops"):
+        why.append("no operation completed")
+    return "; ".join(why) or None
 
 
 def cell(case, d):
@@ -152,7 +160,17 @@ def ratio(case, a, b):
     return f"{x / y:.2f}"
 
 
+def print_why(path):
+    """--why: the reason the last result of `path` failed, or nothing."""
+    with open(path) as f:
+        lines = [line for line in f if line.strip()]
+    d = json.loads(lines[-1])
+    print(failed(d["case"], d) or "")
+
+
 def main():
+    if sys.argv[1:2] == ["--why"]:
+        return print_why(sys.argv[2])
     path = sys.argv[1] if len(sys.argv) > 1 else "bench/results/latest.jsonl"
     results = {}
     meta = {}
