@@ -221,6 +221,15 @@ record_plain() { # case server json
         "$1" "$2" "$3" >>"$OUT"
 }
 
+# start_server; when the server does not start, records the run as failed
+# (with the JSON fields of $3, e.g. ', "k": v', added) and counts it.
+start_or_record() { # server case [extra-fields]
+    start_server "$1" "$2" && return 0
+    record_plain "$2" "$1" "{\"failed\": \"server did not start\"${3:-}}"
+    FAILED+=("$2/$1: server did not start")
+    return 1
+}
+
 # Judges the run recorded last in $OUT with table.py (the reasons of its ✗
 # marks): logs and counts it as failed when there is a reason. For the
 # step-up ladder, lag is judged separately (see step_verdict).
@@ -251,11 +260,7 @@ run_load() {
 one_run() { # case server scenario-args...
     local case=$1 server=$2
     shift 2
-    if ! start_server "$server" "$case"; then
-        record_plain "$case" "$server" '{"failed": "server did not start"}'
-        FAILED+=("$case/$server: server did not start")
-        return
-    fi
+    start_or_record "$server" "$case" || return 0
     run_load "$case" "$server" "$@"
     stop_server
     record "$RUN_OUT" "$case" "$server"
@@ -295,11 +300,8 @@ PY
 
 step_ladder() { # server
     local server=$1 case=broadcast-step
-    if ! start_server "$server" "$case"; then
-        record_plain "$case" "$server" '{"failed": "server did not start", "summary": true}'
-        FAILED+=("$case/$server: server did not start")
-        return
-    fi
+    # The line stands for the ladder's summary, which table.py reads.
+    start_or_record "$server" "$case" ', "summary": true' || return 0
     local steps rate why
     steps=$(mktemp)
     for rate in $STEP_RATES; do
@@ -361,11 +363,7 @@ idle_big() {
     if (((BIG_CONNS + 200) > NOFILE)); then
         log "  the server's open-file limit ($NOFILE) is below $BIG_CONNS + 200: expect refused connections"
     fi
-    if ! start_server "$server" "$case"; then
-        record_plain "$case" "$server" '{"failed": "server did not start"}'
-        FAILED+=("$case/$server: server did not start")
-        return
-    fi
+    start_or_record "$server" "$case" || return 0
     # Four loopback source addresses per process: ephemeral ports to spare.
     local outs=() pids=() i
     for ((i = 0; i < procs; i++)); do
