@@ -211,10 +211,12 @@ def main():
             d = results.get((case, s))
             row.append(cell(case, d))
             if d is not None and not d.get("na"):
-                why = None if case == "broadcast-step" else failed(case, d)
+                # A ladder's lag is no failure (its note follows), a ladder
+                # that did not run is.
+                why = d.get("failed") if case == "broadcast-step" else failed(case, d)
                 if why:
                     notes.append(f"- {title} / {s}: {why}" + (f" ({d['last_error']})" if d.get("last_error") else ""))
-                if case == "broadcast-step" and d.get("summary"):
+                elif case == "broadcast-step":
                     if d.get("first_lag_rate") is not None:
                         notes.append(
                             f"- {title} / {s}: kept up to {num(d.get('max_sustained_rate'))}/s, "
