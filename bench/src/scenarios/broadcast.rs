@@ -208,11 +208,21 @@ async fn receiver(
     let hard_end = start_at + run_for;
     let mut seen = vec![0u64; planned.div_ceil(64) as usize];
     let mut known_total: Option<u64> = None;
+    // Armed once: a timer created in every turn of the loop would be
+    // registered and cancelled again for most deliveries.
+    let deadline = tokio::time::sleep_until(hard_end.into());
+    tokio::pin!(deadline);
     loop {
         if known_total.is_some_and(|t| res.unique >= t) {
             break;
         }
         tokio::select! {
+            // The deadline first (cheap once armed), so a server that never
+            // stops sending cannot keep the receiver past it; then the
+            // packet, usually ready, so the watch (polling it registers a
+            // waiter) is only polled when the receiver is about to sleep.
+            biased;
+            _ = &mut deadline => break,
             r = conn.next_engine() => {
                 let msg = match r {
                     Ok(pkt) => conn.handle(pkt).await,
@@ -256,7 +266,6 @@ async fn receiver(
                     known_total = *total.borrow_and_update();
                 }
             }
-            _ = tokio::time::sleep_until(hard_end.into()) => break,
         }
     }
     res.conn = Some(conn);
