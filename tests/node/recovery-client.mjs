@@ -34,7 +34,7 @@ import {
   scenario, mode, baseUrl, STEP_TIMEOUT_MS, GRACE_MS, TRACE, runSioScript, ownManagerOpts, // command line, settings
   normalize, checkEqual, errorMessage, describeCloseDetails, // values
   waitOn, traceWire, watchEngine, hookManagerEngines, trackReconnects, checkEngineMode, // engines
-  clients, disconnectAll, // clients
+  clients, disconnectAll, closeManagers, // clients
 } from "./sio-shared.mjs";
 
 // How long `shutdown` waits for the client to get back in after the disconnect.
@@ -53,7 +53,7 @@ const BURST = 50; // events per kind in burst-on-disconnect
 const PRE = 20; // `pre` events of the shutdown scenario
 const AUTH = { token: "recovery" };
 
-initRunner({ scenario, mode }, { onFail: closeAllNow });
+initRunner({ scenario, mode }, { onFail: disconnectAll });
 
 // --------------------------------------------------------------- helpers ---
 
@@ -249,19 +249,7 @@ async function checkTransportMode(c, what) {
 /** Disconnects every socket and waits (bounded) until the engines closed. */
 async function closeAll() {
   for (const c of clients) if (c.socket.active || c.socket.connected) c.socket.disconnect();
-  for (const c of clients) {
-    const rec = c.engineRec;
-    if (!rec) continue;
-    try {
-      await c.waitFor(() => rec.closed || rec.engine.readyState === "closed", "the engine.io connection to close", 3000);
-    } catch (e) {
-      emit({ event: "close-warning", client: c.label, error: e.message });
-    }
-  }
-  await sleep(50); // lets a last polling POST (the close packet) reach the server
-}
-function closeAllNow() {
-  disconnectAll();
+  await closeManagers(undefined, clients);
 }
 
 // ------------------------------------------------------- shared steps ---

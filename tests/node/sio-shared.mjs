@@ -337,10 +337,13 @@ export function disconnectAll() {
  * Waits (bounded, 3 s each) until every Manager's current engine.io
  * connection closed ("close-warning" line if not), calling after(info, closed)
  * for each Manager that opened one, then lets a last polling POST (the close
- * packet) reach the server.
+ * packet) reach the server. `owners` replaces the Managers' records with
+ * anything that has a label, engine records (`engines`, the current one
+ * last) and `waiters` woken on their changes (recovery-client.mjs passes its
+ * clients).
  */
-export async function closeManagers(after) {
-  for (const info of managers.values()) {
+export async function closeManagers(after = () => {}, owners = managers.values()) {
+  for (const info of owners) {
     const rec = currentEngine(info);
     if (!rec) continue;
     let closed = true;

@@ -48,7 +48,7 @@ const SCENARIOS = {
 };
 
 // On failure, disconnect every client before the verdict is written.
-initRunner({ scenario, mode }, { onFail: closeAllNow });
+initRunner({ scenario, mode }, { onFail: disconnectAll });
 
 // ---------------------------------------------------------------- client ---
 
@@ -142,9 +142,6 @@ async function closeAll() {
   await closeManagers((info, closed) => {
     if (!closed) info.manager._close && info.manager._close();
   });
-}
-function closeAllNow() {
-  disconnectAll();
 }
 
 // ------------------------------------------------------------- scenarios ---
