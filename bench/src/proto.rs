@@ -54,31 +54,24 @@ pub fn split_payload(body: &Bytes) -> Vec<Bytes> {
     out
 }
 
-/// A decoded socket.io EVENT packet.
-#[derive(Debug, Clone, PartialEq)]
+/// A decoded socket.io EVENT packet: its name and arguments (the
+/// scenarios need nothing else).
+#[derive(Debug)]
 pub struct Event {
-    pub namespace: String,
-    pub ack: Option<u64>,
     pub name: String,
     pub args: Vec<Value>,
 }
 
 /// Decodes a socket.io v5 packet (engine `4` already stripped) if it is an
-/// EVENT: `2[/nsp,][ackid][“name”,args…]`. Anything else gives `None`.
+/// EVENT: `2[/nsp,][ackid][“name”,args…]`; the namespace and ack id are
+/// skipped. Anything else gives `None`.
 pub fn parse_event(sio: &[u8]) -> Option<Event> {
     let mut rest = sio.strip_prefix(b"2")?;
-    let mut namespace = "/".to_string();
     if rest.first() == Some(&b'/') {
         let comma = rest.iter().position(|b| *b == b',')?;
-        namespace = String::from_utf8(rest[..comma].to_vec()).ok()?;
         rest = &rest[comma + 1..];
     }
     let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
-    let ack = if digits > 0 {
-        std::str::from_utf8(&rest[..digits]).ok()?.parse().ok()
-    } else {
-        None
-    };
     rest = &rest[digits..];
     let mut arr: Vec<Value> = serde_json::from_slice(rest).ok()?;
     if arr.is_empty() {
@@ -88,12 +81,7 @@ pub fn parse_event(sio: &[u8]) -> Option<Event> {
         Value::String(s) => s,
         _ => return None,
     };
-    Some(Event {
-        namespace,
-        ack,
-        name,
-        args: arr,
-    })
+    Some(Event { name, args: arr })
 }
 
 /// The id of a socket.io ACK packet on `/` (`3<id>[…]`, engine `4`
@@ -183,13 +171,11 @@ mod tests {
     fn events() {
         let e = parse_event(br#"2["echo",1,2,{"x":3}]"#).unwrap();
         assert_eq!(e.name, "echo");
-        assert_eq!(e.namespace, "/");
-        assert_eq!(e.ack, None);
         assert_eq!(e.args.len(), 3);
-        let e = parse_event(br#"2/chat,12["m"]"#).unwrap();
-        assert_eq!(e.namespace, "/chat");
-        assert_eq!(e.ack, Some(12));
-        assert!(e.args.is_empty());
+        assert_eq!(e.args[2]["x"], 3);
+        let e = parse_event(br#"2/chat,12["m",4]"#).unwrap();
+        assert_eq!(e.name, "m");
+        assert_eq!(e.args, vec![Value::from(4)]);
         assert!(parse_event(br#"0{"sid":"x"}"#).is_none());
         assert!(parse_event(b"2[1]").is_none());
         assert!(parse_event(b"2[").is_none());
