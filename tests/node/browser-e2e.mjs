@@ -283,6 +283,18 @@ async function sendChat(info, message, how = "click") {
   emit({ event: "sent", page: info.name, text: message, how });
 }
 
+/**
+ * Sends a chat to everyone from `info` and waits until the page shows it.
+ * The server sends one connection's packets in order, so whatever it sent
+ * the page before (a leak, a duplicate) has arrived by then: a check for
+ * "nothing else" after this needs no quiet period.
+ */
+async function settle(info) {
+  const marker = `${info.name} settles at ${now()} ms`;
+  await sendChat(info, marker);
+  await waitMessage(info, marker);
+}
+
 async function joinRoom(info, room) {
   await info.page.fill("#room", room);
   await info.page.click("#join");
@@ -363,7 +375,7 @@ async function chat(url) {
     const mine = (await messages(p)).filter((m) => m.text === "hello from A" || m.text === "hello from B");
     check(mine.length === 2, `${p.name}: each hello once`, { mine });
   }
-  await sleep(300); // C is in no room: the lobby messages must not reach it
+  await settle(c); // C is in no room: the lobby messages must not reach it
   const atC = (await messages(c)).filter((m) => m.room === "lobby");
   check(atC.length === 0, "page C, in no room, got lobby messages", { atC });
   await screenshot(a, "a");
@@ -392,7 +404,7 @@ async function recovery(url) {
   await sendChat(a, "after the drop");
   const after = await waitMessage(a, "after the drop");
   check(after.from === before.from, "A's socket id changed across the recovery", { before, after });
-  await sleep(300);
+  await settle(a);
   const all = (await messages(a)).map((m) => m.text);
   for (const t of ["before the drop", "while A was away", "after the drop"]) {
     check(all.filter((x) => x === t).length === 1, `A shows ${JSON.stringify(t)} ${all.filter((x) => x === t).length} times`, { all });
@@ -433,13 +445,13 @@ async function restart(url, gateway, port) {
   const second = new Gateway(port, "restarted binary");
   await second.start();
   const t1 = Date.now();
-  const back = await waitStatus(a, "connected again by itself with an empty outbox",
+  await waitStatus(a, "connected again by itself with an empty outbox",
     (s) => s.state === "connected" && s.outbox === "0", 15_000);
   const reconnectMs = Date.now() - t1;
-  const got = await waitUntil("offline 1..3 in #messages",
+  await waitUntil("offline 1..3 in #messages",
     async () => (await messages(a)).filter((m) => /^offline \d$/.test(m.text ?? "")).map((m) => m.text),
     (texts) => texts.length >= 3);
-  await sleep(300); // nothing sent twice
+  await settle(a); // nothing sent twice
   const final = (await messages(a)).filter((m) => /^offline \d$/.test(m.text ?? "")).map((m) => m.text);
   check(JSON.stringify(final) === JSON.stringify(["offline 1", "offline 2", "offline 3"]),
     `the offline messages arrived as ${JSON.stringify(final)}, expected offline 1..3 once each, in order`);
