@@ -124,7 +124,11 @@ pub fn clk_tck() -> u64 {
 
 /// utime + stime of a process in clock ticks (`/proc/<pid>/stat` fields 14, 15).
 pub fn cpu_ticks(pid: &str) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat_cpu_ticks(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+}
+
+/// utime + stime from the text of a `/proc/<pid>/stat`.
+fn stat_cpu_ticks(stat: &str) -> Option<u64> {
     // The command name (field 2) may hold spaces: fields resume after the last ')'.
     let rest = &stat[stat.rfind(')')? + 1..];
     let fields: Vec<&str> = rest.split_whitespace().collect();
@@ -145,7 +149,11 @@ pub fn rss_kib(pid: u32) -> Option<u64> {
 /// field of the `cpu` line except idle and iowait; guest time is already
 /// inside user).
 pub fn machine_busy_ticks() -> Option<u64> {
-    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    busy_ticks(&std::fs::read_to_string("/proc/stat").ok()?)
+}
+
+/// Busy ticks from the text of `/proc/stat`.
+fn busy_ticks(stat: &str) -> Option<u64> {
     let line = stat.lines().find(|l| l.starts_with("cpu "))?;
     let v: Vec<u64> = line
         .split_whitespace()
@@ -281,8 +289,19 @@ mod tests {
     fn reads_own_proc() {
         assert!(cpu_ticks("self").is_some());
         assert!(rss_kib(std::process::id()).unwrap() > 0);
-        assert!(clk_tck() > 0);
         assert!(machine_busy_ticks().is_some());
+    }
+
+    #[test]
+    fn picks_the_cpu_fields() {
+        // A command name holding spaces and a ')'; utime 11, stime 22.
+        let stat = "42 (a) b (c)) S 1 42 42 0 -1 4194560 100 0 0 0 11 22 0 0 20 0 1 0 5 1000 10";
+        assert_eq!(stat_cpu_ticks(stat), Some(33));
+        assert_eq!(stat_cpu_ticks("42 (cut short"), None);
+        // user nice system idle iowait irq softirq steal guest guest_nice
+        let stat = "cpu  10 20 30 400 50 6 7 8 9 10\ncpu0 5 10 15 200 25 3 3 4 4 5\n";
+        assert_eq!(busy_ticks(stat), Some(10 + 20 + 30 + 6 + 7 + 8));
+        assert_eq!(busy_ticks("intr 1 2 3\n"), None);
     }
 
     #[test]
