@@ -9,9 +9,9 @@
 //   socket.on(event, fn); socket.emit(event, ...args, ack?);
 //   socket.connected, socket.id, socket.recovered, socket.active,
 //   socket.sendBuffer, socket.connect(), socket.disconnect();
-//   socket.io (the manager): on("open" | "close" | "ping" | "error" |
-//   "reconnect_attempt" | "reconnect" | "reconnect_error"), opts.transports
-//   (read at each connection), backoff.duration() / backoff.attempts,
+//   socket.io (the manager): on("open" | "close" | "ping" |
+//   "reconnect_attempt" | "reconnect"), opts.transports (read at each
+//   connection), backoff.duration() / backoff.attempts,
 //   engine.transport.name, engine.on("upgrade", transport), engine.close().
 
 const SEP = "\x1e";
@@ -25,17 +25,9 @@ class Emitter {
     this._listeners.get(ev).push(fn);
     return this;
   }
-  once(ev, fn) {
-    const wrapper = (...args) => { this.off(ev, wrapper); fn.apply(this, args); };
-    wrapper.fn = fn;
-    return this.on(ev, wrapper);
-  }
   off(ev, fn) {
-    if (ev === undefined) { this._listeners.clear(); return this; }
-    const list = this._listeners.get(ev);
-    if (!list) return this;
-    if (!fn) { this._listeners.delete(ev); return this; }
-    const i = list.findIndex((f) => f === fn || f.fn === fn);
+    const list = this._listeners.get(ev) || [];
+    const i = list.indexOf(fn);
     if (i >= 0) list.splice(i, 1);
     return this;
   }
@@ -441,7 +433,6 @@ class Manager extends Emitter {
         this._reconnecting = false;
         if (err) {
           this.reconnect();
-          this.emitReserved("reconnect_error", err);
         } else {
           const attempts = this.backoff.attempts;
           this.backoff.reset();
@@ -499,8 +490,6 @@ class Socket extends Emitter {
     return this;
   }
 
-  open() { return this.connect(); }
-
   disconnect() {
     if (this.connected) this._packet({ type: DISCONNECT });
     this._destroy();
@@ -508,8 +497,6 @@ class Socket extends Emitter {
     if (this.connected) this._onclose("io client disconnect");
     return this;
   }
-
-  close() { return this.disconnect(); }
 
   emit(ev, ...args) {
     if (RESERVED.has(ev)) throw new Error(`"${ev}" is a reserved event name`);
