@@ -28,7 +28,7 @@ use crate::conn::{self, Conn, Error};
 use crate::ctx::{Ctx, Transport, now_us};
 use crate::proto::{parse_ack, parse_event};
 use crate::report::Report;
-use crate::stats::{Group, Snap, Window, round2, rss_kib};
+use crate::stats::{Errors, Group, Snap, Window, round2, rss_kib};
 
 /// Members per room (observer included), on average.
 const ROOM_SIZE: usize = 10;
@@ -61,7 +61,6 @@ struct Shared {
     next_id: AtomicU64,
     /// Per room: ids of chats their sender saw delivered.
     confirmed: Vec<Mutex<Vec<u64>>>,
-    timeout: Duration,
 }
 
 /// A sample of the server and the fleet at one instant.
@@ -72,9 +71,8 @@ struct Sample {
     online: i64,
     held: i64,
     confirmed: u64,
-    errors: u64,
-    /// Errors so far by kind, e.g. `timeout=2 closed=1`.
-    error_kinds: String,
+    /// Errors so far, by kind.
+    errors: Errors,
 }
 
 /// Small deterministic generator (xorshift64*), one per client slot.
@@ -110,7 +108,6 @@ pub async fn run(ctx: Arc<Ctx>, o: &Opts) -> Report {
         group: Group::default(),
         next_id: AtomicU64::new(1),
         confirmed: (0..rooms).map(|_| Mutex::new(Vec::new())).collect(),
-        timeout: ctx.timeout,
     });
     let pid = o.server_pid;
     let rss_start = pid.and_then(rss_kib);
@@ -182,7 +179,7 @@ pub async fn run(ctx: Arc<Ctx>, o: &Opts) -> Report {
             s.online,
             s.held,
             s.confirmed,
-            s.error_kinds
+            s.errors.summary()
         );
         samples.push(s);
     }
@@ -364,7 +361,7 @@ pub async fn run(ctx: Arc<Ctx>, o: &Opts) -> Report {
                     s.online.to_string(),
                     s.held.to_string(),
                     s.confirmed.to_string(),
-                    s.errors.to_string(),
+                    s.errors.total().to_string(),
                 ]
             })
             .collect(),
@@ -408,7 +405,7 @@ pub async fn run(ctx: Arc<Ctx>, o: &Opts) -> Report {
                 .iter()
                 .map(|s| {
                     json!({"t_s": round2(s.t_s), "rss_kib": s.rss_kib, "sessions": s.sessions,
-                           "online": s.online, "silent": s.held, "confirmed": s.confirmed, "errors": s.errors})
+                           "online": s.online, "silent": s.held, "confirmed": s.confirmed, "errors": s.errors.total()})
                 })
                 .collect(),
         ),
@@ -418,7 +415,6 @@ pub async fn run(ctx: Arc<Ctx>, o: &Opts) -> Report {
 
 async fn sample(ctx: &Ctx, o: &Opts, shared: &Shared, t0: Instant) -> Sample {
     let sessions = sessions(ctx, o).await;
-    let errors = shared.group.errors.lock().expect("errors").clone();
     Sample {
         t_s: t0.elapsed().as_secs_f64(),
         rss_kib: o.server_pid.and_then(rss_kib),
@@ -426,8 +422,7 @@ async fn sample(ctx: &Ctx, o: &Opts, shared: &Shared, t0: Instant) -> Sample {
         online: shared.c.online.load(Ordering::Relaxed),
         held: shared.c.held.load(Ordering::Relaxed),
         confirmed: shared.c.chats_confirmed.load(Ordering::Relaxed),
-        errors: errors.total(),
-        error_kinds: errors.summary(),
+        errors: shared.group.errors.lock().expect("errors").clone(),
     }
 }
 
@@ -627,7 +622,7 @@ async fn life(
                 }
             }
             _ = tokio::time::sleep_until(next_msg) => {
-                expire(&mut own, &mut acks, shared);
+                expire(&mut own, &mut acks, ctx.timeout, shared);
                 let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
                 let sent = if rng.below(4) == 0 {
                     let ack = next_ack;
@@ -670,7 +665,7 @@ async fn life(
     match end {
         End::Polite => {
             // Wait for what is still on its way back, then say goodbye.
-            let deadline = tokio::time::Instant::now() + shared.timeout;
+            let deadline = tokio::time::Instant::now() + ctx.timeout;
             while !(own.is_empty() && acks.is_empty()) {
                 match tokio::time::timeout_at(deadline, conn.recv()).await {
                     Ok(Ok(sio)) => on_packet(&sio, room, &mut own, &mut acks, shared),
@@ -730,9 +725,13 @@ fn on_packet(
     }
 }
 
-/// Counts as lost what has waited longer than `--timeout`.
-fn expire(own: &mut HashMap<u64, Instant>, acks: &mut HashMap<u64, Instant>, shared: &Shared) {
-    let t = shared.timeout;
+/// Counts as lost what has waited longer than `t` (`--timeout`).
+fn expire(
+    own: &mut HashMap<u64, Instant>,
+    acks: &mut HashMap<u64, Instant>,
+    t: Duration,
+    shared: &Shared,
+) {
     let n = own.len();
     own.retain(|_, at| at.elapsed() < t);
     shared
