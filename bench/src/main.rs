@@ -198,7 +198,7 @@ fn main() {
     ));
 
     // Watchdog: whatever happens, the tool stops by itself.
-    let limit = opts.connect_budget(timeout)
+    let limit = scenarios::connect_budget(timeout, opts.clients)
         + opts.warmup
         + opts.duration
         + opts.settle

@@ -73,7 +73,7 @@ pub async fn run(ctx: Arc<Ctx>, o: &Opts) -> Report {
         o.drain,
     ));
     drop(ready_tx);
-    let (_, _, pending) = collect_ready(ready_rx, n + 1, o.connect_budget(ctx.timeout)).await;
+    let (_, _, pending) = collect_ready(ready_rx, n + 1, ctx.timeout).await;
     let connect_s = t_connect.elapsed();
 
     let start_at = Instant::now() + Duration::from_millis(50);

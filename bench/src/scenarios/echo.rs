@@ -53,7 +53,7 @@ pub async fn run(ctx: Arc<Ctx>, o: &Opts, mixed: bool) -> Report {
         )));
     }
     drop(ready_tx);
-    let (_, _, pending) = collect_ready(ready_rx, n, o.connect_budget(ctx.timeout)).await;
+    let (_, _, pending) = collect_ready(ready_rx, n, ctx.timeout).await;
     let connect_s = t_connect.elapsed();
 
     let start_at = Instant::now() + Duration::from_millis(20);

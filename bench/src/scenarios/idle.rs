@@ -47,8 +47,7 @@ pub async fn run(ctx: Arc<Ctx>, o: &Opts) -> Report {
         )));
     }
     drop(ready_tx);
-    let (connected, failed, pending) =
-        collect_ready(ready_rx, n, o.connect_budget(ctx.timeout)).await;
+    let (connected, failed, pending) = collect_ready(ready_rx, n, ctx.timeout).await;
     let connect_s = t_connect.elapsed();
     tokio::time::sleep(o.settle).await;
     let rss_after = rss(o.server_pid);

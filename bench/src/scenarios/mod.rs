@@ -37,11 +37,9 @@ pub struct Opts {
     pub sample: Duration,
 }
 
-impl Opts {
-    /// How long the connect phase may take at most.
-    pub fn connect_budget(&self, timeout: Duration) -> Duration {
-        timeout + Duration::from_millis(20 * self.clients as u64)
-    }
+/// How long the connect phase of `n` clients may take at most.
+pub fn connect_budget(timeout: Duration, n: usize) -> Duration {
+    timeout + Duration::from_millis(20 * n as u64)
 }
 
 /// Upper bound on operations per client loop, besides the time bound.
@@ -83,14 +81,14 @@ pub async fn connect_client(
     conn.ok()
 }
 
-/// Collects the connect outcome of `n` clients, bounded by `budget`.
-/// Returns (connected, failed, still pending).
+/// Collects the connect outcome of `n` clients, bounded by their
+/// `connect_budget`. Returns (connected, failed, still pending).
 pub async fn collect_ready(
     mut rx: mpsc::Receiver<bool>,
     n: usize,
-    budget: Duration,
+    timeout: Duration,
 ) -> (usize, usize, usize) {
-    let deadline = tokio::time::Instant::now() + budget;
+    let deadline = tokio::time::Instant::now() + connect_budget(timeout, n);
     let (mut ok, mut failed) = (0, 0);
     while ok + failed < n {
         match tokio::time::timeout_at(deadline, rx.recv()).await {

@@ -131,12 +131,7 @@ pub async fn run(ctx: Arc<Ctx>, o: &Opts) -> Report {
         })
         .collect();
     drop(ready_tx);
-    let (obs_ok, obs_failed, obs_pending) = collect_ready(
-        ready_rx,
-        rooms,
-        ctx.timeout + Duration::from_millis(20 * rooms as u64),
-    )
-    .await;
+    let (obs_ok, obs_failed, obs_pending) = collect_ready(ready_rx, rooms, ctx.timeout).await;
     let (ping_interval, ping_timeout) = hb_rx
         .borrow_and_update()
         .unwrap_or((Duration::from_secs(25), Duration::from_secs(20)));
