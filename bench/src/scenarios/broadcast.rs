@@ -23,6 +23,7 @@ use crate::stats::{Errors, Group, Snap, Window, round2};
 /// Upper bound on messages the sender emits in one run.
 const MAX_SENDS: u64 = 10_000_000;
 
+#[derive(Default)]
 struct RecvResult {
     conn: Option<Conn>,
     unique: u64,
@@ -31,6 +32,7 @@ struct RecvResult {
     last_us: u64,
 }
 
+#[derive(Default)]
 struct SendResult {
     sent: u64,
     first_us: u64,
@@ -93,13 +95,7 @@ pub async fn run(ctx: Arc<Ctx>, o: &Opts) -> Report {
     let _ = done_tx.send(true);
     let sres = match tokio::time::timeout_at(hard_end.into(), sender).await {
         Ok(Ok(s)) => s,
-        _ => SendResult {
-            sent: 0,
-            first_us: 0,
-            last_us: 0,
-            errors: Errors::default(),
-            last_error: None,
-        },
+        _ => SendResult::default(),
     };
     let window = Window::between(&a, &b);
 
@@ -193,12 +189,7 @@ async fn receiver(
     planned: u64,
     run_for: Duration,
 ) -> RecvResult {
-    let mut res = RecvResult {
-        conn: None,
-        unique: 0,
-        dups: 0,
-        last_us: 0,
-    };
+    let mut res = RecvResult::default();
     let Some(mut conn) = connect_client(&ctx, Transport::Websocket, &group, ready).await else {
         return res;
     };
@@ -284,13 +275,7 @@ async fn sender(
     duration: Duration,
     drain: Duration,
 ) -> SendResult {
-    let mut res = SendResult {
-        sent: 0,
-        first_us: 0,
-        last_us: 0,
-        errors: Errors::default(),
-        last_error: None,
-    };
+    let mut res = SendResult::default();
     let mut conn = match Conn::connect(&ctx, Transport::Websocket).await {
         Ok(c) => {
             let _ = ready.send(true).await;
