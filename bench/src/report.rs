@@ -49,15 +49,11 @@ impl Report {
         self.json.insert(key.into(), v);
     }
 
-    pub fn json(&self) -> Value {
-        Value::Object(self.json.clone())
-    }
-
     pub fn print(&self, json_only: bool) {
         if !json_only {
             println!("{}", self.render());
         }
-        println!("{}", serde_json::to_string(&self.json()).expect("json"));
+        println!("{}", serde_json::to_string(&self.json).expect("json"));
     }
 
     pub fn render(&self) -> String {
@@ -146,7 +142,7 @@ mod tests {
         assert!(s.contains("== echo =="));
         assert!(s.contains("  clients        10"));
         assert!(s.contains("websocket |    5"));
-        assert_eq!(r.json()["scenario"], "echo");
+        assert_eq!(r.json["scenario"], "echo");
         assert_eq!(ms(Some(1500)), "1.500");
         assert_eq!(ms(None), "-");
         assert_eq!(opt(Some(1.234), 1), "1.2");
