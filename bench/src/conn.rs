@@ -102,7 +102,7 @@ impl Conn {
 
     /// Engine.io handshake only.
     pub async fn open(ctx: &Arc<Ctx>, transport: Transport) -> Result<Conn> {
-        match transport {
+        let (inner, handshake) = match transport {
             Transport::Websocket => {
                 let tcp = ctx.tcp_connect().await?;
                 let (mut ws, _) = tokio_tungstenite::client_async_with_config(
@@ -114,23 +114,19 @@ impl Conn {
                 .map_err(|e| Error::Connect(format!("websocket upgrade: {e}")))?;
                 let first = ws_next_text(&mut ws).await?;
                 let handshake = proto::parse_open(&first).map_err(Error::Protocol)?;
-                Ok(Conn {
-                    inner: Inner::Ws(Box::new(ws)),
-                    handshake,
-                    pings: 0,
-                    leftover: VecDeque::new(),
-                })
+                (Inner::Ws(Box::new(ws)), handshake)
             }
             Transport::Polling => {
                 let (poll, handshake) = Poll::open(ctx.clone()).await?;
-                Ok(Conn {
-                    inner: Inner::Poll(Box::new(poll)),
-                    handshake,
-                    pings: 0,
-                    leftover: VecDeque::new(),
-                })
+                (Inner::Poll(Box::new(poll)), handshake)
             }
-        }
+        };
+        Ok(Conn {
+            inner,
+            handshake,
+            pings: 0,
+            leftover: VecDeque::new(),
+        })
     }
 
     /// Upgrades a polling session to WebSocket as the JS client does:
