@@ -232,17 +232,15 @@ fn main() {
     }
     .expect("tokio runtime");
 
-    let c = ctx.clone();
-    let o = opts.clone();
     let scenario = args.scenario;
-    let mut report = rt.block_on(async move {
+    let mut report = rt.block_on(async {
         match scenario {
-            Scenario::Echo => scenarios::echo::run(c, &o, false).await,
-            Scenario::Mixed => scenarios::echo::run(c, &o, true).await,
-            Scenario::Broadcast => scenarios::broadcast::run(c, &o).await,
-            Scenario::Idle => scenarios::idle::run(c, &o).await,
-            Scenario::Churn => scenarios::churn::run(c, &o).await,
-            Scenario::Soak => scenarios::soak::run(c, &o).await,
+            Scenario::Echo => scenarios::echo::run(ctx, &opts, false).await,
+            Scenario::Mixed => scenarios::echo::run(ctx, &opts, true).await,
+            Scenario::Broadcast => scenarios::broadcast::run(ctx, &opts).await,
+            Scenario::Idle => scenarios::idle::run(ctx, &opts).await,
+            Scenario::Churn => scenarios::churn::run(ctx, &opts).await,
+            Scenario::Soak => scenarios::soak::run(ctx, &opts).await,
         }
     });
     let transport = match scenario {

@@ -20,7 +20,7 @@ use crate::report::Report;
 use crate::stats::{Errors, Group, Window, round2};
 
 /// Scenario parameters, from the command line.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Opts {
     pub clients: usize,
     pub transport: Transport,
