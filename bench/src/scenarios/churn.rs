@@ -6,11 +6,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use super::{MAX_OPS_PER_CLIENT, Opts, join_all, report_cpu_and_errors, secs};
+use super::{MAX_OPS_PER_CLIENT, Opts, join_all, measure_window, report_cpu_and_errors, secs};
 use crate::conn::Conn;
 use crate::ctx::{Ctx, Transport};
 use crate::report::{Report, latency_ms};
-use crate::stats::{Group, Snap, Window, round2};
+use crate::stats::{Group, round2};
 
 pub async fn run(ctx: Arc<Ctx>, o: &Opts) -> Report {
     let n = o.clients;
@@ -30,11 +30,7 @@ pub async fn run(ctx: Arc<Ctx>, o: &Opts) -> Report {
             ))
         })
         .collect();
-    tokio::time::sleep_until(win_start.into()).await;
-    let a = Snap::take(o.server_pid);
-    tokio::time::sleep_until(win_end.into()).await;
-    let b = Snap::take(o.server_pid);
-    let window = Window::between(&a, &b);
+    let window = measure_window(o.server_pid, win_start, win_end).await;
     join_all(handles, win_end + ctx.timeout + Duration::from_secs(3)).await;
 
     let cycles = group.ops();

@@ -9,14 +9,14 @@ use serde_json::{Value, json};
 use tokio::sync::{mpsc, watch};
 
 use super::{
-    MAX_OPS_PER_CLIENT, Opts, collect_ready, connect_client, join_all, report_cpu_and_errors, secs,
-    wait_start,
+    MAX_OPS_PER_CLIENT, Opts, collect_ready, connect_client, join_all, measure_window,
+    report_cpu_and_errors, secs, wait_start,
 };
 use crate::conn::{Conn, Error, Result};
 use crate::ctx::{Ctx, Transport, now_us};
 use crate::proto::{args_u64, fast_ints, lossy, parse_event};
 use crate::report::{Report, ms};
-use crate::stats::{Errors, Group, Hist, Snap, Window, round2};
+use crate::stats::{Errors, Group, Hist, round2};
 
 pub async fn run(ctx: Arc<Ctx>, o: &Opts, mixed: bool) -> Report {
     let n = o.clients;
@@ -60,11 +60,7 @@ pub async fn run(ctx: Arc<Ctx>, o: &Opts, mixed: bool) -> Report {
     let _ = start_tx.send(Some(start_at));
     let win_start = start_at + o.warmup;
     let win_end = win_start + o.duration;
-    tokio::time::sleep_until(win_start.into()).await;
-    let a = Snap::take(o.server_pid);
-    tokio::time::sleep_until(win_end.into()).await;
-    let b = Snap::take(o.server_pid);
-    let window = Window::between(&a, &b);
+    let window = measure_window(o.server_pid, win_start, win_end).await;
     join_all(handles, win_end + ctx.timeout + Duration::from_secs(3)).await;
 
     let groups: Vec<(&str, &Group, usize)> = if mixed {

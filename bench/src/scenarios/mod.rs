@@ -17,7 +17,7 @@ use tokio::task::JoinHandle;
 use crate::conn::Conn;
 use crate::ctx::{Ctx, Transport};
 use crate::report::Report;
-use crate::stats::{Errors, Group, Window, round2};
+use crate::stats::{Errors, Group, Snap, Window, round2};
 
 /// Scenario parameters, from the command line.
 #[derive(Debug)]
@@ -111,6 +111,15 @@ pub async fn join_all<T>(handles: Vec<JoinHandle<T>>, deadline: Instant) -> Vec<
         }
     }
     out
+}
+
+/// The CPU used from `start` to `end` (the measured window), waiting for
+/// both.
+pub async fn measure_window(server_pid: Option<u32>, start: Instant, end: Instant) -> Window {
+    tokio::time::sleep_until(start.into()).await;
+    let a = Snap::take(server_pid);
+    tokio::time::sleep_until(end.into()).await;
+    Window::between(&a, &Snap::take(server_pid))
 }
 
 /// What every scenario reports last: the server's CPU per operation over
