@@ -80,7 +80,7 @@ fn python_demo() -> Command {
 /// `demo --once URL`: connects over polling, sends one chat, gets it back, exits 0.
 async fn once(mut demo: Command) {
     let (_gateway, addr) = gateway("127.0.0.1:0").await;
-    let child = demo
+    let mut child = demo
         .args(["--once", &format!("http://{addr}")])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -88,17 +88,34 @@ async fn once(mut demo: Command) {
         .kill_on_drop(true)
         .spawn()
         .unwrap();
-    let out = tokio::time::timeout(STEP, child.wait_with_output())
-        .await
-        .expect("the demo finished in time")
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    // Its output is collected as it comes, so that a demo that hangs still
+    // shows how far it got.
+    let stdout = tokio::spawn(read_all(child.stdout.take().unwrap()));
+    let stderr = tokio::spawn(read_all(child.stderr.take().unwrap()));
+    let status = match tokio::time::timeout(STEP, child.wait()).await {
+        Ok(status) => Some(status.unwrap()),
+        Err(_) => {
+            let _ = child.kill().await;
+            None
+        }
+    };
+    let (stdout, stderr) = (stdout.await.unwrap(), stderr.await.unwrap());
     assert!(
-        out.status.success() && stdout.contains("(polling") && stdout.contains("joined lobby"),
+        status.is_some_and(|s| s.success())
+            && stdout.contains("(polling")
+            && stdout.contains("joined lobby"),
         "demo --once failed ({})\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
-        out.status
+        status.map_or_else(
+            || format!("still running after {STEP:?}"),
+            |s| s.to_string()
+        )
     );
+}
+
+async fn read_all(mut from: impl tokio::io::AsyncRead + Unpin) -> String {
+    let mut buf = Vec::new();
+    let _ = tokio::io::AsyncReadExt::read_to_end(&mut from, &mut buf).await;
+    String::from_utf8_lossy(&buf).into_owned()
 }
 
 /// Reads the demo's output until a line contains `what`; panics with what it read.
