@@ -183,18 +183,11 @@ fn main() {
         sample: Duration::from_secs_f64(args.sample),
     };
     let timeout = Duration::from_secs_f64(args.timeout);
-    // Idle holds many connections: small read buffers keep the tool lean.
-    let ws_read_buffer = if matches!(args.scenario, Scenario::Idle | Scenario::Soak) {
-        4 * 1024
-    } else {
-        16 * 1024
-    };
     let ctx = Arc::new(Ctx::new(
         target,
         timeout,
         args.connect_concurrency,
         args.local_addrs.clone(),
-        ws_read_buffer,
     ));
 
     // Watchdog: whatever happens, the tool stops by itself.
