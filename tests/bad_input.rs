@@ -48,12 +48,7 @@ impl Bench {
 
     /// A socket.io WebSocket client joined to `/`.
     async fn joined(&self) -> Ws {
-        let mut ws = ws_connect(&self.ws_url("transport=websocket")).await;
-        ws_text(&mut ws).await;
-        ws_send(&mut ws, "40").await;
-        assert!(ws_text(&mut ws).await.starts_with("40{"));
-        assert_eq!(ws_text(&mut ws).await, "42[\"auth\",{}]");
-        ws
+        self.server.ws_joined().await.0
     }
 
     async fn polling_sid(&self) -> String {
@@ -85,18 +80,10 @@ async fn assert_code(res: reqwest::Response, status: u16, code: u8, row: &str) {
 async fn every_row_of_the_bad_input_table() {
     let server = SioServer::start(server_config()).await;
     let mut b = Bench {
-        good: ws_connect(&format!(
-            "ws://{}/socket.io/?EIO=4&transport=websocket",
-            server.addr
-        ))
-        .await,
+        good: server.ws_joined().await.0,
         server,
         sent: 0,
     };
-    ws_text(&mut b.good).await;
-    ws_send(&mut b.good, "40").await;
-    ws_text(&mut b.good).await;
-    ws_text(&mut b.good).await;
     let base = b.base();
 
     // --- HTTP requests refused before any session exists

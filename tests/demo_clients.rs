@@ -35,16 +35,8 @@ async fn gateway(addr: &str) -> (Child, String) {
     (child, addr)
 }
 
-async fn sigterm(child: &mut Child) {
-    let pid = child.id().unwrap().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .await
-            .unwrap()
-            .success()
-    );
+async fn stop(child: &mut Child) {
+    common::sigterm(child).await;
     let status = tokio::time::timeout(Duration::from_secs(15), child.wait())
         .await
         .expect("the gateway exited after SIGTERM")
@@ -152,7 +144,7 @@ async fn reconnects(mut demo: Command, attempt_line: &str) {
     let mut seen = Vec::new();
     until_line(&mut lines, &mut seen, "joined lobby").await;
     until_line(&mut lines, &mut seen, "tick 1 from").await;
-    sigterm(&mut first).await;
+    stop(&mut first).await;
     until_line(&mut lines, &mut seen, "disconnected").await;
     until_line(&mut lines, &mut seen, attempt_line).await;
     let (_second, again) = gateway(&addr).await;

@@ -46,15 +46,7 @@ async fn binary_serves_the_relay_and_shuts_down_on_sigterm() {
     assert_eq!(health["status"], "ok", "{health}");
     assert_eq!(health["sessions"], 1, "{health}");
 
-    let pid = gateway.id().unwrap().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .await
-            .unwrap()
-            .success()
-    );
+    common::sigterm(&gateway).await;
 
     let verdict = tokio::time::timeout(common::DEADLINE, lines.next_line())
         .await

@@ -7,9 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::sio::{SioServer, config as sio_config};
-use common::{
-    TestServer, assert_error, config, http, open_polling, poll, post, ws_connect, ws_send, ws_text,
-};
+use common::{TestServer, assert_error, config, http, open_polling, poll, post, ws_send, ws_text};
 use socketgate::engine::CloseReason;
 use tokio::io::AsyncWriteExt;
 
@@ -101,15 +99,7 @@ async fn a_post_body_that_trickles_in_times_out_and_closes_the_session() {
 #[tokio::test]
 async fn namespaces_per_connection_are_limited() {
     let server = SioServer::start(sio_config().max_namespaces(2)).await;
-    let mut ws = ws_connect(&format!(
-        "ws://{}/socket.io/?EIO=4&transport=websocket",
-        server.addr
-    ))
-    .await;
-    ws_text(&mut ws).await;
-    ws_send(&mut ws, "40").await;
-    assert!(ws_text(&mut ws).await.starts_with("40{"));
-    ws_text(&mut ws).await; // auth
+    let (mut ws, _) = server.ws_joined().await;
     ws_send(&mut ws, "40/custom,").await;
     assert!(ws_text(&mut ws).await.starts_with("40/custom,"));
     ws_text(&mut ws).await; // auth

@@ -5,18 +5,12 @@
 mod common;
 
 use common::sio::{SioServer, config};
-use common::{Ws, ws_connect, ws_send, ws_text};
+use common::{Ws, ws_send, ws_text};
 use serde_json::Value;
 use socketgate::socketio::RecoveryConfig;
 
 async fn open(server: &SioServer) -> Ws {
-    let mut ws = ws_connect(&format!(
-        "ws://{}/socket.io/?EIO=4&transport=websocket",
-        server.addr
-    ))
-    .await;
-    assert!(ws_text(&mut ws).await.starts_with("0{"));
-    ws
+    server.ws_open().await
 }
 
 /// The JSON after a packet's prefix (`40/private,` → `{…}`).

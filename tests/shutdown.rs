@@ -7,21 +7,13 @@ mod common;
 use std::time::Duration;
 
 use common::sio::{SioServer, config};
-use common::{http, ws_close_code, ws_connect, ws_send, ws_text};
+use common::{http, ws_close_code, ws_send, ws_text};
 
 #[tokio::test]
 async fn server_shutdown_flushes_then_closes_polling_and_websocket_clients() {
     let server = SioServer::start(config()).await;
     // a WebSocket client on `/`
-    let mut ws = ws_connect(&format!(
-        "ws://{}/socket.io/?EIO=4&transport=websocket",
-        server.addr
-    ))
-    .await;
-    ws_text(&mut ws).await;
-    ws_send(&mut ws, "40").await;
-    ws_text(&mut ws).await; // connect answer
-    ws_text(&mut ws).await; // auth
+    let (mut ws, _) = server.ws_joined().await;
     // a polling client on `/`, with its GET pending
     let base = format!("http://{}/socket.io/?EIO=4&transport=polling", server.addr);
     let sid = common::handshake_sid(&base).await;
@@ -115,14 +107,7 @@ async fn a_shutdown_past_its_deadline_closes_what_is_left() {
     let server = SioServer::start(config()).await;
     // a WebSocket client that stops reading while megabytes wait for it:
     // its queue cannot be flushed, so only the deadline ends it
-    let mut ws = ws_connect(&format!(
-        "ws://{}/socket.io/?EIO=4&transport=websocket",
-        server.addr
-    ))
-    .await;
-    ws_text(&mut ws).await;
-    ws_send(&mut ws, "40").await;
-    ws_text(&mut ws).await;
+    let (ws, _) = server.ws_joined().await;
     let big = "x".repeat(1 << 20);
     for _ in 0..7 {
         server.io.emit("bulk", &big).unwrap();
@@ -135,15 +120,7 @@ async fn a_shutdown_past_its_deadline_closes_what_is_left() {
 #[tokio::test]
 async fn closing_a_namespace_disconnects_its_sockets_and_refuses_new_ones() {
     let server = SioServer::start(config()).await;
-    let mut ws = ws_connect(&format!(
-        "ws://{}/socket.io/?EIO=4&transport=websocket",
-        server.addr
-    ))
-    .await;
-    ws_text(&mut ws).await;
-    ws_send(&mut ws, "40").await;
-    ws_text(&mut ws).await;
-    ws_text(&mut ws).await;
+    let (mut ws, _) = server.ws_joined().await;
     ws_send(&mut ws, "40/custom,").await;
     assert!(ws_text(&mut ws).await.starts_with("40/custom,"));
     assert_eq!(ws_text(&mut ws).await, "42/custom,[\"auth\",{}]");

@@ -7,7 +7,7 @@ mod common;
 use std::sync::{Arc, Mutex};
 
 use common::sio::{SioServer, config};
-use common::{Ws, ws_connect, ws_send, ws_text};
+use common::{Ws, ws_send, ws_text};
 use socketgate::socketio::{DisconnectReason, EmitError, FullQueue, Socket, SocketIoConfig};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
@@ -27,17 +27,7 @@ fn limited() -> SocketIoConfig {
 /// A raw WebSocket client connected to `/`; returns it with its socket on
 /// the server.
 async fn join(server: &SioServer) -> (Ws, Socket) {
-    let mut ws = ws_connect(&format!(
-        "ws://{}/socket.io/?EIO=4&transport=websocket",
-        server.addr
-    ))
-    .await;
-    ws_text(&mut ws).await; // open
-    ws_send(&mut ws, "40").await;
-    let answer = ws_text(&mut ws).await;
-    let sid: serde_json::Value = serde_json::from_str(&answer[2..]).unwrap();
-    let sid = sid["sid"].as_str().unwrap().to_owned();
-    ws_text(&mut ws).await; // auth event
+    let (ws, sid) = server.ws_joined().await;
     let socket = server
         .io
         .of("/")

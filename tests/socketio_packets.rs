@@ -6,28 +6,17 @@ mod common;
 use std::time::Duration;
 
 use common::sio::{SioServer, config};
-use common::{Ws, ws_close_code, ws_connect, ws_next, ws_send, ws_text};
+use common::{Ws, ws_close_code, ws_next, ws_send, ws_text};
 use futures_util::SinkExt;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 async fn open(server: &SioServer) -> Ws {
-    let mut ws = ws_connect(&format!(
-        "ws://{}/socket.io/?EIO=4&transport=websocket",
-        server.addr
-    ))
-    .await;
-    assert!(ws_text(&mut ws).await.starts_with("0{"));
-    ws
+    server.ws_open().await
 }
 
 /// Connects `/` and reads the connect answer and the `auth` event.
 async fn open_main(server: &SioServer) -> Ws {
-    let mut ws = open(server).await;
-    ws_send(&mut ws, "40").await;
-    let answer = ws_text(&mut ws).await;
-    assert!(answer.starts_with("40{\"sid\":\""), "{answer}");
-    assert_eq!(ws_text(&mut ws).await, "42[\"auth\",{}]");
-    ws
+    server.ws_joined().await.0
 }
 
 /// Next message that is not a heartbeat ping (answered).

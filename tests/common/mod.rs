@@ -344,6 +344,17 @@ pub async fn spawn_gateway(args: &[&str]) -> (tokio::process::Child, String, Gat
     (child, addr, log)
 }
 
+/// Sends SIGTERM to a child process (the gateway binary).
+pub async fn sigterm(child: &tokio::process::Child) {
+    let pid = child.id().expect("the child is running").to_string();
+    let status = tokio::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .unwrap();
+    assert!(status.success(), "kill -TERM {pid}: {status}");
+}
+
 // ---- Node clients -------------------------------------------------------
 
 pub fn node_dir() -> PathBuf {

@@ -61,6 +61,28 @@ impl SioServer {
     pub fn base(&self) -> String {
         format!("http://{}", self.addr)
     }
+
+    /// A raw WebSocket to the engine, its open packet read.
+    pub async fn ws_open(&self) -> super::Ws {
+        let url = format!("ws://{}/socket.io/?EIO=4&transport=websocket", self.addr);
+        let mut ws = super::ws_connect(&url).await;
+        assert!(super::ws_text(&mut ws).await.starts_with("0{"));
+        ws
+    }
+
+    /// [`ws_open`](Self::ws_open) joined to `/`: the CONNECT answer and the
+    /// contract's `auth` event read. Returns the socket id too.
+    pub async fn ws_joined(&self) -> (super::Ws, String) {
+        let mut ws = self.ws_open().await;
+        super::ws_send(&mut ws, "40").await;
+        let answer = super::ws_text(&mut ws).await;
+        let json: Value =
+            serde_json::from_str(answer.strip_prefix("40").expect("a CONNECT answer"))
+                .unwrap_or_else(|_| panic!("{answer}"));
+        let sid = json["sid"].as_str().expect("a socket id").to_owned();
+        assert_eq!(super::ws_text(&mut ws).await, "42[\"auth\",{}]");
+        (ws, sid)
+    }
 }
 
 pub fn install_contract(io: &SocketIo) {
