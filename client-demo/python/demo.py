@@ -85,7 +85,16 @@ def connect_error(data):
 sio.connect(args.url, transports=["polling"], retry=not args.once, wait_timeout=5)
 if args.once:
     ok = echoed.wait(10)
-    sio.disconnect()
+    # python-engineio's polling write loop can stop before it posts the close
+    # packet (it checks its state between two sends), and its disconnect then
+    # waits for the long poll, which ends only at the server's next ping
+    # (25 s by default). Wait a few seconds for a clean disconnect, then exit
+    # anyway: the server times the session out by its heartbeat.
+    bye = threading.Thread(target=sio.disconnect, daemon=True)
+    bye.start()
+    bye.join(5)
+    if bye.is_alive():
+        log("disconnect still waiting on the long poll after 5 s; exiting")
     sys.exit(0 if ok else 1)
 if args.every > 0:
     def ticker(n=0):
