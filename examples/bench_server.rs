@@ -11,6 +11,7 @@
 //! `--recovery` turns connection state recovery on, so a client that
 //! reconnects gets every `bcast` it missed.
 
+use std::future::IntoFuture;
 use std::net::SocketAddr;
 
 use socketgate::socketio::{RecoveryConfig, SocketIo, SocketIoConfig};
@@ -45,5 +46,11 @@ async fn main() -> std::io::Result<()> {
     let app = tower::Layer::layer(&io.layer(), axum::Router::new());
     let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port))).await?;
     eprintln!("bench_server on http://{}", listener.local_addr()?);
-    axum::serve(listener, tower::make::Shared::new(app)).await
+    // The accept loop runs on a runtime worker, as the gateway's binary
+    // runs it, not on the main thread (which is not a worker and would hand
+    // each accepted connection over across threads).
+    let server = axum::serve(listener, tower::make::Shared::new(app)).into_future();
+    tokio::spawn(server)
+        .await
+        .unwrap_or_else(|e| Err(std::io::Error::other(e)))
 }

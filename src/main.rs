@@ -85,5 +85,10 @@ async fn main() -> std::io::Result<()> {
         .demo_dir(args.demo_dir)
         .client_bundle(Some(args.client_bundle));
     let listener = tokio::net::TcpListener::bind(config.addr).await?;
-    gateway::serve(listener, config, gateway::shutdown_signal()).await
+    // Served from a runtime worker: the main thread is not one, and
+    // accepting there hands every new connection over to a worker across
+    // threads (a futex wake-up and a context switch each time).
+    tokio::spawn(gateway::serve(listener, config, gateway::shutdown_signal()))
+        .await
+        .unwrap_or_else(|e| Err(std::io::Error::other(e)))
 }

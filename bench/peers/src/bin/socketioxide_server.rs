@@ -83,5 +83,11 @@ async fn main() -> std::io::Result<()> {
     let app = axum::Router::new().layer(layer);
     let listener = tokio::net::TcpListener::bind(addr).await?;
     eprintln!("socketioxide-server on http://{}", listener.local_addr()?);
-    axum::serve(listener, app).await
+    // The accept loop on a runtime worker, as socketgate's bench_server
+    // runs it (not on the main thread, which would hand every accepted
+    // connection to the worker across threads).
+    let server = std::future::IntoFuture::into_future(axum::serve(listener, app));
+    tokio::spawn(server)
+        .await
+        .unwrap_or_else(|e| Err(std::io::Error::other(e)))
 }
