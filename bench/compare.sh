@@ -132,7 +132,7 @@ server_cmd() { # server port
 # The bare server speaks WebSocket only.
 supports() { # server case
     [[ $1 != bare ]] && return 0
-    case $2 in echo-ws | broadcast | broadcast-step | idle-ws) return 0 ;; esac
+    case $2 in echo-ws | broadcast | broadcast-step | idle-ws | churn) return 0 ;; esac
     return 1
 }
 
@@ -154,7 +154,25 @@ probe() ( # port
 SPID=""
 SPORT=""
 
+# A churn run leaves ~100,000 sockets in TIME_WAIT for 60 s. They share
+# the kernel's connection hash table with live sockets and slow down every
+# lookup, so the next run would pay for the previous one: wait (up to 75 s)
+# until they are gone.
+settle_time_wait() {
+    local tw
+    tw=$(awk '/^TCP:/ { for (i = 1; i < NF; i++) if ($i == "tw") print $(i + 1) }' /proc/net/sockstat)
+    [[ ${tw:-0} -lt 1000 ]] && return 0
+    log "  waiting for $tw TIME_WAIT sockets to expire"
+    for _ in $(seq 1 75); do
+        sleep 1
+        tw=$(awk '/^TCP:/ { for (i = 1; i < NF; i++) if ($i == "tw") print $(i + 1) }' /proc/net/sockstat)
+        [[ ${tw:-0} -lt 1000 ]] && return 0
+    done
+    log "  still $tw TIME_WAIT sockets after 75 s; going on"
+}
+
 start_server() { # server case
+    settle_time_wait
     SPORT=$(free_port)
     # taskset execs the command: $! is the server itself.
     # shellcheck disable=SC2046
