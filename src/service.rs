@@ -132,13 +132,15 @@ where
         if self.is_engine_path(req.uri().path()) {
             // The CORS-wrapped engine is always ready (see `EngineCore`):
             // call it in place rather than cloning it for every request.
-            let res = self.engine.call(req);
-            Box::pin(async move {
-                match res.await {
-                    Ok(res) => Ok(res),
-                    Err(never) => match never {},
-                }
-            })
+            // A request without an `Origin` header is not a cross-origin
+            // browser request, and CORS headers mean nothing to its client
+            // (Node, Python and Rust clients, same-origin pages): it skips
+            // the CORS layer. The engine checks origins itself either way.
+            if req.headers().contains_key(header::ORIGIN) {
+                infallible(self.engine.call(req))
+            } else {
+                infallible(self.engine.get_mut().call(req))
+            }
         } else {
             let inner = self.inner.clone();
             Box::pin(async move {
@@ -150,6 +152,18 @@ where
 }
 
 /// The engine as a plain service, behind CORS.
+/// The engine's answer as the service's future (the engine never fails).
+fn infallible<E>(
+    res: impl Future<Output = Result<Response<Body>, Infallible>> + Send + 'static,
+) -> BoxFuture<Response<Body>, E> {
+    Box::pin(async move {
+        match res.await {
+            Ok(res) => Ok(res),
+            Err(never) => match never {},
+        }
+    })
+}
+
 #[derive(Clone)]
 pub(crate) struct EngineCore(Arc<EngineInner>);
 

@@ -100,6 +100,9 @@ async fn listed_origins_pass_and_get_cors_headers() {
         .unwrap();
     assert_eq!(res.status(), 200);
     assert_eq!(res.headers()["access-control-allow-origin"], app);
+    assert_eq!(res.headers()["access-control-allow-credentials"], "true");
+    let vary = res.headers()["vary"].to_str().unwrap().to_owned();
+    assert!(vary.contains("origin"), "{vary}");
     assert!(res.text().await.unwrap().starts_with("0{"));
 }
 
@@ -128,4 +131,17 @@ async fn clients_without_an_origin_header_pass() {
     let server = TestServer::start(config()).await;
     open_polling(&server).await;
     common::ws_connect(&server.ws_url("EIO=4&transport=websocket")).await;
+    // Not a cross-origin browser request: no CORS headers to compute.
+    let res = http()
+        .get(server.url("EIO=4&transport=polling"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let cors: Vec<_> = res
+        .headers()
+        .keys()
+        .filter(|k| k.as_str().starts_with("access-control-") || *k == "vary")
+        .collect();
+    assert!(cors.is_empty(), "{cors:?}");
 }
