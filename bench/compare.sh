@@ -161,12 +161,12 @@ SPORT=""
 settle_time_wait() {
     local tw
     tw=$(awk '/^TCP:/ { for (i = 1; i < NF; i++) if ($i == "tw") print $(i + 1) }' /proc/net/sockstat)
-    [[ ${tw:-0} -lt 1000 ]] && return 0
+    [[ ${tw:-0} -lt 10000 ]] && return 0
     log "  waiting for $tw TIME_WAIT sockets to expire"
     for _ in $(seq 1 75); do
         sleep 1
         tw=$(awk '/^TCP:/ { for (i = 1; i < NF; i++) if ($i == "tw") print $(i + 1) }' /proc/net/sockstat)
-        [[ ${tw:-0} -lt 1000 ]] && return 0
+        [[ ${tw:-0} -lt 10000 ]] && return 0
     done
     log "  still $tw TIME_WAIT sockets after 75 s; going on"
 }
