@@ -154,10 +154,11 @@ probe() ( # port
 SPID=""
 SPORT=""
 
-# A churn run leaves ~100,000 sockets in TIME_WAIT for 60 s. They share
-# the kernel's connection hash table with live sockets and slow down every
+# A churn run leaves 10,000-20,000 sockets in TIME_WAIT for 60 s (and
+# back-to-back runs over 100,000, near the kernel's bucket limit). They
+# share the connection hash table with live sockets and slow down every
 # lookup, so the next run would pay for the previous one: wait (up to 75 s)
-# until they are gone.
+# until fewer than 10,000 are left.
 settle_time_wait() {
     local tw
     tw=$(awk '/^TCP:/ { for (i = 1; i < NF; i++) if ($i == "tw") print $(i + 1) }' /proc/net/sockstat)
