@@ -9,12 +9,7 @@ use tokio_tungstenite::tungstenite::Error as WsError;
 #[tokio::test]
 async fn polling_handshake_answers_the_open_packet() {
     let server = TestServer::start(config()).await;
-    let res = http()
-        .get(server.url("EIO=4&transport=polling"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
+    let res = common::get_ok(server.url("EIO=4&transport=polling")).await;
     assert_eq!(res.headers()["content-type"], "text/plain; charset=UTF-8");
     assert_eq!(res.headers()["cache-control"], "no-store");
     let body = res.text().await.unwrap();

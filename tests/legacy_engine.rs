@@ -17,12 +17,7 @@ fn v3() -> socketgate::EngineConfig {
 
 /// Opens a v3 polling session; returns the sid.
 async fn open(server: &TestServer) -> String {
-    let res = http()
-        .get(server.url("EIO=3&transport=polling"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
+    let res = common::get_ok(server.url("EIO=3&transport=polling")).await;
     assert_eq!(res.headers()["content-type"], "text/plain; charset=UTF-8");
     let body = res.text().await.unwrap();
     let (len, packet) = body.split_once(':').expect("a framed payload");

@@ -132,12 +132,7 @@ async fn clients_without_an_origin_header_pass() {
     open_polling(&server).await;
     common::ws_connect(&server.ws_url("EIO=4&transport=websocket")).await;
     // Not a cross-origin browser request: no CORS headers to compute.
-    let res = http()
-        .get(server.url("EIO=4&transport=polling"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
+    let res = common::get_ok(server.url("EIO=4&transport=polling")).await;
     let cors: Vec<_> = res
         .headers()
         .keys()

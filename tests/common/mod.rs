@@ -208,11 +208,16 @@ pub async fn get_text(url: impl reqwest::IntoUrl) -> String {
     http().get(url).send().await.unwrap().text().await.unwrap()
 }
 
-/// A polling handshake at `url`; returns the sid.
-pub async fn handshake_sid(url: impl reqwest::IntoUrl) -> String {
+/// A GET at `url` that must answer 200.
+pub async fn get_ok(url: impl reqwest::IntoUrl) -> reqwest::Response {
     let res = http().get(url).send().await.unwrap();
     assert_eq!(res.status(), 200);
-    sid_of(&res.text().await.unwrap())
+    res
+}
+
+/// A polling handshake at `url`; returns the sid.
+pub async fn handshake_sid(url: impl reqwest::IntoUrl) -> String {
+    sid_of(&get_ok(url).await.text().await.unwrap())
 }
 
 /// A polling handshake; returns the sid.
