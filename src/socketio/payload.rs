@@ -1,7 +1,7 @@
 //! Event arguments, and the writer that turns an event into engine.io
 //! messages in one pass.
 
-use std::fmt::Write as _;
+use std::io::Write as _;
 
 use bytes::Bytes;
 use serde::Serialize;
@@ -74,18 +74,19 @@ impl Payload {
 pub(crate) struct Encoded(pub(crate) Vec<Message>);
 
 /// Writes the packet header: engine message type, socket.io type,
-/// attachment count, namespace and ack id.
-fn header(ty: PacketType, bins: usize, nsp: &str, id: Option<u64>) -> String {
-    let mut out = String::with_capacity(64);
-    out.push('4');
-    out.push(char::from(ty.digit()));
-    // Writing to a String cannot fail.
+/// attachment count, namespace and ack id. The packet is built as bytes so
+/// that serde_json writes into it directly.
+fn header(ty: PacketType, bins: usize, nsp: &str, id: Option<u64>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(64);
+    out.push(b'4');
+    out.push(ty.digit());
+    // Writing to a Vec cannot fail.
     if ty.is_binary() {
         let _ = write!(out, "{bins}-");
     }
     if nsp != "/" {
-        out.push_str(nsp);
-        out.push(',');
+        out.extend_from_slice(nsp.as_bytes());
+        out.push(b',');
     }
     if let Some(id) = id {
         let _ = write!(out, "{id}");
@@ -93,19 +94,18 @@ fn header(ty: PacketType, bins: usize, nsp: &str, id: Option<u64>) -> String {
     out
 }
 
-fn finish(out: String, bins: &[Bytes]) -> Encoded {
+fn finish(out: Vec<u8>, bins: &[Bytes]) -> Result<Encoded, serde_json::Error> {
+    // Only `str`s and serde_json's output (UTF-8) were written.
+    let text = String::from_utf8(out).map_err(serde::ser::Error::custom)?;
     let mut messages = Vec::with_capacity(1 + bins.len());
-    messages.push(Message::from_text_frame(out));
+    messages.push(Message::from_text_frame(text));
     messages.extend(bins.iter().cloned().map(Message::binary));
-    Encoded(messages)
+    Ok(Encoded(messages))
 }
 
-/// Appends `value` as JSON. serde_json writes UTF-8, so the bytes it
-/// produces are appended as text.
-fn push_json<T: Serialize + ?Sized>(out: &mut String, value: &T) -> Result<(), serde_json::Error> {
-    let bytes = serde_json::to_vec(value)?;
-    out.push_str(std::str::from_utf8(&bytes).map_err(serde::ser::Error::custom)?);
-    Ok(())
+/// Appends `value` as JSON.
+fn push_json<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) -> Result<(), serde_json::Error> {
+    serde_json::to_writer(out, value)
 }
 
 /// `["event", data]` as an EVENT packet; with connection state recovery the
@@ -118,18 +118,18 @@ pub(crate) fn event<T: Serialize + ?Sized>(
     offset: Option<&str>,
 ) -> Result<Encoded, serde_json::Error> {
     let mut out = header(PacketType::Event, 0, nsp, id);
-    out.push('[');
+    out.push(b'[');
     push_json(&mut out, event)?;
-    out.push(',');
+    out.push(b',');
     push_json(&mut out, data)?;
     push_offset(&mut out, offset)?;
-    out.push(']');
-    Ok(finish(out, &[]))
+    out.push(b']');
+    finish(out, &[])
 }
 
-fn push_offset(out: &mut String, offset: Option<&str>) -> Result<(), serde_json::Error> {
+fn push_offset(out: &mut Vec<u8>, offset: Option<&str>) -> Result<(), serde_json::Error> {
     if let Some(offset) = offset {
-        out.push(',');
+        out.push(b',');
         push_json(out, offset)?;
     }
     Ok(())
@@ -150,15 +150,15 @@ pub(crate) fn event_payload(
         PacketType::BinaryEvent
     };
     let mut out = header(ty, payload.bins.len(), nsp, id);
-    out.push('[');
+    out.push(b'[');
     push_json(&mut out, event)?;
     for arg in &payload.args {
-        out.push(',');
+        out.push(b',');
         push_json(&mut out, arg)?;
     }
     push_offset(&mut out, offset)?;
-    out.push(']');
-    Ok(finish(out, &payload.bins))
+    out.push(b']');
+    finish(out, &payload.bins)
 }
 
 /// An ACK (or BINARY_ACK) carrying the payload's arguments.
@@ -170,16 +170,20 @@ pub(crate) fn ack(nsp: &str, id: u64, payload: &Payload) -> Result<Encoded, serd
     };
     let mut out = header(ty, payload.bins.len(), nsp, Some(id));
     push_json(&mut out, &payload.args)?;
-    Ok(finish(out, &payload.bins))
+    finish(out, &payload.bins)
 }
 
 /// A CONNECT, DISCONNECT or CONNECT_ERROR packet.
 pub(crate) fn control(ty: PacketType, nsp: &str, data: Option<&Value>) -> Encoded {
     let mut out = header(ty, 0, nsp, None);
-    if let Some(data) = data {
-        let _ = write!(out, "{data}");
-    }
-    finish(out, &[])
+    let written = match data {
+        Some(data) => push_json(&mut out, data),
+        None => Ok(()),
+    };
+    // A `Value` (string keys only) always serialises, into UTF-8.
+    written
+        .and_then(|()| finish(out, &[]))
+        .expect("a JSON value serialises into UTF-8")
 }
 
 #[cfg(test)]
