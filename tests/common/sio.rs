@@ -162,6 +162,37 @@ fn on_connect(socket: Socket) {
             }
         });
     });
+    // A broadcast with acks: `{room, timeoutMs}` polls the room's sockets
+    // and acks the asker with who answered what and who did not.
+    socket.on("poll-room", |s, mut ev| {
+        let spec: Value = ev.data().unwrap_or_default();
+        let room = spec["room"].as_str().unwrap_or_default().to_owned();
+        let timeout = Duration::from_millis(spec["timeoutMs"].as_u64().unwrap_or(1000));
+        let (op, ack) = (s.namespace().to(room).timeout(timeout), ev.take_ack());
+        tokio::spawn(async move {
+            let report = match op.emit_with_ack("poll", "ready?").await {
+                Ok(results) => {
+                    let replies: serde_json::Map<_, _> = results
+                        .replies
+                        .iter()
+                        .map(|(id, answer)| {
+                            (id.as_str().to_owned(), Value::from(answer.args.clone()))
+                        })
+                        .collect();
+                    let missing: Vec<_> = results
+                        .missing
+                        .iter()
+                        .map(|(id, e)| json!({ "id": id.as_str(), "error": e.to_string() }))
+                        .collect();
+                    json!({ "replies": replies, "missing": missing })
+                }
+                Err(e) => json!({ "error": e.to_string() }),
+            };
+            if let Some(ack) = ack {
+                let _ = ack.send(&report);
+            }
+        });
+    });
     socket.on("binary-please", |s, mut ev| {
         let mut payload = Payload::new().bin(vec![1u8, 2, 3]);
         let nested = payload.attach(vec![4u8, 5]);

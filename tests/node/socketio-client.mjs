@@ -14,8 +14,8 @@
 //
 // The server under test implements the test contract described in README.md
 // (namespaces /, /custom, /private, /tenant-<digits>; events message,
-// message-with-ack, join, leave, bcast, ask, binary-please, close-transport,
-// disconnect-me).
+// message-with-ack, join, leave, bcast, ask, poll-room, binary-please,
+// close-transport, disconnect-me).
 //
 // Output and exit codes come from harness.mjs, the command line, the SIO_*
 // settings and the engine.io / Manager bookkeeping from sio-shared.mjs; the
@@ -324,6 +324,30 @@ async function roomsScenario() {
   checkEqual(await B.ack("join", ["r1"]), ["r1"], "B join r1");
   checkEqual(await C.ack("join", ["r2"]), ["r2"], "C join r2");
 
+  // A broadcast with acks: C has the server poll room r1 (A and B). A
+  // answers, B stays silent: the server reports A's answer and B missing
+  // once its 500 ms are up.
+  const pollSentAt = now();
+  const pollP = C.ack("poll-room", [{ room: "r1", timeoutMs: 500 }]);
+  pollP.catch(() => {});
+  const pollA = await A.event("poll");
+  const pollB = await B.event("poll");
+  for (const [label, q] of [["A", pollA], ["B", pollB]]) {
+    check(q.length === 2 && q[0] === "ready?" && typeof q[1] === "function", `${label}: 'poll' must be ("ready?", <ack>), got ${JSON.stringify(normalize(q))}`);
+  }
+  pollA[1]("A-ok", 1);
+  const [pollReport] = await pollP;
+  const pollMs = now() - pollSentAt;
+  checkEqual(
+    pollReport,
+    { replies: { [A.socket.id]: ["A-ok", 1] }, missing: [{ id: B.socket.id, error: "ack timed out" }] },
+    "poll-room r1 report",
+  );
+  check(pollMs >= 450, `the room poll was reported after ${pollMs} ms, before its 500 ms timeout`);
+  pollB[1]("too late");
+  await sleep(GRACE_MS);
+  for (const c of all) c.checkNothingElse("after the room poll");
+
   const steps = [];
   // Sends `bcast` from `from`, waits for `event` on every expected client,
   // then waits GRACE_MS and asserts nobody received anything else.
@@ -380,7 +404,7 @@ async function roomsScenario() {
   const ids = Object.fromEntries(all.map((c) => [c.label, c.socket.id]));
   check(new Set(Object.values(ids)).size === 3, `socket ids are not distinct: ${JSON.stringify(ids)}`);
   await closeAll();
-  return { ids, steps, volatileAttempts: volAttempts, transports };
+  return { ids, steps, pollMs, volatileAttempts: volAttempts, transports };
 }
 
 async function dynamicScenario() {
