@@ -443,9 +443,8 @@ impl BroadcastOperator {
         data: &T,
     ) -> Result<AckResults, EmitError> {
         super::socket::check_event(event)?;
-        let payload = Payload::new().arg(serde_json::to_value(data)?);
         let id = self.ns.next_ack_id();
-        let packet = payload::event_payload(&self.ns.path, Some(id), event, &payload, None)?;
+        let packet = payload::event(&self.ns.path, Some(id), event, data, None)?;
         let waits: Vec<_> = self
             .sockets()
             .into_iter()

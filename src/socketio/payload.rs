@@ -173,6 +173,19 @@ pub(crate) fn ack(nsp: &str, id: u64, payload: &Payload) -> Result<Encoded, serd
     finish(out, &payload.bins)
 }
 
+/// An ACK carrying one JSON argument, serialised straight into the packet.
+pub(crate) fn ack_one<T: Serialize + ?Sized>(
+    nsp: &str,
+    id: u64,
+    data: &T,
+) -> Result<Encoded, serde_json::Error> {
+    let mut out = header(PacketType::Ack, 0, nsp, Some(id));
+    out.push(b'[');
+    push_json(&mut out, data)?;
+    out.push(b']');
+    finish(out, &[])
+}
+
 /// A CONNECT, DISCONNECT or CONNECT_ERROR packet.
 pub(crate) fn control(ty: PacketType, nsp: &str, data: Option<&Value>) -> Encoded {
     let mut out = header(ty, 0, nsp, None);
@@ -222,6 +235,8 @@ mod tests {
         );
         let e = ack("/chat", 7, &Payload::new().arg("ok")).unwrap();
         assert_eq!(texts(&e), ["43/chat,7[\"ok\"]"]);
+        let e = ack_one("/chat", 7, &serde_json::json!({"ok": true})).unwrap();
+        assert_eq!(texts(&e), ["43/chat,7[{\"ok\":true}]"]);
         let e = ack("/", 7, &Payload::new().bin(vec![9u8])).unwrap();
         assert_eq!(
             texts(&e),

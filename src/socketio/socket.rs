@@ -151,8 +151,8 @@ impl fmt::Debug for AckSender {
 impl AckSender {
     /// Acknowledges with one JSON argument.
     pub fn send<T: Serialize + ?Sized>(self, data: &T) -> Result<(), EmitError> {
-        let payload = Payload::new().arg(serde_json::to_value(data)?);
-        self.send_payload(&payload)
+        let packet = payload::ack_one(&self.socket.0.ns.path, self.id, data)?;
+        self.socket.send(&packet)
     }
 
     /// Acknowledges with any arguments, binary included.
@@ -430,8 +430,11 @@ impl Socket {
         data: &T,
         timeout: Duration,
     ) -> Result<Payload, AckError> {
-        let payload = Payload::new().arg(serde_json::to_value(data).map_err(EmitError::from)?);
-        self.emit_payload_with_ack(event, &payload, timeout).await
+        check_event(event)?;
+        let id = self.0.ns.next_ack_id();
+        let packet = payload::event(&self.0.ns.path, Some(id), event, data, None)
+            .map_err(EmitError::from)?;
+        self.send_expecting_ack(id, &packet, timeout).await
     }
 
     /// [`emit_with_ack`](Self::emit_with_ack) with any arguments.
@@ -445,8 +448,17 @@ impl Socket {
         let id = self.0.ns.next_ack_id();
         let packet = payload::event_payload(&self.0.ns.path, Some(id), event, payload, None)
             .map_err(EmitError::from)?;
+        self.send_expecting_ack(id, &packet, timeout).await
+    }
+
+    async fn send_expecting_ack(
+        &self,
+        id: u64,
+        packet: &Encoded,
+        timeout: Duration,
+    ) -> Result<Payload, AckError> {
         let answer = self.expect_ack(id);
-        self.send(&packet)?;
+        self.send(packet)?;
         self.wait_ack(id, answer, timeout).await
     }
 
