@@ -208,3 +208,58 @@ async fn a_client_that_joins_no_namespace_is_closed_after_connect_timeout() {
     ws_send(&mut ws, "42[\"message\",\"alive\"]").await;
     assert_eq!(next_event(&mut ws).await, "42[\"message-back\",\"alive\"]");
 }
+
+#[tokio::test]
+async fn server_emits_with_ack_and_gets_json_and_binary_answers() {
+    let server = SioServer::start(config()).await;
+    let mut ws = open_main(&server).await;
+    let socket = server.io.of("/").unwrap().sockets()[0].clone();
+    let timeout = Duration::from_secs(5);
+
+    let asker = socket.clone();
+    let asked = tokio::spawn(async move { asker.emit_with_ack("question", &"q?", timeout).await });
+    let question = next_event(&mut ws).await;
+    let id = question
+        .strip_prefix("42")
+        .and_then(|rest| rest.strip_suffix("[\"question\",\"q?\"]"))
+        .unwrap_or_else(|| panic!("an EVENT with an ack id expected, got {question:?}"));
+    assert!(id.parse::<u64>().is_ok(), "{question:?}");
+    ws_send(&mut ws, &format!("43{id}[\"yes\",2]")).await;
+    let answer = asked.await.unwrap().unwrap();
+    assert_eq!(
+        answer.args,
+        [serde_json::json!("yes"), serde_json::json!(2)]
+    );
+
+    // With binary arguments both ways: BINARY_EVENT out, BINARY_ACK back.
+    let payload = socketgate::socketio::Payload::new()
+        .arg("q?")
+        .bin(vec![1u8, 2]);
+    let asked = tokio::spawn(async move {
+        socket
+            .emit_payload_with_ack("question", &payload, timeout)
+            .await
+    });
+    let question = next_event(&mut ws).await;
+    let id = question
+        .strip_prefix("451-")
+        .and_then(|rest| {
+            rest.strip_suffix("[\"question\",\"q?\",{\"_placeholder\":true,\"num\":0}]")
+        })
+        .unwrap_or_else(|| panic!("a BINARY_EVENT with an ack id expected, got {question:?}"))
+        .to_owned();
+    assert!(id.parse::<u64>().is_ok(), "{question:?}");
+    assert_eq!(
+        ws_next(&mut ws).await,
+        Some(WsMessage::binary(vec![1u8, 2]))
+    );
+    ws_send(
+        &mut ws,
+        &format!("461-{id}[{{\"_placeholder\":true,\"num\":0}},\"ok\"]"),
+    )
+    .await;
+    ws.send(WsMessage::binary(vec![7u8])).await.unwrap();
+    let answer = asked.await.unwrap().unwrap();
+    assert_eq!(answer.binary(0).map(|b| &b[..]), Some(&[7u8][..]));
+    assert_eq!(answer.get::<String>(1).unwrap(), "ok");
+}
