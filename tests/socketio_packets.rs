@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::sio::{SioServer, config};
-use common::{Ws, ws_close_code, ws_next, ws_send, ws_text};
+use common::{Ws, ws_close_code, ws_event, ws_next, ws_send, ws_text};
 use futures_util::SinkExt;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
@@ -19,23 +19,11 @@ async fn open_main(server: &SioServer) -> Ws {
     server.ws_joined().await.0
 }
 
-/// Next message that is not a heartbeat ping (answered).
-async fn next_event(ws: &mut Ws) -> String {
-    loop {
-        let t = ws_text(ws).await;
-        if t == "2" {
-            ws_send(ws, "3").await;
-            continue;
-        }
-        return t;
-    }
-}
-
 async fn assert_still_serves(server: &SioServer) {
     let mut ws = open_main(server).await;
     ws_send(&mut ws, "42[\"message\",\"still fine\"]").await;
     assert_eq!(
-        next_event(&mut ws).await,
+        ws_event(&mut ws).await,
         "42[\"message-back\",\"still fine\"]"
     );
 }
@@ -54,7 +42,7 @@ async fn connect_event_ack_and_binary_round_trip() {
     assert_eq!(server.io.of("/").unwrap().sockets()[0].id().as_str(), sid);
 
     ws_send(&mut ws, "4212[\"message-with-ack\",{\"a\":[1,2]}]").await;
-    assert_eq!(next_event(&mut ws).await, "4312[{\"a\":[1,2]}]");
+    assert_eq!(ws_event(&mut ws).await, "4312[{\"a\":[1,2]}]");
 
     ws_send(
         &mut ws,
@@ -63,7 +51,7 @@ async fn connect_event_ack_and_binary_round_trip() {
     .await;
     ws.send(WsMessage::binary(vec![9u8, 8, 7])).await.unwrap();
     assert_eq!(
-        next_event(&mut ws).await,
+        ws_event(&mut ws).await,
         "451-[\"message-back\",{\"_placeholder\":true,\"num\":0},\"x\"]"
     );
     assert_eq!(
@@ -103,8 +91,8 @@ async fn namespace_disconnect_leaves_the_others_up() {
     let server = SioServer::start(config()).await;
     let mut ws = open_main(&server).await;
     ws_send(&mut ws, "40/custom,").await;
-    assert!(next_event(&mut ws).await.starts_with("40/custom,{\"sid\""));
-    assert_eq!(next_event(&mut ws).await, "42/custom,[\"auth\",{}]");
+    assert!(ws_event(&mut ws).await.starts_with("40/custom,{\"sid\""));
+    assert_eq!(ws_event(&mut ws).await, "42/custom,[\"auth\",{}]");
     assert_eq!(server.io.of("/custom").unwrap().sockets().len(), 1);
     ws_send(&mut ws, "41/custom,").await;
     common::until("socket left /custom", || {
@@ -112,12 +100,12 @@ async fn namespace_disconnect_leaves_the_others_up() {
     })
     .await;
     ws_send(&mut ws, "42[\"message\",1]").await;
-    assert_eq!(next_event(&mut ws).await, "42[\"message-back\",1]");
+    assert_eq!(ws_event(&mut ws).await, "42[\"message-back\",1]");
     // the server disconnecting a socket tells the client, and it may come back
     ws_send(&mut ws, "42[\"disconnect-me\"]").await;
-    assert_eq!(next_event(&mut ws).await, "41");
+    assert_eq!(ws_event(&mut ws).await, "41");
     ws_send(&mut ws, "40").await;
-    assert!(next_event(&mut ws).await.starts_with("40{\"sid\""));
+    assert!(ws_event(&mut ws).await.starts_with("40{\"sid\""));
 }
 
 /// Each bad packet closes the offending connection, and the server goes on.
@@ -206,7 +194,7 @@ async fn a_client_that_joins_no_namespace_is_closed_after_connect_timeout() {
     let mut ws = open_main(&server).await;
     tokio::time::sleep(Duration::from_millis(600)).await;
     ws_send(&mut ws, "42[\"message\",\"alive\"]").await;
-    assert_eq!(next_event(&mut ws).await, "42[\"message-back\",\"alive\"]");
+    assert_eq!(ws_event(&mut ws).await, "42[\"message-back\",\"alive\"]");
 }
 
 #[tokio::test]
@@ -218,7 +206,7 @@ async fn server_emits_with_ack_and_gets_json_and_binary_answers() {
 
     let asker = socket.clone();
     let asked = tokio::spawn(async move { asker.emit_with_ack("question", &"q?", timeout).await });
-    let question = next_event(&mut ws).await;
+    let question = ws_event(&mut ws).await;
     let id = question
         .strip_prefix("42")
         .and_then(|rest| rest.strip_suffix("[\"question\",\"q?\"]"))
@@ -240,7 +228,7 @@ async fn server_emits_with_ack_and_gets_json_and_binary_answers() {
             .emit_payload_with_ack("question", &payload, timeout)
             .await
     });
-    let question = next_event(&mut ws).await;
+    let question = ws_event(&mut ws).await;
     let id = question
         .strip_prefix("451-")
         .and_then(|rest| {

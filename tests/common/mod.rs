@@ -301,6 +301,19 @@ pub async fn ws_text(ws: &mut Ws) -> String {
     }
 }
 
+/// The next text message that is not a heartbeat ping; pings on the way
+/// are answered.
+pub async fn ws_event(ws: &mut Ws) -> String {
+    loop {
+        let t = ws_text(ws).await;
+        if t == "2" {
+            ws_send(ws, "3").await;
+            continue;
+        }
+        return t;
+    }
+}
+
 pub async fn ws_send(ws: &mut Ws, text: &str) {
     ws.send(WsMessage::text(text)).await.unwrap();
 }
