@@ -278,23 +278,30 @@ impl Machine {
     /// Queues several frames together (a binary socket.io packet and its
     /// attachments must not be interleaved with other messages): all of
     /// them, or none when they would pass the byte bound.
-    pub(crate) fn push_all(&mut self, frames: &[Frame]) -> Result<(), SendError> {
+    pub(crate) fn push_all<'a>(
+        &mut self,
+        frames: impl IntoIterator<Item = &'a Frame, IntoIter: Clone>,
+    ) -> Result<(), SendError> {
         if !self.is_open() {
             return Err(SendError::Closed);
         }
-        let len: usize = frames.iter().map(Frame::len).sum();
+        let frames = frames.into_iter();
+        let len: usize = frames.clone().map(Frame::len).sum();
         if self.queued_bytes + len > self.timing.max_queue_bytes {
             return Err(SendError::QueueFull);
         }
         self.queued_bytes += len;
-        self.queue.extend(frames.iter().cloned());
+        self.queue.extend(frames.cloned());
         Ok(())
     }
 
     /// Queues frames that may be dropped: only when the session is open, on
     /// its final transport, and has nothing else waiting (the client is
     /// keeping up). Returns whether they were queued.
-    pub(crate) fn push_volatile(&mut self, frames: &[Frame]) -> bool {
+    pub(crate) fn push_volatile<'a>(
+        &mut self,
+        frames: impl IntoIterator<Item = &'a Frame, IntoIter: Clone>,
+    ) -> bool {
         self.state == State::Open && self.queue.is_empty() && self.push_all(frames).is_ok()
     }
 

@@ -9,7 +9,7 @@
 //! between the check and the wait cannot be lost.
 
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use http::{HeaderMap, Uri};
@@ -56,6 +56,9 @@ pub(crate) struct Shared {
     timers: Notify,
     /// The transport took frames from the queue: room for waiting senders.
     drained: Notify,
+    /// Senders waiting on `drained`: the transport wakes them only when
+    /// there are some (a `Notify` locks its waiter list on every call).
+    drain_waiters: AtomicUsize,
     terminated: CancellationToken,
     request: RequestInfo,
 }
@@ -74,6 +77,7 @@ impl Session {
             outbound: Notify::new(),
             timers: Notify::new(),
             drained: Notify::new(),
+            drain_waiters: AtomicUsize::new(0),
             terminated: CancellationToken::new(),
             request,
         }))
@@ -110,8 +114,8 @@ impl Session {
     /// Queues several messages back to back, all or none (see
     /// [`send`](Self::send)); nothing else is queued between them.
     pub fn send_all(&self, messages: &[Message]) -> Result<(), SendError> {
-        let frames: Vec<_> = messages.iter().map(|m| m.frame().clone()).collect();
-        self.machine().push_all(&frames)?;
+        self.machine()
+            .push_all(messages.iter().map(Message::frame))?;
         self.0.outbound.notify_waiters();
         Ok(())
     }
@@ -120,8 +124,9 @@ impl Session {
     /// client is keeping up (nothing else waiting, no upgrade under way).
     /// Returns whether they were queued.
     pub fn send_volatile(&self, messages: &[Message]) -> bool {
-        let frames: Vec<_> = messages.iter().map(|m| m.frame().clone()).collect();
-        let queued = self.machine().push_volatile(&frames);
+        let queued = self
+            .machine()
+            .push_volatile(messages.iter().map(Message::frame));
         if queued {
             self.0.outbound.notify_waiters();
         } else if let Some(engine) = self.0.engine.upgrade() {
@@ -139,12 +144,16 @@ impl Session {
     /// session closes, or at once when the messages alone are larger than
     /// the whole queue.
     pub async fn send_all_wait(&self, messages: &[Message]) -> Result<(), SendError> {
-        let frames: Vec<_> = messages.iter().map(|m| m.frame().clone()).collect();
+        let frames = || messages.iter().map(Message::frame);
+        // Counted before registering, so the transport that drains after
+        // our look at the queue sees us (the machine's mutex orders both).
+        self.0.drain_waiters.fetch_add(1, Ordering::SeqCst);
+        let _waiting = DrainWaiter(&self.0.drain_waiters);
         loop {
             let drained = self.0.drained.notified();
             tokio::pin!(drained);
             drained.as_mut().enable();
-            let pushed = self.machine().push_all(&frames);
+            let pushed = self.machine().push_all(frames());
             match pushed {
                 Err(SendError::QueueFull) if self.machine().queued_bytes() > 0 => {}
                 Ok(()) => {
@@ -169,7 +178,9 @@ impl Session {
 
     /// The transport took frames: wake senders waiting for room.
     pub(crate) fn wake_drained(&self) {
-        self.0.drained.notify_waiters();
+        if self.0.drain_waiters.load(Ordering::SeqCst) > 0 {
+            self.0.drained.notify_waiters();
+        }
     }
 
     /// Closes the session at once, dropping what is queued, with `reason`
@@ -320,6 +331,15 @@ impl Session {
             }
             notified.await;
         }
+    }
+}
+
+/// One sender in [`Session::send_all_wait`], however its future ends.
+struct DrainWaiter<'a>(&'a AtomicUsize);
+
+impl Drop for DrainWaiter<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 

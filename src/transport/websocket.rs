@@ -198,11 +198,13 @@ async fn probe(session: &Session, mut ws: Ws, deadline: Instant) -> Option<Ws> {
 /// The session's transport loop: writes what is queued, reads what comes.
 async fn run(session: Session, mut ws: Ws) {
     let protocol = session.protocol();
+    // Registered before looking at the queue, so no wake-up is missed. A
+    // registration that has not fired yet still covers the next look, so a
+    // write does not renew it; a wait does.
+    let notified = session.outbound_notified();
+    tokio::pin!(notified);
+    notified.as_mut().enable();
     loop {
-        // Registered before looking at the queue, so no wake-up is missed.
-        let notified = session.outbound_notified();
-        tokio::pin!(notified);
-        notified.as_mut().enable();
         let step = session.machine().ws_step();
         match step {
             WsStep::Send(frames) => {
@@ -270,6 +272,11 @@ async fn run(session: Session, mut ws: Ws) {
                     }
                     _ = &mut notified => {}
                 }
+                // Renewed after a frame too: its handler has most likely
+                // queued a reply, which fired the old registration (and
+                // the new one is in place before the queue is looked at).
+                notified.set(session.outbound_notified());
+                notified.as_mut().enable();
             }
         }
     }
