@@ -60,27 +60,39 @@ impl<B> Service<Request<B>> for NotFound {
 }
 
 /// The engine in front of an inner service; see [`EngineLayer`].
+///
+/// HTTP servers clone the service for every request (hyper calls it
+/// through a shared reference), so the engine's side is one `Arc`.
 #[derive(Clone, Debug)]
 pub struct EngineService<S> {
-    engine: Cors<EngineCore>,
-    path: Arc<str>,
+    front: Arc<Front>,
     inner: S,
+}
+
+#[derive(Debug)]
+struct Front {
+    engine: EngineCore,
+    /// The engine behind CORS, for cross-origin browser requests.
+    cors: Cors<EngineCore>,
 }
 
 impl<S> EngineService<S> {
     /// The engine in front of `inner`.
     pub fn new(engine: Engine, inner: S) -> Self {
-        let path: Arc<str> = engine.0.config.path.as_str().into();
+        let cors = cors_layer(&engine).layer(EngineCore(engine.0.clone()));
         EngineService {
-            engine: cors_layer(&engine).layer(EngineCore(engine.0)),
-            path,
+            front: Arc::new(Front {
+                engine: EngineCore(engine.0),
+                cors,
+            }),
             inner,
         }
     }
 
     fn is_engine_path(&self, path: &str) -> bool {
         // `/socket.io/` and `/socket.io` both reach the engine.
-        path == &*self.path || Some(path) == self.path.strip_suffix('/')
+        let own = self.front.engine.0.config.path.as_str();
+        path == own || Some(path) == own.strip_suffix('/')
     }
 }
 
@@ -130,16 +142,16 @@ where
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
         if self.is_engine_path(req.uri().path()) {
-            // The CORS-wrapped engine is always ready (see `EngineCore`):
-            // call it in place rather than cloning it for every request.
             // A request without an `Origin` header is not a cross-origin
             // browser request, and CORS headers mean nothing to its client
             // (Node, Python and Rust clients, same-origin pages): it skips
             // the CORS layer. The engine checks origins itself either way.
             if req.headers().contains_key(header::ORIGIN) {
-                infallible(self.engine.call(req))
+                // Always ready (see `EngineCore`).
+                infallible(self.front.cors.clone().call(req))
             } else {
-                infallible(self.engine.get_mut().call(req))
+                let engine = self.front.engine.0.clone();
+                Box::pin(async move { Ok(transport::handle(engine, req).await) })
             }
         } else {
             let inner = self.inner.clone();
