@@ -65,33 +65,28 @@ impl<B> Service<Request<B>> for NotFound {
 /// through a shared reference), so the engine's side is one `Arc`.
 #[derive(Clone, Debug)]
 pub struct EngineService<S> {
-    front: Arc<Front>,
+    /// The engine behind CORS; cross-origin browser requests go through
+    /// CORS, the others straight to the engine inside.
+    engine: Arc<Cors<EngineCore>>,
     inner: S,
-}
-
-#[derive(Debug)]
-struct Front {
-    engine: EngineCore,
-    /// The engine behind CORS, for cross-origin browser requests.
-    cors: Cors<EngineCore>,
 }
 
 impl<S> EngineService<S> {
     /// The engine in front of `inner`.
     pub fn new(engine: Engine, inner: S) -> Self {
-        let cors = cors_layer(&engine).layer(EngineCore(engine.0.clone()));
         EngineService {
-            front: Arc::new(Front {
-                engine: EngineCore(engine.0),
-                cors,
-            }),
+            engine: Arc::new(cors_layer(&engine).layer(EngineCore(engine.0))),
             inner,
         }
     }
 
+    fn core(&self) -> &Arc<EngineInner> {
+        &self.engine.get_ref().0
+    }
+
     fn is_engine_path(&self, path: &str) -> bool {
         // `/socket.io/` and `/socket.io` both reach the engine.
-        let own = self.front.engine.0.config.path.as_str();
+        let own = self.core().config.path.as_str();
         path == own || Some(path) == own.strip_suffix('/')
     }
 }
@@ -148,9 +143,9 @@ where
             // the CORS layer. The engine checks origins itself either way.
             if req.headers().contains_key(header::ORIGIN) {
                 // Always ready (see `EngineCore`).
-                infallible(self.front.cors.clone().call(req))
+                infallible(Cors::clone(&*self.engine).call(req))
             } else {
-                let engine = self.front.engine.0.clone();
+                let engine = self.core().clone();
                 Box::pin(async move { Ok(transport::handle(engine, req).await) })
             }
         } else {
@@ -163,7 +158,6 @@ where
     }
 }
 
-/// The engine as a plain service, behind CORS.
 /// The engine's answer as the service's future (the engine never fails).
 fn infallible<E>(
     res: impl Future<Output = Result<Response<Body>, Infallible>> + Send + 'static,
@@ -176,6 +170,7 @@ fn infallible<E>(
     })
 }
 
+/// The engine as a plain service, behind CORS.
 #[derive(Clone)]
 pub(crate) struct EngineCore(Arc<EngineInner>);
 
