@@ -163,14 +163,7 @@ pub(crate) fn event_payload(
 
 /// An ACK (or BINARY_ACK) carrying the payload's arguments.
 pub(crate) fn ack(nsp: &str, id: u64, payload: &Payload) -> Result<Encoded, serde_json::Error> {
-    let ty = if payload.bins.is_empty() {
-        PacketType::Ack
-    } else {
-        PacketType::BinaryAck
-    };
-    let mut out = header(ty, payload.bins.len(), nsp, Some(id));
-    push_json(&mut out, &payload.args)?;
-    finish(out, &payload.bins)
+    ack_with(nsp, id, &payload.args, &payload.bins)
 }
 
 /// An ACK carrying one JSON argument, serialised straight into the packet.
@@ -179,11 +172,24 @@ pub(crate) fn ack_one<T: Serialize + ?Sized>(
     id: u64,
     data: &T,
 ) -> Result<Encoded, serde_json::Error> {
-    let mut out = header(PacketType::Ack, 0, nsp, Some(id));
-    out.push(b'[');
-    push_json(&mut out, data)?;
-    out.push(b']');
-    finish(out, &[])
+    ack_with(nsp, id, &[data], &[])
+}
+
+/// `args` serialises as the ACK's JSON array.
+fn ack_with<A: Serialize + ?Sized>(
+    nsp: &str,
+    id: u64,
+    args: &A,
+    bins: &[Bytes],
+) -> Result<Encoded, serde_json::Error> {
+    let ty = if bins.is_empty() {
+        PacketType::Ack
+    } else {
+        PacketType::BinaryAck
+    };
+    let mut out = header(ty, bins.len(), nsp, Some(id));
+    push_json(&mut out, args)?;
+    finish(out, bins)
 }
 
 /// A CONNECT, DISCONNECT or CONNECT_ERROR packet.
