@@ -430,11 +430,11 @@ impl Socket {
         data: &T,
         timeout: Duration,
     ) -> Result<Payload, AckError> {
-        check_event(event)?;
-        let id = self.0.ns.next_ack_id();
-        let packet = payload::event(&self.0.ns.path, Some(id), event, data, None)
-            .map_err(EmitError::from)?;
-        self.send_expecting_ack(id, &packet, timeout).await
+        let path = &self.0.ns.path;
+        let (id, answer) = self.ask(event, |id| {
+            payload::event(path, Some(id), event, data, None)
+        })?;
+        self.wait_ack(id, answer, timeout).await
     }
 
     /// [`emit_with_ack`](Self::emit_with_ack) with any arguments.
@@ -444,22 +444,26 @@ impl Socket {
         payload: &Payload,
         timeout: Duration,
     ) -> Result<Payload, AckError> {
-        check_event(event)?;
-        let id = self.0.ns.next_ack_id();
-        let packet = payload::event_payload(&self.0.ns.path, Some(id), event, payload, None)
-            .map_err(EmitError::from)?;
-        self.send_expecting_ack(id, &packet, timeout).await
+        let path = &self.0.ns.path;
+        let (id, answer) = self.ask(event, |id| {
+            payload::event_payload(path, Some(id), event, payload, None)
+        })?;
+        self.wait_ack(id, answer, timeout).await
     }
 
-    async fn send_expecting_ack(
+    /// Encodes an event that expects an ack (with a fresh ack id) and
+    /// sends it, the answer expected first.
+    fn ask(
         &self,
-        id: u64,
-        packet: &Encoded,
-        timeout: Duration,
-    ) -> Result<Payload, AckError> {
+        event: &str,
+        encode: impl FnOnce(u64) -> Result<Encoded, serde_json::Error>,
+    ) -> Result<(u64, oneshot::Receiver<Payload>), AckError> {
+        check_event(event)?;
+        let id = self.0.ns.next_ack_id();
+        let packet = encode(id).map_err(EmitError::from)?;
         let answer = self.expect_ack(id);
-        self.send(packet)?;
-        self.wait_ack(id, answer, timeout).await
+        self.send(&packet)?;
+        Ok((id, answer))
     }
 
     pub(crate) fn expect_ack(&self, id: u64) -> oneshot::Receiver<Payload> {
