@@ -159,14 +159,18 @@ SPORT=""
 # share the connection hash table with live sockets and slow down every
 # lookup, so the next run would pay for the previous one: wait (up to 75 s)
 # until fewer than 10,000 are left.
+time_wait_count() {
+    awk '/^TCP:/ { for (i = 1; i < NF; i++) if ($i == "tw") print $(i + 1) }' /proc/net/sockstat
+}
+
 settle_time_wait() {
     local tw
-    tw=$(awk '/^TCP:/ { for (i = 1; i < NF; i++) if ($i == "tw") print $(i + 1) }' /proc/net/sockstat)
+    tw=$(time_wait_count)
     [[ ${tw:-0} -lt 10000 ]] && return 0
     log "  waiting for $tw TIME_WAIT sockets to expire"
     for _ in $(seq 1 75); do
         sleep 1
-        tw=$(awk '/^TCP:/ { for (i = 1; i < NF; i++) if ($i == "tw") print $(i + 1) }' /proc/net/sockstat)
+        tw=$(time_wait_count)
         [[ ${tw:-0} -lt 10000 ]] && return 0
     done
     log "  still $tw TIME_WAIT sockets after 75 s; going on"
