@@ -375,6 +375,8 @@ impl Driver {
                 assert!(!frames.is_empty(), "a WebSocket write of nothing");
                 assert!(!self.closed, "frames written after the session finished");
                 self.sent(&frames);
+                // The writer here writes at once.
+                self.machine.written(frames.iter().map(Frame::len).sum());
             }
             WsStep::Close => {
                 if !self.closed {
@@ -413,6 +415,10 @@ impl Driver {
                     queued + len > self.max_queue_bytes,
                     "refused with room left"
                 );
+            }
+            Err(SendError::MessageTooLarge) => {
+                assert!(open, "refused as too large while closed");
+                assert!(len > self.max_queue_bytes, "refused as too large but fits");
             }
         }
     }

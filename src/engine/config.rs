@@ -95,6 +95,47 @@ impl Default for EngineConfig {
 }
 
 impl EngineConfig {
+    /// Checks that every setting is in range: the message names the first
+    /// that is not.
+    pub fn validate(&self) -> Result<(), String> {
+        let checks = [
+            (
+                !(self.path.starts_with('/') && self.path.ends_with('/')),
+                "path must start and end with '/'",
+            ),
+            (
+                self.ping_interval.is_zero(),
+                "ping_interval must be above zero",
+            ),
+            (
+                self.ping_timeout.is_zero(),
+                "ping_timeout must be above zero",
+            ),
+            (
+                self.upgrade_timeout.is_zero(),
+                "upgrade_timeout must be above zero",
+            ),
+            (self.max_payload == 0, "max_payload must be at least 1 byte"),
+            (
+                self.max_queue_bytes == 0,
+                "max_queue_bytes must be at least 1 byte",
+            ),
+            (
+                !self.transports.polling && !self.transports.websocket,
+                "at least one transport must be enabled",
+            ),
+            (self.max_sessions == 0, "max_sessions must be at least 1"),
+            (
+                self.post_timeout.is_zero(),
+                "post_timeout must be above zero",
+            ),
+        ];
+        match checks.iter().find(|(bad, _)| *bad) {
+            Some((_, why)) => Err((*why).to_owned()),
+            None => Ok(()),
+        }
+    }
+
     /// Sets [`path`](Self::path); a missing leading or trailing slash is added.
     pub fn path(mut self, path: impl Into<String>) -> Self {
         let mut path: String = path.into();

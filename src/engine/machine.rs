@@ -105,6 +105,10 @@ pub enum SendError {
     /// The outbound queue would pass `max_queue_bytes`; nothing was queued.
     #[error("outbound queue full")]
     QueueFull,
+    /// The message alone is larger than `max_queue_bytes`: no queue, even
+    /// an empty one, can hold it. The client is not at fault.
+    #[error("message larger than the outbound queue bound")]
+    MessageTooLarge,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -185,6 +189,12 @@ pub(crate) struct Machine {
     queue: VecDeque<Frame>,
     /// Bytes of every frame in `queue`, control packets included.
     queued_bytes: usize,
+    /// Bytes the WebSocket writer took from the queue and has not written
+    /// yet: they count against `max_queue_bytes` too, so the bound covers
+    /// everything the session holds.
+    in_flight: usize,
+    /// The most `queued_bytes + in_flight` ever reached.
+    held_peak: usize,
     /// v4: when the server pings next (while no pong is awaited).
     next_ping: Instant,
     /// v4: the pong for the last ping is due by then. v3: the client's next
@@ -215,6 +225,8 @@ impl Machine {
             timing,
             queue: VecDeque::new(),
             queued_bytes: 0,
+            in_flight: 0,
+            held_peak: 0,
             next_ping: now + timing.ping_interval,
             pong_deadline: match protocol {
                 Protocol::V3 => Some(now + timing.ping_interval + timing.ping_timeout),
@@ -253,6 +265,35 @@ impl Machine {
         self.queued_bytes
     }
 
+    /// Bytes queued plus bytes the writer holds.
+    pub(crate) fn held_bytes(&self) -> usize {
+        self.queued_bytes + self.in_flight
+    }
+
+    pub(crate) fn max_queue_bytes(&self) -> usize {
+        self.timing.max_queue_bytes
+    }
+
+    /// The most [`held_bytes`](Self::held_bytes) ever reached.
+    pub(crate) fn held_peak(&self) -> usize {
+        self.held_peak
+    }
+
+    /// Whether `len` more bytes fit within the bound.
+    fn admit(&self, len: usize) -> Result<(), SendError> {
+        if len > self.timing.max_queue_bytes {
+            Err(SendError::MessageTooLarge)
+        } else if self.held_bytes() + len > self.timing.max_queue_bytes {
+            Err(SendError::QueueFull)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn note_held(&mut self) {
+        self.held_peak = self.held_peak.max(self.held_bytes());
+    }
+
     /// The frames waiting to be sent, in order (for the fuzz invariants).
     #[cfg(feature = "fuzzing")]
     pub(crate) fn queued_frames(&self) -> impl Iterator<Item = &Frame> {
@@ -267,11 +308,10 @@ impl Machine {
             return Err(SendError::Closed);
         }
         let len = frame.len();
-        if self.queued_bytes + len > self.timing.max_queue_bytes {
-            return Err(SendError::QueueFull);
-        }
+        self.admit(len)?;
         self.queued_bytes += len;
         self.queue.push_back(frame);
+        self.note_held();
         Ok(())
     }
 
@@ -287,22 +327,26 @@ impl Machine {
         }
         let frames = frames.into_iter();
         let len: usize = frames.clone().map(Frame::len).sum();
-        if self.queued_bytes + len > self.timing.max_queue_bytes {
-            return Err(SendError::QueueFull);
-        }
+        self.admit(len)?;
         self.queued_bytes += len;
         self.queue.extend(frames.cloned());
+        self.note_held();
         Ok(())
     }
 
     /// Queues frames that may be dropped: only when the session is open, on
-    /// its final transport, and has nothing else waiting (the client is
-    /// keeping up). Returns whether they were queued.
+    /// its final transport, and has nothing else waiting or being written
+    /// (the client is keeping up). Returns whether they were queued.
     pub(crate) fn push_volatile<'a>(
         &mut self,
         frames: impl IntoIterator<Item = &'a Frame, IntoIter: Clone>,
     ) -> bool {
-        self.state == State::Open && self.queue.is_empty() && self.push_all(frames).is_ok()
+        // Nothing queued and nothing being written: as the reference server,
+        // whose transport is not writable while a write is under way.
+        self.state == State::Open
+            && self.queue.is_empty()
+            && self.in_flight == 0
+            && self.push_all(frames).is_ok()
     }
 
     /// Queues a control packet, even past the bound, so a full queue never
@@ -314,6 +358,7 @@ impl Machine {
         if self.queue.back() != Some(&frame) {
             self.queued_bytes += frame.len();
             self.queue.push_back(frame);
+            self.note_held();
         }
     }
 
@@ -561,10 +606,17 @@ impl Machine {
             }
             _ if self.queue.is_empty() => WsStep::Wait,
             _ => {
+                // Still held until written: see `in_flight`.
+                self.in_flight += self.queued_bytes;
                 self.queued_bytes = 0;
                 WsStep::Send(self.queue.drain(..).collect())
             }
         }
+    }
+
+    /// The WebSocket writer wrote (flushed) `bytes` it had taken.
+    pub(crate) fn written(&mut self, bytes: usize) {
+        self.in_flight = self.in_flight.saturating_sub(bytes);
     }
 
     // ---- upgrade -------------------------------------------------------
@@ -743,7 +795,17 @@ mod tests {
         assert!(m.tick(t0 + INTERVAL).pinged);
         assert_eq!(m.ws_step(), WsStep::Send(vec![big, text("2")]));
         assert_eq!(m.queued_bytes(), 0);
+        // The writer holds them until written: still no room.
+        assert_eq!(m.held_bytes(), 101);
+        assert_eq!(m.push(text("4x")), Err(SendError::QueueFull));
+        m.written(101);
         assert_eq!(m.push(text("4x")), Ok(()));
+        assert_eq!(m.held_peak(), 101);
+        assert_eq!(
+            m.push(Frame::Text(Str::from("4".repeat(101)))),
+            Err(SendError::MessageTooLarge),
+            "larger than the whole bound, even with room left"
+        );
     }
 
     #[test]

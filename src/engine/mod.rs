@@ -13,7 +13,7 @@ mod session;
 mod sid;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use dashmap::DashMap;
 use tokio::time::Instant;
@@ -50,6 +50,54 @@ pub(crate) struct EngineInner {
     /// Set by [`Engine::shutdown`]: no new session is opened.
     pub(crate) shutting_down: AtomicBool,
     pub(crate) handshake_rate: HandshakeRate,
+    /// Close notifications queued to run after their caller returned
+    /// (see [`Session::close_now`]) and not yet done.
+    pending_closes: AtomicUsize,
+}
+
+impl EngineInner {
+    /// Runs the handler's `on_close` for `session` on a task of its own, so
+    /// that whoever caused the close (an emit, the application) is not
+    /// re-entered. [`Engine::shutdown`] waits for these.
+    pub(crate) fn notify_close_later(self: &Arc<Self>, session: Session, reason: CloseReason) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            // Outside a runtime there is no task to defer to; no caller of
+            // ours can be inside an emit there either.
+            self.handler.on_close(&session, reason);
+            return;
+        };
+        self.pending_closes.fetch_add(1, Ordering::AcqRel);
+        let engine = self.clone();
+        runtime.spawn(async move {
+            // Counted down even if the handler panics.
+            let _done = PendingClose(&engine.pending_closes);
+            engine.handler.on_close(&session, reason);
+        });
+    }
+}
+
+struct PendingClose<'a>(&'a AtomicUsize);
+
+impl Drop for PendingClose<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl Drop for EngineInner {
+    /// The last handle and service are gone: nobody can reach the sessions
+    /// any more, so they end rather than heartbeat forever. The handler
+    /// (the socket.io layer) is told, so that its sockets leave their
+    /// namespaces.
+    fn drop(&mut self) {
+        let sessions: Vec<Session> = self.sessions.iter().map(|s| s.clone()).collect();
+        self.sessions.clear();
+        for session in sessions {
+            if session.orphan() {
+                self.handler.on_close(&session, CloseReason::ServerShutdown);
+            }
+        }
+    }
 }
 
 /// Handshakes per client IP in the current one-second window.
@@ -115,6 +163,7 @@ impl Engine {
             counters: Counters::default(),
             shutting_down: AtomicBool::new(false),
             handshake_rate: HandshakeRate::default(),
+            pending_closes: AtomicUsize::new(0),
         }))
     }
 
@@ -144,20 +193,20 @@ impl Engine {
         let idle_grace = start + deadline.min(std::time::Duration::from_secs(1));
         let until = start + deadline;
         let mut idle_checked = false;
-        while self.session_count() > 0 {
+        while self.session_count() > 0 || self.0.pending_closes.load(Ordering::Acquire) > 0 {
             let now = tokio::time::Instant::now();
             if !idle_checked && now >= idle_grace {
                 idle_checked = true;
                 for s in self.live_sessions() {
                     if s.transport() == TransportKind::Polling && !s.pending_requests().0 {
-                        s.close_now(CloseReason::ServerShutdown);
+                        s.close_deferred(CloseReason::ServerShutdown, false);
                     }
                 }
                 continue;
             }
             if now >= until {
                 for s in self.live_sessions() {
-                    s.close_now(CloseReason::ServerShutdown);
+                    s.close_deferred(CloseReason::ServerShutdown, false);
                 }
                 return false;
             }
@@ -200,7 +249,7 @@ impl Engine {
     /// after flushing what is queued.
     pub fn close_all(&self) {
         for s in self.live_sessions() {
-            s.close_with(CloseReason::ServerShutdown, true);
+            s.close_deferred(CloseReason::ServerShutdown, true);
         }
     }
 }

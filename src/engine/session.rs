@@ -141,8 +141,8 @@ impl Session {
     /// Queues messages back to back like [`send_all`](Self::send_all), but
     /// waits for room when the queue is full instead of failing:
     /// backpressure for producers that can slow down. Fails when the
-    /// session closes, or at once when the messages alone are larger than
-    /// the whole queue.
+    /// session closes, or at once ([`SendError::MessageTooLarge`]) when the
+    /// messages alone are larger than the whole queue.
     pub async fn send_all_wait(&self, messages: &[Message]) -> Result<(), SendError> {
         let frames = || messages.iter().map(Message::frame);
         // Counted before registering, so the transport that drains after
@@ -155,7 +155,7 @@ impl Session {
             drained.as_mut().enable();
             let pushed = self.machine().push_all(frames());
             match pushed {
-                Err(SendError::QueueFull) if self.machine().queued_bytes() > 0 => {}
+                Err(SendError::QueueFull) => {}
                 Ok(()) => {
                     self.0.outbound.notify_waiters();
                     return Ok(());
@@ -185,14 +185,20 @@ impl Session {
 
     /// Closes the session at once, dropping what is queued, with `reason`
     /// (for example [`CloseReason::SlowConsumer`]).
+    ///
+    /// The handler's [`on_close`](super::EngineHandler::on_close) does not
+    /// run inside this call but right after it, on a task of its own: a
+    /// caller holding its own lock (or in the middle of a broadcast) is
+    /// never re-entered by the close it caused.
     pub fn close_now(&self, reason: CloseReason) {
-        self.close_with(reason, false);
+        self.close_impl(reason, false, Notice::Deferred);
     }
 
     /// Closes the session after what is already queued has been delivered
-    /// (within `ping_timeout`).
+    /// (within `ping_timeout`). Like [`close_now`](Self::close_now), the
+    /// handler hears of it after this call returns.
     pub fn close(&self) {
-        self.close_with(CloseReason::ServerClose, true);
+        self.close_impl(CloseReason::ServerClose, true, Notice::Deferred);
     }
 
     /// Whether the session is closing or closed.
@@ -203,6 +209,48 @@ impl Session {
     /// Bytes waiting in the outbound queue.
     pub fn queued_bytes(&self) -> usize {
         self.machine().queued_bytes()
+    }
+
+    /// Bytes the session holds for its client: the queue plus what the
+    /// WebSocket writer took and has not written yet. Never more than
+    /// `max_queue_bytes` (control packets aside, which may pass it).
+    pub fn held_bytes(&self) -> usize {
+        self.machine().held_bytes()
+    }
+
+    /// The most [`held_bytes`](Self::held_bytes) ever reached: what a
+    /// client that stopped reading cost at worst.
+    pub fn held_bytes_peak(&self) -> usize {
+        self.machine().held_peak()
+    }
+
+    /// Waits until `bytes` more fit in the outbound queue (see
+    /// [`send_all_wait`](Self::send_all_wait)); nothing is queued. Fails when
+    /// the session closes, or at once when `bytes` alone pass the bound.
+    pub async fn wait_room(&self, bytes: usize) -> Result<(), SendError> {
+        self.0.drain_waiters.fetch_add(1, Ordering::SeqCst);
+        let _waiting = DrainWaiter(&self.0.drain_waiters);
+        loop {
+            let drained = self.0.drained.notified();
+            tokio::pin!(drained);
+            drained.as_mut().enable();
+            {
+                let m = self.machine();
+                if !m.is_open() {
+                    return Err(SendError::Closed);
+                }
+                if bytes > m.max_queue_bytes() {
+                    return Err(SendError::MessageTooLarge);
+                }
+                if m.held_bytes() + bytes <= m.max_queue_bytes() {
+                    return Ok(());
+                }
+            }
+            tokio::select! {
+                _ = &mut drained => {}
+                _ = self.0.terminated.cancelled() => return Err(SendError::Closed),
+            }
+        }
     }
 
     /// Whether a polling GET and a polling POST are in progress, in that
@@ -242,8 +290,21 @@ impl Session {
     }
 
     /// Closes the session (see [`Machine::close`]), tells the handler once
-    /// and leaves the registry when fully closed.
+    /// and leaves the registry when fully closed. For the session's own
+    /// paths (its transport, its heartbeat driver): the handler runs inline,
+    /// in order after the messages this path delivered.
     pub(crate) fn close_with(&self, reason: CloseReason, graceful: bool) {
+        self.close_impl(reason, graceful, Notice::Inline);
+    }
+
+    /// [`close_with`](Self::close_with) for a close requested from outside
+    /// the session's own paths (an emit that found the queue full, the
+    /// application, a shutdown): the handler runs after the caller returns.
+    pub(crate) fn close_deferred(&self, reason: CloseReason, graceful: bool) {
+        self.close_impl(reason, graceful, Notice::Deferred);
+    }
+
+    fn close_impl(&self, reason: CloseReason, graceful: bool, notice: Notice) {
         let closed = self.machine().close(reason, graceful, Instant::now());
         if closed.first {
             tracing::debug!(sid = %self.sid(), %reason, "session closing");
@@ -254,7 +315,10 @@ impl Session {
                         .slow_consumer_closes
                         .fetch_add(1, Ordering::Relaxed);
                 }
-                engine.handler.on_close(self, reason);
+                match notice {
+                    Notice::Inline => engine.handler.on_close(self, reason),
+                    Notice::Deferred => engine.notify_close_later(self.clone(), reason),
+                }
             }
         }
         if closed.finished {
@@ -268,6 +332,19 @@ impl Session {
     pub(crate) fn finished(&self) {
         self.terminate();
         self.wake_outbound();
+    }
+
+    /// The engine is gone (every handle and service dropped): the session
+    /// closes without a handler to tell, and its tasks end.
+    /// Returns whether this closed it (the handler is still to be told).
+    pub(crate) fn orphan(&self) -> bool {
+        let closed = self
+            .machine()
+            .close(CloseReason::ServerShutdown, false, Instant::now());
+        self.0.terminated.cancel();
+        self.wake_outbound();
+        self.wake_timers();
+        closed.first
     }
 
     fn terminate(&self) {
@@ -332,6 +409,13 @@ impl Session {
             notified.await;
         }
     }
+}
+
+/// When the handler hears of a close.
+#[derive(Clone, Copy)]
+enum Notice {
+    Inline,
+    Deferred,
 }
 
 /// One sender in [`Session::send_all_wait`], however its future ends.

@@ -208,7 +208,7 @@ async fn run(session: Session, mut ws: Ws) {
         let step = session.machine().ws_step();
         match step {
             WsStep::Send(frames) => {
-                session.wake_drained();
+                let bytes: usize = frames.iter().map(Frame::len).sum();
                 let write = async {
                     for frame in frames {
                         ws.feed(to_ws(frame, protocol)).await?;
@@ -220,6 +220,9 @@ async fn run(session: Session, mut ws: Ws) {
                     r = write => r,
                     _ = session.terminated().cancelled() => break,
                 };
+                // Written to the socket: no longer ours to hold.
+                session.machine().written(bytes);
+                session.wake_drained();
                 if let Err(e) = written {
                     tracing::debug!(sid = %session.sid(), error = %e, "WebSocket write failed");
                     session.close_with(CloseReason::TransportError, false);
