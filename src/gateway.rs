@@ -5,7 +5,7 @@
 //!
 //! | client emits | the gateway |
 //! |---|---|
-//! | `join` (room) | adds the socket to the room; acks with the room |
+//! | `join` (room) | adds the socket to the room; acks with the room, or `{"error": …}` when refused |
 //! | `leave` (room) | removes it; acks with the room |
 //! | `chat` ({room?, …}) | emits `chat` with the same object plus `from` (the sender's socket id) to the room, or to everyone without `room` (sender included) |
 //! | `echo` (…args) | emits `echo` back with the same arguments; acks with them when asked |
@@ -31,7 +31,7 @@ use tower::Layer;
 use tower::util::MapRequest;
 
 use crate::engine::Engine;
-use crate::socketio::{Socket, SocketIo, SocketIoConfig};
+use crate::socketio::{Event, Room, Socket, SocketIo, SocketIoConfig};
 
 /// What the gateway serves and how.
 #[derive(Debug, Clone)]
@@ -101,19 +101,52 @@ impl GatewayConfig {
 }
 
 /// Lets the client choose its rooms: `join` (room) and `leave` (room),
-/// each acknowledged with the room name.
+/// each acknowledged with the room name, or with `{"error": "…"}` when the
+/// room is refused: a name that is not a string, is empty or too long, is
+/// shaped like a socket id (every socket's private room), is refused by the
+/// namespace's [room policy](crate::socketio::Namespace::room_policy), or
+/// would pass [`max_client_rooms`](crate::socketio::SocketIoConfig::max_client_rooms).
 pub fn self_service_rooms(socket: &Socket) {
     socket.on("join", |s, mut ev| {
-        let room: String = ev.data().unwrap_or_default();
-        s.join(room.as_str());
-        let _ = ev.ack(&room);
+        let answer = room_arg(&ev).and_then(|name| {
+            s.join_client_room(&name)
+                .map(|_| name)
+                .map_err(|e| e.to_string())
+        });
+        ack_room(&mut ev, answer);
     });
     socket.on("leave", |s, mut ev| {
-        let room: String = ev.data().unwrap_or_default();
-        s.leave(room.as_str());
-        let _ = ev.ack(&room);
+        let answer = room_arg(&ev).and_then(|name| {
+            s.leave_client_room(&name)
+                .map(|_| name)
+                .map_err(|e| e.to_string())
+        });
+        ack_room(&mut ev, answer);
     });
 }
+
+/// The room name a client sent as its first argument.
+fn room_arg(ev: &Event) -> Result<String, String> {
+    match ev.payload.args.first() {
+        Some(Value::String(name)) => Ok(name.clone()),
+        _ => Err("the room must be a string".to_owned()),
+    }
+}
+
+fn ack_room(ev: &mut Event, answer: Result<String, String>) {
+    let _ = match answer {
+        Ok(room) => ev.ack(&room),
+        Err(error) => {
+            tracing::debug!(%error, "room refused");
+            ev.ack(&serde_json::json!({ "error": error }))
+        }
+    };
+}
+
+/// The prefix of the rooms clients of the relay join: they live apart
+/// from every room the server (or a backend) uses, so a client can never
+/// join its way into someone else's messages.
+pub const RELAY_ROOM_PREFIX: &str = "relay:";
 
 /// Installs the relay on the main namespace.
 pub fn relay(io: &SocketIo) {
@@ -127,7 +160,13 @@ pub fn relay(io: &SocketIo) {
             msg["from"] = Value::from(s.id().as_str());
             let ns = s.namespace();
             let _ = match msg.get("room").and_then(Value::as_str) {
-                Some(room) => ns.to(room).emit("chat", &msg),
+                Some(name) => match s.client_room(name) {
+                    Ok(room) => ns.to(room).emit("chat", &msg),
+                    Err(e) => {
+                        tracing::debug!(error = %e, "chat to a refused room");
+                        Ok(())
+                    }
+                },
                 None => ns.emit("chat", &msg),
             };
         });
@@ -137,7 +176,8 @@ pub fn relay(io: &SocketIo) {
                 let _ = ack.send_payload(&ev.payload);
             }
         });
-    });
+    })
+    .room_policy(|_, name| Ok(Room::from(format!("{RELAY_ROOM_PREFIX}{name}"))));
 }
 
 /// The demo page (`client-demo/`), built into the binary.

@@ -1,4 +1,4 @@
-//! A custom room adapter (`SocketIo::with_adapter`): what a cluster
+//! A custom room adapter (`SocketIo::builder().adapter(…)`): what a cluster
 //! adapter builds on. It answers the room selection, and it is handed
 //! every broadcast once, already encoded, to forward to other nodes;
 //! `local()` broadcasts stay on this node.
@@ -56,13 +56,17 @@ impl Adapter for Recording {
 async fn broadcasts_reach_the_adapter_once_encoded_and_local_ones_do_not() {
     let published = Arc::new(Mutex::new(Vec::new()));
     let record = published.clone();
-    let io = SocketIo::with_adapter(config(), move |nsp| {
-        Box::new(Recording {
-            nsp: nsp.to_owned(),
-            rooms: LocalAdapter::default(),
-            published: record.clone(),
-        }) as Box<dyn Adapter>
-    });
+    let io = SocketIo::builder()
+        .config(config())
+        .adapter(move |nsp| {
+            Box::new(Recording {
+                nsp: nsp.to_owned(),
+                rooms: LocalAdapter::default(),
+                published: record.clone(),
+            }) as Box<dyn Adapter>
+        })
+        .build()
+        .unwrap();
     let server = SioServer::serve(io, "127.0.0.1:0".parse().unwrap()).await;
     let (mut ws, sid) = server.ws_joined().await;
     let socket = server.io.of("/").unwrap().sockets()[0].clone();

@@ -19,6 +19,14 @@ fn recovering(window: Duration) -> SocketIoConfig {
     config().recovery(RecoveryConfig::default().max_disconnection_duration(window))
 }
 
+fn with_store(cfg: SocketIoConfig, store: Arc<dyn SessionStore>) -> SocketIo {
+    SocketIo::builder()
+        .config(cfg)
+        .store(store)
+        .build()
+        .unwrap()
+}
+
 async fn run(scenario: &str, mode: &str, window: Duration) -> serde_json::Value {
     let server = SioServer::start(recovering(window)).await;
     common::run_node("recovery-client.mjs", &[scenario, mode, &server.base()]).await
@@ -45,7 +53,7 @@ async fn across_restart(mode: &str) {
     let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::new(RecoveryConfig::default()));
     let cfg = recovering(Duration::from_secs(120));
     let first = SioServer::serve(
-        SocketIo::with_store(cfg.clone(), store.clone()),
+        with_store(cfg.clone(), store.clone()),
         "127.0.0.1:0".parse().unwrap(),
     )
     .await;
@@ -77,7 +85,7 @@ async fn across_restart(mode: &str) {
     assert!(first.io.shutdown(Duration::from_secs(5)).await);
     first.stop().await;
 
-    let second = SioServer::serve(SocketIo::with_store(cfg, store), addr).await;
+    let second = SioServer::serve(with_store(cfg, store), addr).await;
     let verdict = loop {
         let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
             .await

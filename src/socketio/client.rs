@@ -10,28 +10,42 @@ use serde_json::Value;
 use super::IoInner;
 use super::config::FullQueue;
 use super::handshake::Handshake;
-use super::namespace::{ConnectError, NamespaceInner};
+use super::namespace::{ConnectError, Joining, NamespaceInner};
 use super::packet::{self, Decoded, Packet, PacketType, PartialPacket};
-use super::payload::{self, Encoded};
+use super::payload;
 use super::reason::DisconnectReason;
-use super::recovery::Restored;
+use super::recovery::PersistedSession;
 use super::socket::{Socket, SocketId};
-use crate::engine::{CloseReason, Message, Protocol, Session, Sid};
+use crate::engine::{CloseReason, Message, Protocol, SendError, Session, Sid};
 
 pub(crate) struct Client {
     session: Session,
     /// engine.io v3 sessions speak socket.io protocol 4 (socket.io-client
     /// 2.x), v4 sessions protocol 5.
     protocol: Protocol,
-    /// Connected (and connecting: `None`) namespaces.
-    sockets: Mutex<HashMap<String, Option<Socket>>>,
+    sockets: Mutex<Sockets>,
     /// A binary packet waiting for its attachments.
     partial: Mutex<Option<PartialPacket>>,
     pub(crate) joined_once: AtomicBool,
 }
 
+/// The client's namespaces, and whether it has closed: both under one lock,
+/// so that no socket can join a client after its close took the sockets.
+#[derive(Default)]
+struct Sockets {
+    /// Connected (and connecting: `None`) namespaces.
+    by_ns: HashMap<String, Option<Socket>>,
+    closed: bool,
+}
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A recovery the client asked for, with the session it names.
+struct Recovery {
+    session: PersistedSession,
+    offset: String,
 }
 
 impl Client {
@@ -39,7 +53,7 @@ impl Client {
         Arc::new(Client {
             protocol: session.protocol(),
             session,
-            sockets: Mutex::new(HashMap::new()),
+            sockets: Mutex::new(Sockets::default()),
             partial: Mutex::new(None),
             joined_once: AtomicBool::new(false),
         })
@@ -66,7 +80,10 @@ impl Client {
                 Err(e) => return self.violation(&e.to_string()),
             }
         } else {
-            let bin = message.as_binary().cloned().unwrap_or_default();
+            let bin = message
+                .as_binary()
+                .cloned()
+                .expect("an engine message is text or binary");
             let mut partial = lock(&self.partial);
             let Some(waiting) = partial.as_mut() else {
                 drop(partial);
@@ -91,14 +108,14 @@ impl Client {
         if packet.ty == PacketType::Connect {
             return self.connect(io, packet.nsp, packet.data);
         }
-        let entry = lock(&self.sockets).get(&packet.nsp).cloned();
+        let entry = lock(&self.sockets).by_ns.get(&packet.nsp).cloned();
         let socket = match entry {
             Some(Some(s)) if s.connected() => s,
             _ => return self.violation("packet for a namespace that is not connected"),
         };
         match packet.ty {
             PacketType::Disconnect => {
-                lock(&self.sockets).remove(&packet.nsp);
+                lock(&self.sockets).by_ns.remove(&packet.nsp);
                 socket.closed(DisconnectReason::ClientNamespaceDisconnect);
             }
             PacketType::ConnectError => self.violation("CONNECT_ERROR from a client"),
@@ -124,31 +141,38 @@ impl Client {
                 None => (nsp, Value::Object(Default::default())),
             },
         };
-        let mut sockets = lock(&self.sockets);
-        // A namespace the server disconnected may be joined again.
-        if let Some(existing) = sockets.get(&nsp)
-            && existing.as_ref().is_none_or(Socket::connected)
         {
-            drop(sockets);
-            return self.violation("second CONNECT for a namespace");
+            let mut sockets = lock(&self.sockets);
+            if sockets.closed {
+                return;
+            }
+            // A namespace the server disconnected may be joined again.
+            if let Some(existing) = sockets.by_ns.get(&nsp)
+                && existing.as_ref().is_none_or(Socket::connected)
+            {
+                drop(sockets);
+                return self.violation("second CONNECT for a namespace");
+            }
+            let joined = sockets
+                .by_ns
+                .values()
+                .filter(|s| s.as_ref().is_none_or(Socket::connected))
+                .count();
+            if joined >= io.config.max_namespaces {
+                drop(sockets);
+                return self.refuse(&nsp, &ConnectError::new("Too many namespaces"));
+            }
+            sockets.by_ns.insert(nsp.clone(), None);
         }
-        let joined = sockets
-            .values()
-            .filter(|s| s.as_ref().is_none_or(Socket::connected))
-            .count();
-        if joined >= io.config.max_namespaces {
-            drop(sockets);
-            return self.refuse(&nsp, &ConnectError::new("Too many namespaces"));
-        }
-        let Some(ns) = io.namespace_for(&nsp).filter(|ns| !ns.is_closed()) else {
-            drop(sockets);
+        // Outside the client's lock: a dynamic namespace's adapter is built
+        // by application code.
+        let Some(joining) = io.namespace_for(&nsp).filter(|j| !j.ns().is_closed()) else {
+            lock(&self.sockets).by_ns.remove(&nsp);
             return self.refuse(&nsp, &ConnectError::new("Invalid namespace"));
         };
-        sockets.insert(nsp.clone(), None);
-        drop(sockets);
-        let restored = self.try_restore(&ns, &auth);
+        let recovery = self.recovery_request(joining.ns(), &auth);
         let handshake = Arc::new(Handshake::new(self.session.request(), auth));
-        let skip = restored.is_some()
+        let skip = recovery.is_some()
             && io
                 .config
                 .recovery
@@ -157,41 +181,44 @@ impl Client {
         let middlewares = if skip {
             Vec::new()
         } else {
-            ns.handlers.middlewares()
+            joining.ns().handlers.middlewares()
         };
         if middlewares.is_empty() {
             // The common case stays on this task, in packet order.
-            return self.join(io, ns, handshake, restored);
+            return self.join(io, joining, handshake, recovery);
         }
         let client = self.clone();
         let io = io.clone();
         tokio::spawn(async move {
             for m in middlewares {
                 if let Err(err) = m(handshake.clone()).await {
-                    lock(&client.sockets).remove(&nsp);
+                    lock(&client.sockets).by_ns.remove(&nsp);
                     client.refuse(&nsp, &err);
                     return;
                 }
             }
-            client.join(&io, ns, handshake, restored);
+            client.join(&io, joining, handshake, recovery);
         });
     }
 
     /// A protocol 5 client that presents `pid` and `offset` asks to get
-    /// its previous socket back.
-    fn try_restore(&self, ns: &NamespaceInner, auth: &Value) -> Option<Restored> {
+    /// its previous socket back: its session, when the store still has it.
+    fn recovery_request(&self, ns: &NamespaceInner, auth: &Value) -> Option<Recovery> {
         let store = ns.shared.store.as_ref()?;
         if self.protocol != Protocol::V4 {
             return None;
         }
         let pid = auth.get("pid")?.as_str()?;
         let offset = auth.get("offset")?.as_str()?;
-        let restored = store.restore(&ns.path, pid, offset);
+        let session = store.take(&ns.path, pid);
         // A socket with that id must not still be connected (a client
         // cannot be in two places at once).
-        let restored = restored.filter(|r| ns.socket(&r.session.sid).is_none());
-        tracing::debug!(ns = %ns.path, recovered = restored.is_some(), "recovery requested");
-        restored
+        let session = session.filter(|s| ns.socket(&s.sid).is_none());
+        tracing::debug!(ns = %ns.path, known = session.is_some(), "recovery requested");
+        Some(Recovery {
+            session: session?,
+            offset: offset.to_owned(),
+        })
     }
 
     /// Refuses a namespace connection: CONNECT_ERROR with message and data
@@ -208,81 +235,144 @@ impl Client {
         self.send_control(PacketType::ConnectError, nsp, Some(&data));
     }
 
-    /// The namespace accepted the connection (recovering a previous socket
-    /// when `restored`).
+    /// The namespace accepted the connection: recover the previous socket
+    /// when asked and complete, or make a new one.
     fn join(
         &self,
         io: &Arc<IoInner>,
-        ns: Arc<NamespaceInner>,
+        joining: Joining,
         handshake: Arc<Handshake>,
-        restored: Option<Restored>,
+        recovery: Option<Recovery>,
     ) {
-        if self.session.is_closed() {
-            return;
-        }
-        let fresh_pid = || {
-            Sid::generate(io.node_id)
-                .ok()
-                .map(|p| p.as_str().to_owned())
-        };
-        let (id, pid) = match &restored {
-            Some(r) => (r.session.sid.clone(), Some(r.session.pid.clone())),
-            None => match self.fresh_id(io, &ns) {
-                Some(id) => {
-                    let with_recovery = ns.shared.store.is_some() && self.protocol == Protocol::V4;
-                    (id, if with_recovery { fresh_pid() } else { None })
+        let ns = joining.ns().clone();
+        let socket = match recovery.map(|r| self.recover(&ns, &handshake, r)) {
+            Some(Joined::Yes(socket)) => socket,
+            Some(Joined::Gone) => return,
+            Some(Joined::No) | None => {
+                let Some(socket) = self.fresh_socket(io, &ns, handshake) else {
+                    return self.session.close_now(CloseReason::TransportError);
+                };
+                let answer = self.connect_answer(&socket);
+                if !self.register(&ns, &socket) {
+                    return;
                 }
-                None => return self.session.close_now(CloseReason::TransportError),
-            },
+                self.send_control(PacketType::Connect, &ns.path, answer.as_ref());
+                socket
+            }
         };
-        let socket = Socket::new(
-            id.clone(),
-            ns.clone(),
-            self.session.clone(),
-            handshake,
-            pid.clone(),
-            restored.is_some(),
-        );
-        ns.add(&socket);
-        if let Some(r) = &restored {
-            socket.restore(&r.session);
-        }
-        lock(&self.sockets).insert(ns.path.clone(), Some(socket.clone()));
+        // Counted as joined before the guard lets the namespace go.
+        drop(joining);
         self.joined_once.store(true, Ordering::Release);
-        let answer = match self.protocol {
-            Protocol::V4 => Some(match &pid {
-                Some(pid) => serde_json::json!({ "sid": id.as_str(), "pid": pid }),
-                None => serde_json::json!({ "sid": id.as_str() }),
-            }),
-            Protocol::V3 => None,
-        };
-        self.send_control(PacketType::Connect, &ns.path, answer.as_ref());
-        // What the socket missed, in order, with the offsets it had.
-        for packet in restored.into_iter().flat_map(|r| r.missed) {
-            let _ = super::adapter::deliver(
-                &self.session,
-                &Encoded(packet),
-                false,
-                ns.shared.full_queue,
-            );
-        }
-        (ns.handlers.on_connect)(socket.clone());
+        // The handler may panic; the socket then still dispatches what
+        // arrived meanwhile, and later packets, as if it had returned.
+        let handler = ns.handlers.on_connect.clone();
+        super::socket::guarded("a connect handler", || handler(socket.clone()));
         socket.ready();
     }
 
-    fn fresh_id(&self, io: &IoInner, ns: &NamespaceInner) -> Option<SocketId> {
-        Some(match self.protocol {
-            Protocol::V4 => match Sid::generate(io.node_id) {
-                Ok(id) => SocketId::from(id.as_str()),
+    /// Recovers the socket of `r`: its id, rooms and data, and every packet
+    /// it missed, queued with the CONNECT answer in one piece, in order
+    /// with every live packet. Anything less is not a recovery: the client
+    /// then gets a new socket.
+    fn recover(&self, ns: &Arc<NamespaceInner>, handshake: &Arc<Handshake>, r: Recovery) -> Joined {
+        let Some(store) = ns.shared.store.clone() else {
+            return Joined::No;
+        };
+        let socket = Socket::new(
+            r.session.sid.clone(),
+            ns.clone(),
+            self.session.clone(),
+            handshake.clone(),
+            Some(r.session.pid.clone()),
+            true,
+        );
+        let answer = self.connect_answer(&socket);
+        ns.in_delivery_order(|| {
+            let room = ns.shared.max_queue_bytes.saturating_sub(self.session.held_bytes());
+            let missed = match store.missed(&r.session, &r.offset, room) {
+                Ok(missed) => missed,
                 Err(e) => {
-                    tracing::error!(error = %e, "no randomness for a socket id");
-                    return None;
+                    tracing::debug!(ns = %ns.path, error = %e, "not recovered");
+                    return Joined::No;
                 }
-            },
-            // What protocol 4 clients compute on their side.
-            Protocol::V3 if ns.path == "/" => SocketId::from(self.session.sid().as_str()),
-            Protocol::V3 => SocketId::from(format!("{}#{}", ns.path, self.session.sid())),
+            };
+            let mut messages = payload::control(PacketType::Connect, &ns.path, answer.as_ref()).0;
+            messages.extend(missed.into_iter().flatten());
+            match self.session.send_all(&messages) {
+                Ok(()) => {}
+                Err(SendError::Closed) => return Joined::Gone,
+                Err(e) => {
+                    tracing::debug!(ns = %ns.path, error = %e, "not recovered: the missed packets do not fit");
+                    return Joined::No;
+                }
+            }
+            if !self.register(ns, &socket) {
+                return Joined::Gone;
+            }
+            socket.restore(&r.session);
+            Joined::Yes(socket.clone())
         })
+    }
+
+    /// Makes `socket` the client's socket in `ns` and a member of the
+    /// namespace, unless the client closed first (false then). A close
+    /// that races with this takes the socket out again.
+    fn register(&self, ns: &Arc<NamespaceInner>, socket: &Socket) -> bool {
+        {
+            let mut sockets = lock(&self.sockets);
+            if sockets.closed {
+                drop(sockets);
+                socket.discard();
+                return false;
+            }
+            sockets.by_ns.insert(ns.path.clone(), Some(socket.clone()));
+        }
+        ns.add(socket);
+        // The close took the socket from the map after we put it there and
+        // may have left the namespace before we joined it.
+        if !socket.connected() {
+            ns.remove(socket);
+        }
+        true
+    }
+
+    fn connect_answer(&self, socket: &Socket) -> Option<Value> {
+        match self.protocol {
+            Protocol::V4 => Some(match socket.pid() {
+                Some(pid) => serde_json::json!({ "sid": socket.id().as_str(), "pid": pid }),
+                None => serde_json::json!({ "sid": socket.id().as_str() }),
+            }),
+            Protocol::V3 => None,
+        }
+    }
+
+    fn fresh_socket(
+        &self,
+        io: &IoInner,
+        ns: &Arc<NamespaceInner>,
+        handshake: Arc<Handshake>,
+    ) -> Option<Socket> {
+        let random = || match Sid::generate(io.node_id) {
+            Ok(id) => Some(id.as_str().to_owned()),
+            Err(e) => {
+                tracing::error!(error = %e, "no randomness for a socket id");
+                None
+            }
+        };
+        // Protocol 4 clients compute an id of their own from the engine
+        // session id, but the server never uses or shows that one: the
+        // engine sid lets whoever knows it poll the session.
+        let id = SocketId::from(random()?);
+        let with_recovery = ns.shared.store.is_some() && self.protocol == Protocol::V4;
+        let pid = if with_recovery { Some(random()?) } else { None };
+        Some(Socket::new(
+            id,
+            ns.clone(),
+            self.session.clone(),
+            handshake,
+            pid,
+            false,
+        ))
     }
 
     fn send_control(&self, ty: PacketType, nsp: &str, data: Option<&Value>) {
@@ -290,9 +380,14 @@ impl Client {
         let _ = super::adapter::deliver(&self.session, &packet, false, FullQueue::Close);
     }
 
-    /// The engine session closed: every socket leaves with the reason.
+    /// The engine session closed: every socket leaves with the reason, and
+    /// none can join afterwards.
     pub(crate) fn on_close(&self, reason: CloseReason) {
-        let sockets: Vec<Socket> = lock(&self.sockets).drain().filter_map(|(_, s)| s).collect();
+        let sockets: Vec<Socket> = {
+            let mut sockets = lock(&self.sockets);
+            sockets.closed = true;
+            sockets.by_ns.drain().filter_map(|(_, s)| s).collect()
+        };
         for socket in sockets {
             socket.closed(reason.into());
         }
@@ -302,4 +397,14 @@ impl Client {
     pub(crate) fn session(&self) -> &Session {
         &self.session
     }
+}
+
+/// How a recovery ended.
+enum Joined {
+    /// Recovered: the socket is in.
+    Yes(Socket),
+    /// Not recoverable: the client gets a new socket.
+    No,
+    /// The client closed meanwhile.
+    Gone,
 }

@@ -30,6 +30,12 @@ pub struct SocketIoConfig {
     /// What happens when a packet that may not be dropped does not fit in a
     /// client's outbound queue; default [`FullQueue::Close`].
     pub full_queue: FullQueue,
+    /// Most rooms a socket may be in through
+    /// [`Socket::join_client_room`](super::Socket::join_client_room) (rooms
+    /// a client asks for; its own room not counted); default 50. Rooms the
+    /// server joins with [`Socket::join`](super::Socket::join) are not
+    /// limited.
+    pub max_client_rooms: usize,
 }
 
 /// The policy for a full outbound queue (volatile packets are always
@@ -57,6 +63,7 @@ impl Default for SocketIoConfig {
             max_namespaces: 32,
             recovery: None,
             full_queue: FullQueue::Close,
+            max_client_rooms: 50,
         }
     }
 }
@@ -96,6 +103,42 @@ impl SocketIoConfig {
     pub fn full_queue(mut self, policy: FullQueue) -> Self {
         self.full_queue = policy;
         self
+    }
+
+    /// Sets [`max_client_rooms`](Self::max_client_rooms).
+    pub fn max_client_rooms(mut self, n: usize) -> Self {
+        self.max_client_rooms = n;
+        self
+    }
+
+    /// Checks that every setting is in range: the message names the first
+    /// that is not.
+    pub fn validate(&self) -> Result<(), String> {
+        self.engine.validate()?;
+        let checks = [
+            (
+                self.connect_timeout.is_zero(),
+                "connect_timeout must be above zero",
+            ),
+            (
+                self.max_namespaces == 0,
+                "max_namespaces must be at least 1",
+            ),
+        ];
+        if let Some((_, why)) = checks.iter().find(|(bad, _)| *bad) {
+            return Err((*why).to_owned());
+        }
+        if let Some(r) = &self.recovery {
+            if r.max_disconnection_duration.is_zero() {
+                return Err("recovery.max_disconnection_duration must be above zero".into());
+            }
+            if r.max_packets == 0 || r.max_bytes == 0 || r.max_sessions == 0 {
+                return Err(
+                    "recovery.max_packets, max_bytes and max_sessions must be at least 1".into(),
+                );
+            }
+        }
+        Ok(())
     }
 
     /// Sets [`max_attachment_bytes`](Self::max_attachment_bytes).

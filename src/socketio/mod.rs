@@ -22,15 +22,19 @@ use serde::Serialize;
 pub use adapter::{Adapter, BroadcastOptions, LocalAdapter, Room};
 pub use config::{FullQueue, SocketIoConfig};
 pub use handshake::Handshake;
-pub use namespace::{AckResults, BroadcastOperator, ConnectError, DynNamespace, Namespace};
+pub use namespace::{
+    AckResults, BroadcastOperator, ConnectError, DynNamespace, Namespace, RoomPolicy,
+};
 pub use payload::Payload;
 pub use reason::DisconnectReason;
-pub use recovery::{MemoryStore, PersistedSession, RecoveryConfig, Restored, SessionStore};
-pub use socket::{AckError, AckSender, EmitError, Event, Socket, SocketId};
+pub use recovery::{MemoryStore, PersistedSession, RecoveryConfig, ReplayError, SessionStore};
+pub use socket::{
+    AckError, AckSender, EmitError, Event, Extensions, JoinError, MAX_ROOM_NAME, Socket, SocketId,
+};
 
 use crate::engine::{CloseReason, Engine, EngineHandler, Message, Session, Sid};
 use client::Client;
-use namespace::{Handlers, NamespaceInner, Shared};
+use namespace::{Handlers, Joining, NamespaceInner, NsKind, Shared};
 
 type AdapterFactory = Arc<dyn Fn(&str) -> Box<dyn Adapter> + Send + Sync>;
 type Matcher = Box<dyn Fn(&str) -> bool + Send + Sync>;
@@ -44,42 +48,63 @@ pub(crate) struct IoInner {
     clients: DashMap<Sid, Arc<Client>>,
     adapter: AdapterFactory,
     shared: Shared,
-    engine: Engine,
+}
+
+fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    l.read().unwrap_or_else(|e| e.into_inner())
+}
+
+fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(|e| e.into_inner())
 }
 
 impl IoInner {
     /// The namespace a client asks for: a registered one, or a new child of
-    /// a matching dynamic namespace.
-    fn namespace_for(&self, path: &str) -> Option<Arc<NamespaceInner>> {
-        if let Some(ns) = self
-            .namespaces
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(path)
-        {
-            return Some(ns.clone());
+    /// a matching dynamic namespace. The answer counts as a connection in
+    /// progress until the returned guard is dropped, so an empty dynamic
+    /// namespace is not removed under a client that is joining it.
+    fn namespace_for(self: &Arc<Self>, path: &str) -> Option<Joining> {
+        if let Some(ns) = read(&self.namespaces).get(path) {
+            return Some(ns.joining());
         }
-        let handlers = self
-            .dynamic
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
+        let handlers = read(&self.dynamic)
             .iter()
             .find(|(matches, _)| matches(path))
             .map(|(_, h)| h.clone())?;
-        let mut namespaces = self.namespaces.write().unwrap_or_else(|e| e.into_inner());
-        let ns = namespaces.entry(path.to_owned()).or_insert_with(|| {
-            NamespaceInner::new(
-                path.to_owned(),
-                handlers,
-                (self.adapter)(path),
-                self.shared.clone(),
-            )
-        });
-        Some(ns.clone())
+        // The adapter factory is the application's code: it runs outside
+        // our locks. A concurrent first client may build one too; only one
+        // is kept.
+        let child = NamespaceInner::new(
+            path.to_owned(),
+            handlers,
+            (self.adapter)(path),
+            self.shared.clone(),
+            NsKind::Dynamic(Arc::downgrade(self)),
+        );
+        let mut namespaces = write(&self.namespaces);
+        let ns = namespaces.entry(path.to_owned()).or_insert(child);
+        Some(ns.joining())
+    }
+
+    /// Forgets dynamic namespace `ns` if it is still registered, has no
+    /// socket and nobody is joining it (as the reference server's
+    /// `cleanupEmptyChildNamespaces`): names a client makes up must not
+    /// pile up.
+    pub(crate) fn remove_if_empty(&self, ns: &Arc<NamespaceInner>) {
+        let mut namespaces = write(&self.namespaces);
+        if namespaces
+            .get(&ns.path)
+            .is_some_and(|current| Arc::ptr_eq(current, ns) && ns.is_unused())
+        {
+            namespaces.remove(&ns.path);
+            tracing::debug!(ns = %ns.path, "empty dynamic namespace removed");
+        }
     }
 }
 
-/// A socket.io server. Cheap to clone; mount it with [`SocketIo::layer`].
+/// A socket.io server. Cheap to clone: every clone, the layer from
+/// [`SocketIo::layer`] and every service built from it keep the server
+/// alive, so it serves as long as any of them is around.
 ///
 /// ```
 /// use socketgate::socketio::{SocketIo, SocketIoConfig};
@@ -93,88 +118,236 @@ impl IoInner {
 /// });
 /// let app = axum::Router::<()>::new().layer(io.layer());
 /// ```
+///
+/// # Lifetime
+///
+/// The server lives while a `SocketIo`, its layer or a service made from
+/// that layer is alive; when the last of them goes, every session is closed
+/// and the memory is freed. Handlers registered on the server are owned by
+/// it: a handler that captures a `SocketIo` clone would keep the server
+/// alive forever (a reference cycle). Inside handlers use the socket
+/// (`socket.namespace()`, `socket.to(…)`), or capture a
+/// [`WeakSocketIo`] from [`SocketIo::downgrade`].
 #[derive(Clone)]
-pub struct SocketIo(Arc<IoInner>);
+pub struct SocketIo {
+    io: Arc<IoInner>,
+    engine: Engine,
+}
 
-impl SocketIo {
-    /// A server with the in-memory adapter.
-    pub fn new(config: SocketIoConfig) -> Self {
-        Self::with_adapter(config, |_| Box::new(LocalAdapter::default()))
+/// A handle that does not keep the server alive; see
+/// [`SocketIo::downgrade`].
+#[derive(Clone)]
+pub struct WeakSocketIo {
+    io: Weak<IoInner>,
+    engine: Weak<crate::engine::EngineInner>,
+}
+
+impl WeakSocketIo {
+    /// The server, while something else keeps it alive.
+    pub fn upgrade(&self) -> Option<SocketIo> {
+        Some(SocketIo {
+            io: self.io.upgrade()?,
+            engine: Engine(self.engine.upgrade()?),
+        })
+    }
+}
+
+impl std::fmt::Debug for WeakSocketIo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WeakSocketIo")
+            .field("alive", &(self.io.strong_count() > 0))
+            .finish()
+    }
+}
+
+/// Why [`SocketIoBuilder::build`] refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// A session store was given while connection state recovery is off:
+    /// it would never be used.
+    #[error(
+        "a session store was given but connection state recovery is off: set SocketIoConfig::recovery"
+    )]
+    StoreWithoutRecovery,
+    /// A setting is out of range.
+    #[error("invalid configuration: {0}")]
+    InvalidConfig(String),
+}
+
+/// Builds a [`SocketIo`]: configuration, adapter and session store.
+///
+/// ```
+/// use std::sync::Arc;
+/// use socketgate::socketio::{LocalAdapter, MemoryStore, RecoveryConfig, SocketIo, SocketIoConfig};
+///
+/// let recovery = RecoveryConfig::default();
+/// let io = SocketIo::builder()
+///     .config(SocketIoConfig::default().recovery(recovery.clone()))
+///     .adapter(|_namespace| Box::new(LocalAdapter::default()))
+///     .store(Arc::new(MemoryStore::new(recovery)))
+///     .build()
+///     .expect("a valid configuration");
+/// # drop(io);
+/// ```
+#[must_use]
+pub struct SocketIoBuilder {
+    config: SocketIoConfig,
+    adapter: AdapterFactory,
+    store: Option<Arc<dyn SessionStore>>,
+}
+
+impl std::fmt::Debug for SocketIoBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SocketIoBuilder")
+            .field("config", &self.config)
+            .field("store", &self.store.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SocketIoBuilder {
+    /// The settings; default [`SocketIoConfig::default`].
+    pub fn config(mut self, config: SocketIoConfig) -> Self {
+        self.config = config;
+        self
     }
 
-    /// A server whose namespaces get their adapter from `adapter`.
-    pub fn with_adapter<F>(config: SocketIoConfig, adapter: F) -> Self
+    /// Where each namespace keeps its rooms: `adapter(path)` is called once
+    /// per namespace (outside every lock of ours); default
+    /// [`LocalAdapter`].
+    pub fn adapter<F>(mut self, adapter: F) -> Self
     where
         F: Fn(&str) -> Box<dyn Adapter> + Send + Sync + 'static,
     {
-        let store = config
-            .recovery
-            .clone()
-            .map(|r| Arc::new(MemoryStore::new(r)) as Arc<dyn SessionStore>);
-        Self::with_parts(config, adapter, store)
+        self.adapter = Arc::new(adapter);
+        self
     }
 
-    /// A server with the in-memory adapter whose recovery state lives in
-    /// `store` (when [`SocketIoConfig::recovery`] is set). Share one store
-    /// between a server and the one that replaces it, and clients that
-    /// reconnect within the recovery window get their sessions back.
-    pub fn with_store(config: SocketIoConfig, store: Arc<dyn SessionStore>) -> Self {
-        let store = config.recovery.is_some().then_some(store);
-        Self::with_parts(config, |_| Box::new(LocalAdapter::default()), store)
+    /// Where connection state recovery keeps sessions and packets; default
+    /// a [`MemoryStore`] of its own. Share one store between a server and
+    /// the one that replaces it, and clients that reconnect within the
+    /// recovery window get their sessions back. Needs
+    /// [`SocketIoConfig::recovery`].
+    pub fn store(mut self, store: Arc<dyn SessionStore>) -> Self {
+        self.store = Some(store);
+        self
     }
 
-    fn with_parts<F>(
-        config: SocketIoConfig,
-        adapter: F,
-        store: Option<Arc<dyn SessionStore>>,
-    ) -> Self
-    where
-        F: Fn(&str) -> Box<dyn Adapter> + Send + Sync + 'static,
-    {
-        let full_queue = config.full_queue;
+    /// The server, or why the settings do not make one.
+    pub fn build(self) -> Result<SocketIo, BuildError> {
+        self.config.validate().map_err(BuildError::InvalidConfig)?;
+        let store = match (&self.config.recovery, self.store) {
+            (None, Some(_)) => return Err(BuildError::StoreWithoutRecovery),
+            (None, None) => None,
+            (Some(_), Some(store)) => Some(store),
+            (Some(r), None) => Some(Arc::new(MemoryStore::new(r.clone())) as Arc<dyn SessionStore>),
+        };
+        let config = self.config;
         let limits = packet::Limits::default()
             .max_attachments(config.max_attachments)
             .max_attachment_bytes(config.max_attachment_bytes);
-        let inner = Arc::new_cyclic(|weak: &Weak<IoInner>| IoInner {
+        let io = Arc::new(IoInner {
             limits,
             node_id: config.engine.node_id,
-            engine: Engine::new(config.engine.clone(), Handler(weak.clone())),
-            config,
+            shared: Shared {
+                store,
+                full_queue: config.full_queue,
+                max_queue_bytes: config.engine.max_queue_bytes,
+                max_client_rooms: config.max_client_rooms,
+            },
             namespaces: RwLock::new(HashMap::new()),
             dynamic: RwLock::new(Vec::new()),
             clients: DashMap::new(),
-            adapter: Arc::new(adapter),
-            shared: Shared { store, full_queue },
+            adapter: self.adapter,
+            config,
         });
-        let io = SocketIo(inner);
+        // The engine owns the socket.io layer, strongly: whoever holds the
+        // engine (a layer, a service) keeps the whole server alive. The
+        // layer holds nothing back, so there is no cycle.
+        let engine = Engine::new(io.config.engine.clone(), Handler(io.clone()));
+        let sio = SocketIo { io, engine };
         // Like the reference server, the main namespace always exists.
-        io.ns("/", |_| {});
-        io
+        sio.register("/", Handlers::new(Arc::new(|_| {})), NsKind::Implicit);
+        Ok(sio)
+    }
+}
+
+impl SocketIo {
+    /// A server with the in-memory adapter (and, with recovery on, an
+    /// in-memory session store).
+    ///
+    /// # Panics
+    ///
+    /// When the configuration is invalid (a zero interval or limit); use
+    /// [`SocketIo::builder`] to get the error instead.
+    pub fn new(config: SocketIoConfig) -> Self {
+        match Self::builder().config(config).build() {
+            Ok(io) => io,
+            Err(e) => panic!("SocketIo::new: {e}"),
+        }
     }
 
-    /// Registers (or replaces the connect handler of) namespace `path`.
+    /// A builder: configuration, adapter, session store.
+    pub fn builder() -> SocketIoBuilder {
+        SocketIoBuilder {
+            config: SocketIoConfig::default(),
+            adapter: Arc::new(|_| Box::new(LocalAdapter::default())),
+            store: None,
+        }
+    }
+
+    /// A handle that does not keep the server alive, for handlers that
+    /// need the server (see the lifetime rule on [`SocketIo`]).
+    pub fn downgrade(&self) -> WeakSocketIo {
+        WeakSocketIo {
+            io: Arc::downgrade(&self.io),
+            engine: Arc::downgrade(&self.engine.0),
+        }
+    }
+
+    fn register(&self, path: &str, handlers: Arc<Handlers>, kind: NsKind) -> Namespace {
+        let ns = NamespaceInner::new(
+            path.to_owned(),
+            handlers,
+            (self.io.adapter)(path),
+            self.io.shared.clone(),
+            kind,
+        );
+        let mut namespaces = write(&self.io.namespaces);
+        if let Some(existing) = namespaces.get(path)
+            && !existing.is_implicit()
+        {
+            drop(namespaces);
+            panic!(
+                "namespace {path:?} is registered twice: register each namespace once (use SocketIo::of to reach it again)"
+            );
+        }
+        namespaces.insert(path.to_owned(), ns.clone());
+        Namespace(ns)
+    }
+
+    /// Registers namespace `path` with its connect handler. The main
+    /// namespace `/` exists from the start (accepting connections and doing
+    /// nothing); registering it replaces that default.
+    ///
+    /// # Panics
+    ///
+    /// When `path` was registered before (or is a live child of a dynamic
+    /// namespace): two connect handlers for one namespace are a setup
+    /// mistake. Use [`SocketIo::of`] to reach a registered namespace.
     pub fn ns<F>(&self, path: &str, on_connect: F) -> Namespace
     where
         F: Fn(Socket) + Send + Sync + 'static,
     {
         let path = normalize(path);
-        let handlers = Handlers::new(Arc::new(on_connect));
-        let ns = NamespaceInner::new(
-            path.clone(),
-            handlers,
-            (self.0.adapter)(&path),
-            self.0.shared.clone(),
-        );
-        let mut namespaces = self.0.namespaces.write().unwrap_or_else(|e| e.into_inner());
-        // A replaced namespace keeps its sockets' rooms reachable only
-        // through the sockets themselves; replacing is meant for setup.
-        namespaces.insert(path, ns.clone());
-        Namespace(ns)
+        self.register(&path, Handlers::new(Arc::new(on_connect)), NsKind::Static)
     }
 
     /// Registers a dynamic namespace: every name matching `pattern`
     /// (`/tenant-{id}`: `{…}` matches one or more characters other than
-    /// `/`) becomes a namespace on first connection.
+    /// `/`) becomes a namespace on first connection, and is removed again
+    /// when its last socket leaves.
     pub fn dyn_ns<F>(&self, pattern: &str, on_connect: F) -> DynNamespace
     where
         F: Fn(Socket) + Send + Sync + 'static,
@@ -193,29 +366,20 @@ impl SocketIo {
         F: Fn(Socket) + Send + Sync + 'static,
     {
         let handlers = Handlers::new(Arc::new(on_connect));
-        self.0
-            .dynamic
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .push((Box::new(matches), handlers.clone()));
+        write(&self.io.dynamic).push((Box::new(matches), handlers.clone()));
         DynNamespace(handlers)
     }
 
     /// A namespace that exists (registered, or created by a dynamic one).
     pub fn of(&self, path: &str) -> Option<Namespace> {
         let path = normalize(path);
-        self.0
-            .namespaces
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&path)
-            .cloned()
-            .map(Namespace)
+        read(&self.io.namespaces).get(&path).cloned().map(Namespace)
     }
 
     fn main(&self) -> Namespace {
-        // "/" is created by the constructors and only ever replaced.
-        self.of("/").unwrap_or_else(|| self.ns("/", |_| {}))
+        // "/" is registered by the builder and never removed.
+        self.of("/")
+            .unwrap_or_else(|| unreachable!("the main namespace is registered by the builder"))
     }
 
     /// Broadcast to a room of the main namespace.
@@ -230,21 +394,22 @@ impl SocketIo {
 
     /// The engine underneath.
     pub fn engine(&self) -> &Engine {
-        &self.0.engine
+        &self.engine
     }
 
     /// The configuration.
     pub fn config(&self) -> &SocketIoConfig {
-        &self.0.config
+        &self.io.config
     }
 
     /// A tower layer serving this server under its path; other requests
     /// go to the service it wraps. On an axum `Router` either
     /// `router.layer(io.layer())` (behind routing) or
     /// `io.layer().layer(router)` (in front of it, cheaper per socket.io
-    /// request).
+    /// request). The layer keeps the server alive: the `SocketIo` itself
+    /// may be dropped.
     pub fn layer(&self) -> crate::EngineLayer {
-        self.0.engine.layer()
+        self.engine.layer()
     }
 
     /// Shuts the server down gracefully: no new connection is accepted,
@@ -255,15 +420,15 @@ impl SocketIo {
     /// server built on the same store recovers them. Returns whether every
     /// connection closed within the deadline.
     pub async fn shutdown(&self, deadline: Duration) -> bool {
-        self.0.engine.shutdown(deadline).await
+        self.engine.shutdown(deadline).await
     }
 }
 
 impl std::fmt::Debug for SocketIo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SocketIo")
-            .field("config", &self.0.config)
-            .field("clients", &self.0.clients.len())
+            .field("config", &self.io.config)
+            .field("clients", &self.io.clients.len())
             .finish_non_exhaustive()
     }
 }
@@ -276,17 +441,18 @@ fn normalize(path: &str) -> String {
     }
 }
 
-/// The socket.io layer as the engine's handler.
-struct Handler(Weak<IoInner>);
+/// The socket.io layer as the engine's handler. It owns the layer: see
+/// the lifetime rule on [`SocketIo`].
+struct Handler(Arc<IoInner>);
 
 impl EngineHandler for Handler {
     fn on_open(&self, session: &Session) {
-        let Some(io) = self.0.upgrade() else { return };
+        let io = &self.0;
         let client = Client::new(session.clone());
         io.clients.insert(session.sid(), client.clone());
         // Protocol 4 clients are connected to the main namespace at once.
         if session.protocol() == crate::engine::Protocol::V3 {
-            client.connect(&io, "/".to_owned(), None);
+            client.connect(io, "/".to_owned(), None);
         }
         // A client that joins no namespace in time is let go.
         let timeout = io.config.connect_timeout;
@@ -304,16 +470,15 @@ impl EngineHandler for Handler {
     }
 
     fn on_message(&self, session: &Session, message: Message) {
-        let Some(io) = self.0.upgrade() else { return };
+        let io = &self.0;
         let client = io.clients.get(&session.sid()).map(|c| c.clone());
         if let Some(client) = client {
-            client.on_message(&io, message);
+            client.on_message(io, message);
         }
     }
 
     fn on_close(&self, session: &Session, reason: CloseReason) {
-        let Some(io) = self.0.upgrade() else { return };
-        if let Some((_, client)) = io.clients.remove(&session.sid()) {
+        if let Some((_, client)) = self.0.clients.remove(&session.sid()) {
             client.on_close(reason);
         }
     }

@@ -1,22 +1,24 @@
 //! Namespaces, their connect middleware, and broadcast operators.
 
 use std::collections::HashMap;
+use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
 use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::Value;
 
+use super::IoInner;
 use super::adapter::{self, Adapter, BroadcastOptions, Room};
 use super::config::FullQueue;
 use super::handshake::Handshake;
 use super::payload::{self, Encoded, Payload};
 use super::recovery::SessionStore;
-use super::socket::{AckError, EmitError, Socket, SocketId};
+use super::socket::{AckError, EmitError, JoinError, Socket, SocketId};
 
 /// A refusal of a namespace connection: the client's `connect_error` sees
 /// `message` and `data`.
@@ -65,11 +67,16 @@ pub(crate) type Middleware =
     Arc<dyn Fn(Arc<Handshake>) -> BoxFuture<Result<(), ConnectError>> + Send + Sync>;
 type ConnectHandler = Arc<dyn Fn(Socket) + Send + Sync>;
 
+/// Names (and may refuse) the rooms clients ask for; see
+/// [`Namespace::room_policy`].
+pub type RoomPolicy = Arc<dyn Fn(&Socket, &str) -> Result<Room, JoinError> + Send + Sync>;
+
 /// What a namespace does on connect; shared by the children of a dynamic
 /// namespace.
 pub(crate) struct Handlers {
     pub(crate) on_connect: ConnectHandler,
     pub(crate) middlewares: RwLock<Vec<Middleware>>,
+    room_policy: RwLock<Option<RoomPolicy>>,
 }
 
 impl Handlers {
@@ -77,7 +84,19 @@ impl Handlers {
         Arc::new(Handlers {
             on_connect,
             middlewares: RwLock::new(Vec::new()),
+            room_policy: RwLock::new(None),
         })
+    }
+
+    pub(crate) fn room_policy(&self) -> Option<RoomPolicy> {
+        self.room_policy
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn set_room_policy(&self, policy: RoomPolicy) {
+        *self.room_policy.write().unwrap_or_else(|e| e.into_inner()) = Some(policy);
     }
 
     pub(crate) fn middlewares(&self) -> Vec<Middleware> {
@@ -106,6 +125,39 @@ pub(crate) struct Shared {
     /// Recovery state, when connection state recovery is on.
     pub(crate) store: Option<Arc<dyn SessionStore>>,
     pub(crate) full_queue: FullQueue,
+    /// The engine's per-session queue bound: a packet larger than this can
+    /// never be queued ([`EmitError::MessageTooLarge`]).
+    pub(crate) max_queue_bytes: usize,
+    /// [`SocketIoConfig::max_client_rooms`](super::SocketIoConfig::max_client_rooms).
+    pub(crate) max_client_rooms: usize,
+}
+
+impl Shared {
+    /// Refuses a packet that no client's queue could ever hold, before it
+    /// is retained or sent to anyone.
+    pub(crate) fn check_size(&self, packet: &Encoded) -> Result<(), EmitError> {
+        if packet.frame_bytes() > self.max_queue_bytes {
+            Err(EmitError::MessageTooLarge)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// How a namespace came to be.
+pub(crate) enum NsKind {
+    /// The main namespace the server starts with, until one is registered.
+    Implicit,
+    /// Registered with [`SocketIo::ns`](super::SocketIo::ns).
+    Static,
+    /// A child of a dynamic namespace, removed again when it is empty.
+    Dynamic(Weak<IoInner>),
+}
+
+/// A packet with a recovery offset, waiting for its turn to be delivered.
+struct Outgoing {
+    target: BroadcastOptions,
+    packet: Encoded,
 }
 
 pub(crate) struct NamespaceInner {
@@ -114,12 +166,27 @@ pub(crate) struct NamespaceInner {
     pub(crate) sockets: RwLock<HashMap<SocketId, Socket>>,
     pub(crate) adapter: Box<dyn Adapter>,
     pub(crate) shared: Shared,
+    kind: NsKind,
+    /// Clients between finding this namespace and joining (or being
+    /// refused): a dynamic namespace is not removed under them.
+    connecting: AtomicUsize,
     ack_ids: AtomicU64,
-    /// With recovery, offsets must reach each client in increasing order:
-    /// taking the offset and queueing the packet happen under this lock.
-    emit_order: Mutex<()>,
+    /// With recovery, offsets must reach each client in increasing order.
+    /// Taking an offset, retaining the packet and queueing it here happen
+    /// together under this lock; delivery happens outside it, in queue
+    /// order, by whoever holds `delivering`.
+    outbox: Mutex<VecDeque<Outgoing>>,
+    /// Held by the one thread that delivers the outbox. Others leave their
+    /// packet to it instead of waiting: no emitter blocks on another, and
+    /// nothing that runs under it calls application code (closes it
+    /// causes are reported later, see `Session::close_now`).
+    delivering: Mutex<()>,
     /// Set by [`Namespace::close`]: new connections are refused.
     closed: AtomicBool,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl NamespaceInner {
@@ -128,6 +195,7 @@ impl NamespaceInner {
         handlers: Arc<Handlers>,
         adapter: Box<dyn Adapter>,
         shared: Shared,
+        kind: NsKind,
     ) -> Arc<Self> {
         Arc::new(NamespaceInner {
             path,
@@ -135,14 +203,48 @@ impl NamespaceInner {
             sockets: RwLock::new(HashMap::new()),
             adapter,
             shared,
+            kind,
+            connecting: AtomicUsize::new(0),
             ack_ids: AtomicU64::new(0),
-            emit_order: Mutex::new(()),
+            outbox: Mutex::new(VecDeque::new()),
+            delivering: Mutex::new(()),
             closed: AtomicBool::new(false),
         })
     }
 
     pub(crate) fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn is_implicit(&self) -> bool {
+        matches!(self.kind, NsKind::Implicit)
+    }
+
+    /// No socket and nobody joining.
+    pub(crate) fn is_unused(&self) -> bool {
+        self.connecting.load(Ordering::Acquire) == 0
+            && self
+                .sockets
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .is_empty()
+    }
+
+    /// Counts a client that is about to join (see [`Joining`]). Called
+    /// under the server's namespaces lock.
+    pub(crate) fn joining(self: &Arc<Self>) -> Joining {
+        self.connecting.fetch_add(1, Ordering::AcqRel);
+        Joining(self.clone())
+    }
+
+    /// A dynamic child with nobody left goes.
+    fn cleanup_if_empty(self: &Arc<Self>) {
+        if let NsKind::Dynamic(io) = &self.kind
+            && self.is_unused()
+            && let Some(io) = io.upgrade()
+        {
+            io.remove_if_empty(self);
+        }
     }
 
     /// Sends an event to the sockets `opts` selects. With recovery on (and
@@ -155,15 +257,69 @@ impl NamespaceInner {
     ) -> Result<(), EmitError> {
         match &self.shared.store {
             Some(store) if !opts.volatile => {
-                let _order = self.emit_order.lock().unwrap_or_else(|e| e.into_inner());
-                let offset = store.next_offset();
-                let packet = encode(Some(&offset))?;
-                store.retain(&offset, &self.path, opts, &packet.0);
+                {
+                    let mut outbox = lock(&self.outbox);
+                    let offset = store.next_offset();
+                    let packet = encode(Some(&offset))?;
+                    self.shared.check_size(&packet)?;
+                    store.retain(&offset, &self.path, opts, &packet.0);
+                    outbox.push_back(Outgoing {
+                        target: opts.clone(),
+                        packet,
+                    });
+                }
+                self.deliver_outbox();
+            }
+            _ => {
+                let packet = encode(None)?;
+                self.shared.check_size(&packet)?;
                 self.deliver(opts, &packet);
             }
-            _ => self.deliver(opts, &encode(None)?),
         }
         Ok(())
+    }
+
+    /// Delivers the outbox in order, unless another thread is at it (it
+    /// then delivers what was just queued too).
+    fn deliver_outbox(&self) {
+        loop {
+            let Ok(_delivering) = self.delivering.try_lock() else {
+                return;
+            };
+            self.deliver_queued();
+            drop(_delivering);
+            // A packet queued after our last look but before the unlock
+            // found the lock taken: it is ours to deliver.
+            if lock(&self.outbox).is_empty() {
+                return;
+            }
+        }
+    }
+
+    /// Delivers everything in the outbox; the caller holds `delivering`.
+    fn deliver_queued(&self) {
+        loop {
+            let next = lock(&self.outbox).pop_front();
+            let Some(out) = next else { return };
+            self.deliver(&out.target, &out.packet);
+        }
+    }
+
+    /// Runs `f` with every earlier packet delivered and none delivered
+    /// during it, with a view of the store that includes every offset taken
+    /// so far: a recovering socket gets its missed packets in `f` and every
+    /// later one live, each once and in order. `f` must not block or run
+    /// application code.
+    pub(crate) fn in_delivery_order<T>(&self, f: impl FnOnce() -> T) -> T {
+        let _delivering = lock(&self.delivering);
+        self.deliver_queued();
+        // Holding the outbox lock, no offset is taken while `f` runs.
+        let outbox = lock(&self.outbox);
+        let out = f();
+        drop(outbox);
+        drop(_delivering);
+        self.deliver_outbox();
+        out
     }
 
     fn deliver(&self, opts: &BroadcastOptions, packet: &Encoded) {
@@ -200,12 +356,19 @@ impl NamespaceInner {
             .join(socket.id(), &[Room::from(socket.id().as_str())]);
     }
 
-    pub(crate) fn remove(&self, socket: &Socket) {
+    pub(crate) fn remove(self: &Arc<Self>, socket: &Socket) {
         self.adapter.leave_all(socket.id());
-        self.sockets
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(socket.id());
+        let removed = {
+            let mut sockets = self.sockets.write().unwrap_or_else(|e| e.into_inner());
+            // Only this very socket: a recovered one may carry its id now.
+            match sockets.get(socket.id()) {
+                Some(current) if current == socket => sockets.remove(socket.id()).is_some(),
+                _ => false,
+            }
+        };
+        if removed {
+            self.cleanup_if_empty();
+        }
     }
 
     pub(crate) fn socket(&self, sid: &SocketId) -> Option<Socket> {
@@ -214,6 +377,23 @@ impl NamespaceInner {
             .unwrap_or_else(|e| e.into_inner())
             .get(sid)
             .cloned()
+    }
+}
+
+/// A client on its way into a namespace (middlewares, recovery). Dropped
+/// once it joined or was refused; the namespace stays while any exists.
+pub(crate) struct Joining(Arc<NamespaceInner>);
+
+impl Joining {
+    pub(crate) fn ns(&self) -> &Arc<NamespaceInner> {
+        &self.0
+    }
+}
+
+impl Drop for Joining {
+    fn drop(&mut self) {
+        self.0.connecting.fetch_sub(1, Ordering::AcqRel);
+        self.0.cleanup_if_empty();
     }
 }
 
@@ -249,6 +429,41 @@ impl Namespace {
         Fut: Future<Output = Result<(), ConnectError>> + Send + 'static,
     {
         self.0.handlers.add(f);
+        self
+    }
+
+    /// Sets how client-requested rooms are named and checked
+    /// ([`Socket::client_room`], [`Socket::join_client_room`]). The policy
+    /// runs after the built-in checks (no empty or overlong names, nothing
+    /// shaped like a socket id) and returns the room to use or a refusal.
+    /// Mapping names into a space of their own (`"chat:" + name`) keeps
+    /// clients out of every room the server uses for itself.
+    ///
+    /// ```
+    /// use socketgate::socketio::{JoinError, Room, SocketIo, SocketIoConfig};
+    ///
+    /// let io = SocketIo::new(SocketIoConfig::default());
+    /// io.ns("/chat", |socket| {
+    ///     socket.on("join", |socket, mut event| {
+    ///         let name: String = event.data().unwrap_or_default();
+    ///         let _ = match socket.join_client_room(&name) {
+    ///             Ok(_) => event.ack(&name),
+    ///             Err(e) => event.ack(&serde_json::json!({ "error": e.to_string() })),
+    ///         };
+    ///     });
+    /// })
+    /// .room_policy(|_socket, name| {
+    ///     if name.starts_with("admin") {
+    ///         return Err(JoinError::Refused("not for clients".into()));
+    ///     }
+    ///     Ok(Room::from(format!("chat:{name}")))
+    /// });
+    /// ```
+    pub fn room_policy<F>(&self, policy: F) -> &Self
+    where
+        F: Fn(&Socket, &str) -> Result<Room, JoinError> + Send + Sync + 'static,
+    {
+        self.0.handlers.set_room_policy(Arc::new(policy));
         self
     }
 
@@ -300,6 +515,16 @@ impl fmt::Debug for Namespace {
 pub struct DynNamespace(pub(crate) Arc<Handlers>);
 
 impl DynNamespace {
+    /// Sets the room policy of every namespace of the pattern (see
+    /// [`Namespace::room_policy`]).
+    pub fn room_policy<F>(&self, policy: F) -> &Self
+    where
+        F: Fn(&Socket, &str) -> Result<Room, JoinError> + Send + Sync + 'static,
+    {
+        self.0.set_room_policy(Arc::new(policy));
+        self
+    }
+
     /// Adds a connect middleware for every namespace of the pattern.
     pub fn middleware<F, Fut>(&self, f: F) -> &Self
     where
@@ -445,13 +670,19 @@ impl BroadcastOperator {
         super::socket::check_event(event)?;
         let id = self.ns.next_ack_id();
         let packet = payload::event(&self.ns.path, Some(id), event, data, None)?;
+        self.ns.shared.check_size(&packet)?;
         let waits: Vec<_> = self
             .sockets()
             .into_iter()
             .filter_map(|socket| {
                 let answer = socket.expect_ack(id);
                 let policy = self.ns.shared.full_queue;
-                adapter::deliver(socket.session(), &packet, self.opts.volatile, policy).ok()?;
+                if adapter::deliver(socket.session(), &packet, self.opts.volatile, policy).is_err()
+                {
+                    // Not sent: nobody will answer it.
+                    socket.forget_ack(id);
+                    return None;
+                }
                 Some(async move {
                     let result = socket.wait_ack(id, answer, self.timeout).await;
                     (socket.id().clone(), result)

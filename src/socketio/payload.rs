@@ -73,6 +73,13 @@ impl Payload {
 #[derive(Debug, Clone)]
 pub(crate) struct Encoded(pub(crate) Vec<Message>);
 
+impl Encoded {
+    /// Bytes the packet takes in a session's outbound queue.
+    pub(crate) fn frame_bytes(&self) -> usize {
+        self.0.iter().map(|m| m.frame().len()).sum()
+    }
+}
+
 /// Writes the packet header: engine message type, socket.io type,
 /// attachment count, namespace and ack id. The packet is built as bytes so
 /// that serde_json writes into it directly.

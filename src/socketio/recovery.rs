@@ -36,6 +36,9 @@ pub struct RecoveryConfig {
     pub max_packets: usize,
     /// Most bytes of retained packets; default 16 MiB.
     pub max_bytes: usize,
+    /// Most disconnected sessions kept at once; default 100 000. Past it
+    /// the oldest is forgotten (its client starts afresh).
+    pub max_sessions: usize,
 }
 
 impl Default for RecoveryConfig {
@@ -45,6 +48,7 @@ impl Default for RecoveryConfig {
             skip_middlewares: true,
             max_packets: 10_000,
             max_bytes: 16 << 20,
+            max_sessions: 100_000,
         }
     }
 }
@@ -65,6 +69,12 @@ impl RecoveryConfig {
     /// Sets [`max_packets`](Self::max_packets).
     pub fn max_packets(mut self, n: usize) -> Self {
         self.max_packets = n;
+        self
+    }
+
+    /// Sets [`max_sessions`](Self::max_sessions).
+    pub fn max_sessions(mut self, n: usize) -> Self {
+        self.max_sessions = n;
         self
     }
 
@@ -103,14 +113,20 @@ impl fmt::Debug for PersistedSession {
     }
 }
 
-/// A recovered session and the packets it missed, oldest first, each as
-/// the engine messages that were sent (text, then attachments).
-#[derive(Debug)]
-pub struct Restored {
-    /// The session.
-    pub session: PersistedSession,
-    /// The missed packets.
-    pub missed: Vec<Vec<Message>>,
+/// Why the packets a session missed cannot be replayed; the client then
+/// starts afresh (`recovered` false) rather than with a gap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReplayError {
+    /// The offset is not one of this store's.
+    #[error("unknown offset")]
+    UnknownOffset,
+    /// Something after the offset is no longer retained.
+    #[error("packets after the offset were evicted")]
+    Evicted,
+    /// The missed packets together pass the limit given.
+    #[error("the missed packets are more than the client's queue holds")]
+    TooLarge,
 }
 
 /// Where recovery state lives.
@@ -122,10 +138,20 @@ pub trait SessionStore: Send + Sync + 'static {
     fn retain(&self, offset: &str, ns: &str, target: &BroadcastOptions, packet: &[Message]);
     /// Keeps a disconnected socket's state.
     fn persist(&self, session: PersistedSession);
-    /// Takes back the session of `pid` in `ns` with every packet it missed
-    /// after `offset`; `None` when it is unknown, expired, or some packet it
-    /// may have missed is no longer retained.
-    fn restore(&self, ns: &str, pid: &str, offset: &str) -> Option<Restored>;
+    /// Takes back (once) the session of `pid` in `ns`; `None` when it is
+    /// unknown or expired.
+    fn take(&self, ns: &str, pid: &str) -> Option<PersistedSession>;
+    /// Every retained packet of `session`'s namespace after `offset` that
+    /// was addressed to it, oldest first, each as the engine messages that
+    /// were sent (text, then attachments). Fails rather than answer with a
+    /// gap, and when the packets together pass `max_bytes` (so the answer
+    /// never grows past what the client could be sent).
+    fn missed(
+        &self,
+        session: &PersistedSession,
+        offset: &str,
+        max_bytes: usize,
+    ) -> Result<Vec<Vec<Message>>, ReplayError>;
 }
 
 /// Recovery state in this process's memory, bounded by
@@ -150,6 +176,10 @@ struct State {
     /// Highest sequence number that was dropped to respect the bounds.
     evicted: Option<u64>,
     sessions: HashMap<String, (PersistedSession, Instant)>,
+    /// Sessions in the order they were kept, for eviction past
+    /// `max_sessions` (an entry whose time no longer matches its session's
+    /// is stale and skipped).
+    kept: VecDeque<(String, Instant)>,
 }
 
 struct Retained {
@@ -186,6 +216,11 @@ impl MemoryStore {
         (epoch == self.epoch).then(|| seq.parse().ok()).flatten()
     }
 
+    /// Disconnected sessions kept now.
+    pub fn session_count(&self) -> usize {
+        self.state().sessions.len()
+    }
+
     /// Retained packets and bytes, for tests and metrics.
     pub fn retained(&self) -> (usize, usize) {
         let s = self.state();
@@ -201,8 +236,15 @@ impl MemoryStore {
         {
             evict_front(s);
         }
-        s.sessions
-            .retain(|_, (_, at)| now.duration_since(*at) <= max_age);
+        while let Some((pid, at)) = s.kept.front()
+            && now.duration_since(*at) > max_age
+        {
+            let (pid, at) = (pid.clone(), *at);
+            s.kept.pop_front();
+            if s.sessions.get(&pid).is_some_and(|(_, kept)| *kept == at) {
+                s.sessions.remove(&pid);
+            }
+        }
     }
 }
 
@@ -265,27 +307,68 @@ impl SessionStore for MemoryStore {
         let now = Instant::now();
         let mut s = self.state();
         self.expire(&mut s, now);
+        s.kept.push_back((session.pid.clone(), now));
         s.sessions.insert(session.pid.clone(), (session, now));
+        while s.sessions.len() > self.config.max_sessions {
+            let Some((pid, at)) = s.kept.pop_front() else {
+                break;
+            };
+            if s.sessions.get(&pid).is_some_and(|(_, kept)| *kept == at) {
+                s.sessions.remove(&pid);
+                tracing::debug!("recovery store full: the oldest session is forgotten");
+            }
+        }
+        // Entries of sessions taken back meanwhile are stale: drop them
+        // before they outnumber the live ones.
+        if s.kept.len() > 2 * s.sessions.len() + 64 {
+            let State { kept, sessions, .. } = &mut *s;
+            kept.retain(|(pid, at)| sessions.get(pid).is_some_and(|(_, t)| t == at));
+        }
     }
 
-    fn restore(&self, ns: &str, pid: &str, offset: &str) -> Option<Restored> {
-        let seq = self.parse(offset)?;
+    fn take(&self, ns: &str, pid: &str) -> Option<PersistedSession> {
         let now = Instant::now();
         let mut s = self.state();
         self.expire(&mut s, now);
-        let (session, _) = s.sessions.remove(pid)?;
-        if session.ns != ns || s.evicted.is_some_and(|e| e > seq) {
+        if s.sessions
+            .get(pid)
+            .is_some_and(|(session, _)| session.ns == ns)
+        {
+            s.sessions.remove(pid).map(|(session, _)| session)
+        } else {
+            None
+        }
+    }
+
+    fn missed(
+        &self,
+        session: &PersistedSession,
+        offset: &str,
+        max_bytes: usize,
+    ) -> Result<Vec<Vec<Message>>, ReplayError> {
+        let seq = self.parse(offset).ok_or(ReplayError::UnknownOffset)?;
+        let now = Instant::now();
+        let mut s = self.state();
+        self.expire(&mut s, now);
+        if s.evicted.is_some_and(|e| e > seq) {
             // Something after the client's offset may be gone: recovering
             // would lose it silently, so start afresh instead.
-            return None;
+            return Err(ReplayError::Evicted);
         }
-        let missed = s
+        let mut bytes = 0;
+        let mut missed = Vec::new();
+        for p in s
             .packets
             .iter()
-            .filter(|p| p.seq > seq && p.ns == ns && addressed_to(&p.target, &session))
-            .map(|p| p.packet.clone())
-            .collect();
-        Some(Restored { session, missed })
+            .filter(|p| p.seq > seq && p.ns == session.ns && addressed_to(&p.target, session))
+        {
+            bytes += p.packet.iter().map(|m| m.frame().len()).sum::<usize>();
+            if bytes > max_bytes {
+                return Err(ReplayError::TooLarge);
+            }
+            missed.push(p.packet.clone());
+        }
+        Ok(missed)
     }
 }
 
@@ -361,9 +444,15 @@ mod tests {
         );
         emit(&st, &to(&[]), "everyone");
         st.persist(session("p1", &["s1", "r"]));
-        let restored = st.restore("/", "p1", &seen).unwrap();
-        assert_eq!(texts(&restored.missed), ["direct", "room", "everyone"]);
-        assert!(st.restore("/", "p1", &seen).is_none(), "taken once");
+        let session = st.take("/", "p1").unwrap();
+        let missed = st.missed(&session, &seen, usize::MAX).unwrap();
+        assert_eq!(texts(&missed), ["direct", "room", "everyone"]);
+        assert!(st.take("/", "p1").is_none(), "taken once");
+        assert_eq!(
+            st.missed(&session, &seen, 10),
+            Err(ReplayError::TooLarge),
+            "bounded by the caller's limit"
+        );
     }
 
     #[test]
@@ -381,19 +470,23 @@ mod tests {
         let st = store(3);
         let first = emit(&st, &to(&[]), "1");
         st.persist(session("p1", &["s1"]));
-        assert!(st.restore("/", "nope", &first).is_none());
-        assert!(st.restore("/", "p1", "other-epoch-0").is_none());
-        st.persist(session("p1", &["s1"]));
-        assert!(
-            st.restore("/chat", "p1", &first).is_none(),
-            "other namespace"
+        assert!(st.take("/", "nope").is_none());
+        assert!(st.take("/chat", "p1").is_none(), "other namespace");
+        let s1 = st.take("/", "p1").unwrap();
+        assert_eq!(
+            st.missed(&s1, "other-epoch-0", usize::MAX),
+            Err(ReplayError::UnknownOffset)
         );
+        assert!(st.missed(&s1, &first, usize::MAX).is_ok());
         for i in 0..5 {
             emit(&st, &to(&[]), &i.to_string());
         }
         assert_eq!(st.retained().0, 3);
-        st.persist(session("p1", &["s1"]));
-        assert!(st.restore("/", "p1", &first).is_none(), "history evicted");
+        assert_eq!(
+            st.missed(&s1, &first, usize::MAX),
+            Err(ReplayError::Evicted),
+            "history evicted"
+        );
     }
 
     #[test]
@@ -405,8 +498,9 @@ mod tests {
         st.retain(&b, "/", &to(&[]), &[Message::text("b")]);
         st.retain(&a, "/", &to(&[]), &[Message::text("a")]);
         st.persist(session("p", &["s1"]));
+        let p = st.take("/", "p").unwrap();
         assert_eq!(
-            texts(&st.restore("/", "p", &base).unwrap().missed),
+            texts(&st.missed(&p, &base, usize::MAX).unwrap()),
             ["a", "b"]
         );
     }
@@ -419,7 +513,25 @@ mod tests {
         let seen = emit(&st, &to(&[]), "seen");
         st.persist(session("p", &["s1"]));
         tokio::time::advance(Duration::from_millis(1500)).await;
-        assert!(st.restore("/", "p", &seen).is_none());
+        assert!(st.take("/", "p").is_none());
+        let _ = seen;
         assert_eq!(st.retained().0, 0);
+    }
+
+    #[test]
+    fn sessions_are_bounded_oldest_first() {
+        let st = MemoryStore::new(RecoveryConfig::default().max_sessions(3));
+        for i in 0..10 {
+            st.persist(session(&format!("p{i}"), &["s1"]));
+        }
+        assert_eq!(st.session_count(), 3);
+        assert!(st.take("/", "p6").is_none(), "the oldest went");
+        assert!(st.take("/", "p9").is_some());
+        // Taking and keeping the same pid again and again leaves no trail.
+        for _ in 0..1000 {
+            st.persist(session("again", &["s1"]));
+            assert!(st.take("/", "again").is_some());
+        }
+        assert!(st.state().kept.len() < 200, "{}", st.state().kept.len());
     }
 }

@@ -20,9 +20,10 @@ use super::reason::DisconnectReason;
 use super::recovery::PersistedSession;
 use crate::engine::{SendError, Session};
 
-/// A socket's id: random for current clients; for engine.io v3 clients
-/// the engine session id (main namespace) or `<namespace>#<engine sid>`,
-/// as those clients compute it themselves. Cheap to clone.
+/// A socket's id: random, for every client. (socket.io-client 2.x computes
+/// an id of its own from the engine session id; the server does not use
+/// it, because the engine session id is a credential: whoever knows it can
+/// poll the session.) Cheap to clone.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SocketId(Arc<str>);
 
@@ -74,14 +75,85 @@ pub enum EmitError {
     /// connection was closed (reason "slow consumer").
     #[error("outbound queue full")]
     QueueFull,
+    /// The packet alone is larger than a client's whole outbound queue
+    /// (`max_queue_bytes`): it was sent to nobody, and no client was
+    /// closed for it.
+    #[error("message larger than the outbound queue bound (max_queue_bytes)")]
+    MessageTooLarge,
 }
 
 impl From<SendError> for EmitError {
     fn from(e: SendError) -> Self {
         match e {
             SendError::QueueFull => EmitError::QueueFull,
+            SendError::MessageTooLarge => EmitError::MessageTooLarge,
             _ => EmitError::Disconnected,
         }
+    }
+}
+
+/// Why a room a client asked for was refused (see
+/// [`Socket::join_client_room`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum JoinError {
+    /// Not a name: empty, or longer than [`MAX_ROOM_NAME`] bytes.
+    #[error("a room name is 1 to 256 bytes")]
+    BadName,
+    /// Shaped like a socket id: those rooms are each socket's own.
+    #[error("this room name is reserved")]
+    Reserved,
+    /// The socket is in as many rooms as
+    /// [`SocketIoConfig::max_client_rooms`](super::SocketIoConfig::max_client_rooms)
+    /// allows.
+    #[error("too many rooms (at most {0})")]
+    TooManyRooms(usize),
+    /// The namespace's room policy said no.
+    #[error("{0}")]
+    Refused(String),
+}
+
+/// The longest room name a client may ask for, in bytes.
+pub const MAX_ROOM_NAME: usize = 256;
+
+/// Typed per-socket data. Values are cloned in and out, so no lock of the
+/// socket is ever held by application code.
+#[derive(Default)]
+pub struct Extensions(Mutex<http::Extensions>);
+
+impl Extensions {
+    /// Stores `value`, returning the one of the same type it replaces.
+    pub fn insert<T: Clone + Send + Sync + 'static>(&self, value: T) -> Option<T> {
+        lock(&self.0).insert(value)
+    }
+
+    /// A copy of the value of type `T`.
+    pub fn get<T: Clone + Send + Sync + 'static>(&self) -> Option<T> {
+        lock(&self.0).get::<T>().cloned()
+    }
+
+    /// Takes the value of type `T` out.
+    pub fn remove<T: Clone + Send + Sync + 'static>(&self) -> Option<T> {
+        lock(&self.0).remove::<T>()
+    }
+
+    /// Whether a value of type `T` is stored.
+    pub fn contains<T: Send + Sync + 'static>(&self) -> bool {
+        lock(&self.0).get::<T>().is_some()
+    }
+
+    pub(crate) fn snapshot(&self) -> http::Extensions {
+        lock(&self.0).clone()
+    }
+
+    pub(crate) fn replace(&self, extensions: http::Extensions) {
+        *lock(&self.0) = extensions;
+    }
+}
+
+impl fmt::Debug for Extensions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Extensions")
     }
 }
 
@@ -177,7 +249,7 @@ pub(crate) struct SocketInner {
     handlers: RwLock<HashMap<String, EventHandler>>,
     on_disconnect: Mutex<Vec<DisconnectHandler>>,
     acks: Mutex<HashMap<u64, oneshot::Sender<Payload>>>,
-    extensions: Mutex<http::Extensions>,
+    extensions: Extensions,
     connected: AtomicBool,
     /// The private session id a recovering client presents (protocol 5
     /// with recovery on).
@@ -210,7 +282,7 @@ impl Socket {
             handlers: RwLock::new(HashMap::new()),
             on_disconnect: Mutex::new(Vec::new()),
             acks: Mutex::new(HashMap::new()),
-            extensions: Mutex::new(http::Extensions::new()),
+            extensions: Extensions::default(),
             connected: AtomicBool::new(true),
             pid,
             recovered,
@@ -250,6 +322,10 @@ impl Socket {
         self.0.connected.load(Ordering::Acquire)
     }
 
+    pub(crate) fn pid(&self) -> Option<&str> {
+        self.0.pid.as_deref()
+    }
+
     /// Whether this socket was recovered: same id, rooms and data as before
     /// a disconnection, and the packets it missed were sent again.
     pub fn recovered(&self) -> bool {
@@ -269,8 +345,19 @@ impl Socket {
 
     /// Typed per-socket data: whatever the application stores here (kept
     /// across a recovery by the in-memory store).
-    pub fn extensions(&self) -> MutexGuard<'_, http::Extensions> {
-        lock(&self.0.extensions)
+    ///
+    /// ```
+    /// # use socketgate::socketio::Socket;
+    /// #[derive(Clone)]
+    /// struct User(u64);
+    ///
+    /// fn on_login(socket: &Socket, id: u64) {
+    ///     socket.extensions().insert(User(id));
+    ///     assert_eq!(socket.extensions().get::<User>().map(|u| u.0), Some(id));
+    /// }
+    /// ```
+    pub fn extensions(&self) -> &Extensions {
+        &self.0.extensions
     }
 
     // ---- handlers ------------------------------------------------------
@@ -377,30 +464,40 @@ impl Socket {
     /// Emits `event` with one JSON argument, waiting for room in the
     /// client's outbound queue when it is full instead of applying the
     /// full-queue policy: backpressure for producers that can slow down.
+    ///
+    /// `Ok` means the packet is on its way: queued for the client or, with
+    /// recovery on, retained for it (a retry would duplicate it). With
+    /// recovery on it takes its offset in the same order as every other
+    /// emit.
     pub async fn emit_wait<T: Serialize + ?Sized>(
         &self,
         event: &str,
         data: &T,
     ) -> Result<(), EmitError> {
         check_event(event)?;
-        let path = &self.0.ns.path;
-        let packet = match &self.0.ns.shared.store {
-            Some(store) => {
-                let offset = store.next_offset();
-                let packet = payload::event(path, None, event, data, Some(&offset))?;
-                store.retain(&offset, path, &self.own_room(), &packet.0);
-                packet
-            }
-            None => payload::event(path, None, event, data, None)?,
-        };
         if !self.connected() {
             return Err(EmitError::Disconnected);
         }
-        self.0
-            .session
-            .send_all_wait(&packet.0)
-            .await
-            .map_err(EmitError::from)
+        let path = &self.0.ns.path;
+        if self.0.ns.shared.store.is_none() {
+            let packet = payload::event(path, None, event, data, None)?;
+            self.0.ns.shared.check_size(&packet)?;
+            return self
+                .0
+                .session
+                .send_all_wait(&packet.0)
+                .await
+                .map_err(EmitError::from);
+        }
+        // The offset is only known once the packet takes its turn; wait for
+        // room for the packet without it (plus room for the offset), then
+        // emit in order.
+        let bytes = payload::event(path, None, event, data, Some(OFFSET_ROOM))?.frame_bytes();
+        self.0.session.wait_room(bytes).await?;
+        if !self.connected() {
+            return Err(EmitError::Disconnected);
+        }
+        self.emit_event(|offset| payload::event(path, None, event, data, offset))
     }
 
     /// Emits `event` with any arguments, binary included.
@@ -462,7 +559,11 @@ impl Socket {
         let id = self.0.ns.next_ack_id();
         let packet = encode(id).map_err(EmitError::from)?;
         let answer = self.expect_ack(id);
-        self.send(&packet)?;
+        if let Err(e) = self.send(&packet) {
+            // Nobody will answer what was not sent.
+            self.forget_ack(id);
+            return Err(e.into());
+        }
         Ok((id, answer))
     }
 
@@ -470,6 +571,11 @@ impl Socket {
         let (tx, rx) = oneshot::channel();
         lock(&self.0.acks).insert(id, tx);
         rx
+    }
+
+    /// Drops a pending ack whose event could not be sent.
+    pub(crate) fn forget_ack(&self, id: u64) {
+        lock(&self.0.acks).remove(&id);
     }
 
     pub(crate) async fn wait_ack(
@@ -494,6 +600,7 @@ impl Socket {
         if !self.connected() {
             return Err(EmitError::Disconnected);
         }
+        self.0.ns.shared.check_size(packet)?;
         adapter::deliver(&self.0.session, packet, false, self.0.ns.shared.full_queue)
             .map_err(EmitError::from)
     }
@@ -513,6 +620,49 @@ impl Socket {
     /// The rooms this socket is in (its own id among them).
     pub fn rooms(&self) -> Vec<Room> {
         self.0.ns.adapter.rooms_of(&self.0.id)
+    }
+
+    /// The room a client means by `name`: refused when the name is empty,
+    /// too long or shaped like a socket id (every socket's own room, which
+    /// carries its private messages), then named by the namespace's
+    /// [room policy](super::Namespace::room_policy) (the name itself by
+    /// default). For handlers that act on room names from clients.
+    pub fn client_room(&self, name: &str) -> Result<Room, JoinError> {
+        if name.is_empty() || name.len() > MAX_ROOM_NAME {
+            return Err(JoinError::BadName);
+        }
+        if looks_like_socket_id(name) || self.0.ns.socket(&SocketId::from(name)).is_some() {
+            return Err(JoinError::Reserved);
+        }
+        match self.0.ns.handlers.room_policy() {
+            Some(policy) => policy(self, name),
+            None => Ok(Room::from(name)),
+        }
+    }
+
+    /// Joins the room a client asked for ([`client_room`](Self::client_room)),
+    /// within [`SocketIoConfig::max_client_rooms`](super::SocketIoConfig::max_client_rooms)
+    /// rooms (its own room not counted). Server code that chooses rooms
+    /// itself uses [`join`](Self::join), which has no bound.
+    pub fn join_client_room(&self, name: &str) -> Result<Room, JoinError> {
+        let room = self.client_room(name)?;
+        let rooms = self.rooms();
+        if !rooms.contains(&room) {
+            let max = self.0.ns.shared.max_client_rooms;
+            let own = rooms.iter().any(|r| **r == *self.0.id.as_str());
+            if rooms.len() - usize::from(own) >= max {
+                return Err(JoinError::TooManyRooms(max));
+            }
+            self.join(room.clone());
+        }
+        Ok(room)
+    }
+
+    /// Leaves the room a client asked to leave ([`client_room`](Self::client_room)).
+    pub fn leave_client_room(&self, name: &str) -> Result<Room, JoinError> {
+        let room = self.client_room(name)?;
+        self.leave(room.clone());
+        Ok(room)
     }
 
     /// Broadcast to a room's sockets, this one excluded.
@@ -547,11 +697,30 @@ impl Socket {
 
     /// Disconnects this socket from its namespace; the client's other
     /// namespaces and its connection stay up.
+    ///
+    /// The socket leaves at once; its disconnect handlers run right after
+    /// this call returns, not inside it.
     pub fn disconnect(&self) {
         if self.connected() {
             let packet = payload::control(PacketType::Disconnect, &self.0.ns.path, None);
             let _ = adapter::deliver(&self.0.session, &packet, false, FullQueue::Close);
-            self.closed(DisconnectReason::ServerNamespaceDisconnect);
+            if let Some(handlers) =
+                self.leave_namespace(DisconnectReason::ServerNamespaceDisconnect)
+            {
+                let socket = self.clone();
+                let run = move || {
+                    socket.run_disconnect_handlers(
+                        handlers,
+                        DisconnectReason::ServerNamespaceDisconnect,
+                    )
+                };
+                match tokio::runtime::Handle::try_current() {
+                    Ok(rt) => {
+                        rt.spawn(async move { run() });
+                    }
+                    Err(_) => run(),
+                }
+            }
         }
     }
 
@@ -562,25 +731,47 @@ impl Socket {
         self.0.session.close();
     }
 
-    /// The socket leaves its namespace: rooms, pending acks, handlers.
+    /// The socket leaves its namespace (rooms, pending acks) and its
+    /// disconnect handlers run, on the caller's path: the client's own
+    /// (its transport, or the close notification of its session).
     pub(crate) fn closed(&self, reason: DisconnectReason) {
+        if let Some(handlers) = self.leave_namespace(reason) {
+            self.run_disconnect_handlers(handlers, reason);
+        }
+    }
+
+    /// The state change of a disconnect, once: the handlers to run are
+    /// handed back, `None` when the socket had already left.
+    fn leave_namespace(&self, reason: DisconnectReason) -> Option<Vec<DisconnectHandler>> {
         if !self.0.connected.swap(false, Ordering::AcqRel) {
-            return;
+            return None;
         }
         tracing::debug!(id = %self.0.id, ns = %self.0.ns.path, %reason, "socket disconnected");
         self.persist(reason);
         self.0.ns.remove(self);
         // Dropping the senders tells pending ack waiters.
         lock(&self.0.acks).clear();
-        let handlers = std::mem::take(&mut *lock(&self.0.on_disconnect));
+        // Packets that arrived before the connect handler finished are not
+        // for anyone now.
+        *lock(&self.0.held) = None;
+        Some(std::mem::take(&mut *lock(&self.0.on_disconnect)))
+    }
+
+    fn run_disconnect_handlers(&self, handlers: Vec<DisconnectHandler>, reason: DisconnectReason) {
         for h in handlers {
-            h(self, reason);
+            guarded("a disconnect handler", || h(self, reason));
         }
         self.0
             .handlers
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .clear();
+    }
+
+    /// A socket that joined a client already closing: it leaves at once,
+    /// without handlers (its connect handler never ran).
+    pub(crate) fn discard(&self) {
+        let _ = self.leave_namespace(DisconnectReason::TransportClose);
     }
 
     /// Keeps the socket's state for recovery when the connection was lost
@@ -602,7 +793,7 @@ impl Socket {
                 pid: pid.clone(),
                 rooms: self.rooms(),
                 data: self.data(),
-                extensions: self.extensions().clone(),
+                extensions: self.0.extensions.snapshot(),
             });
         }
     }
@@ -611,19 +802,30 @@ impl Socket {
     pub(crate) fn restore(&self, session: &PersistedSession) {
         self.0.ns.adapter.join(&self.0.id, &session.rooms);
         self.set_data(session.data.clone());
-        *self.extensions() = session.extensions.clone();
+        self.0.extensions.replace(session.extensions.clone());
     }
 
     // ---- incoming ------------------------------------------------------
 
     /// Dispatches an EVENT or ACK for this socket, in order.
     pub(crate) fn on_packet(&self, packet: Packet) {
-        {
+        let overflow = {
             let mut held = lock(&self.0.held);
-            if let Some(held) = held.as_mut() {
-                held.push(packet);
-                return;
+            match held.as_mut() {
+                Some(held) if held.len() >= MAX_HELD => true,
+                Some(held) => {
+                    held.push(packet);
+                    return;
+                }
+                None => false,
             }
+        };
+        if overflow {
+            tracing::warn!(id = %self.0.id, "more than {MAX_HELD} packets before the connect handler finished: closing the connection");
+            self.0
+                .session
+                .close_now(crate::engine::CloseReason::ParseError);
+            return;
         }
         self.dispatch(packet);
     }
@@ -692,6 +894,7 @@ impl Socket {
             tracing::trace!(event = %name, "no handler");
             return;
         };
+        let what = format!("the handler of event {name:?}");
         let event = Event {
             name,
             payload: Payload {
@@ -703,8 +906,36 @@ impl Socket {
                 id,
             }),
         };
-        handler(self, event);
+        guarded(&what, || handler(self, event));
     }
+}
+
+/// Packets a socket holds while its connect handler runs (a handler that
+/// never returns, or a client that floods its first moments, is closed).
+const MAX_HELD: usize = 1024;
+
+/// Room left in an encoded packet for a recovery offset (its longest form).
+const OFFSET_ROOM: &str = "ffffffffffff-18446744073709551615";
+
+/// Runs application code so that a panic in it is logged and contained:
+/// it does not take the connection's task (and every other socket of the
+/// client) down with it.
+pub(crate) fn guarded(what: &str, f: impl FnOnce()) {
+    if let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        let message = panic
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "(no message)".to_owned());
+        tracing::error!(%message, "{what} panicked; fix the handler (the socket stays connected)");
+    }
+}
+
+/// Whether `name` has the shape of a socket id (ours, or a protocol 4
+/// `<namespace>#<id>`).
+fn looks_like_socket_id(name: &str) -> bool {
+    let id = name.rsplit_once('#').map_or(name, |(_, id)| id);
+    crate::engine::Sid::parse(id).is_some()
 }
 
 pub(crate) fn check_event(event: &str) -> Result<(), EmitError> {
