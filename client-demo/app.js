@@ -207,7 +207,15 @@ function addMessage(msg, socket) {
 }
 
 function joinRoom(socket, room) {
-  socket.emit("join", room, (joined) => log(`joined room "${joined}"`, "ok"));
+  socket.emit("join", room, (joined) => {
+    // The gateway refuses some rooms (names shaped like socket ids, past
+    // 50 rooms) and says why.
+    if (joined && typeof joined === "object" && joined.error) {
+      log(`room "${room}" refused: ${joined.error}`, "warn");
+    } else {
+      log(`joined room "${joined}"`, "ok");
+    }
+  });
 }
 
 function setupChat(socket, refresh) {

@@ -133,3 +133,105 @@ async fn without_recovery_there_is_no_pid_and_no_offset() {
     assert!(answer.get("pid").is_none());
     assert_eq!(ws_text(&mut ws).await, "42[\"auth\",{}]");
 }
+
+/// Recovery with a small queue bound: a backlog that fits is replayed
+/// whole; one that does not is refused (a new socket), never presented as
+/// recovered with packets missing.
+#[tokio::test]
+async fn a_backlog_larger_than_the_queue_is_refused_not_cut() {
+    let mut cfg = config().recovery(RecoveryConfig::default());
+    cfg.engine = cfg.engine.max_queue_bytes(256 << 10);
+    let server = SioServer::start(cfg).await;
+    let pad = "m".repeat(16 << 10);
+    for (events, fits) in [(5, true), (40, false)] {
+        let (ws, sid, pid, offset) = first_visit(&server).await;
+        drop(ws);
+        common::until("the socket to leave", || {
+            server.io.of("/private").unwrap().sockets().is_empty()
+        })
+        .await;
+        let ns = server.io.of("/private").unwrap();
+        for i in 0..events {
+            ns.to(sid.as_str()).emit("missed", &(i, &pad)).unwrap();
+        }
+        let (mut ws, answer) = come_back(&server, &pid, &offset, "secret").await;
+        let answer = json_after(&answer, "40/private,");
+        if fits {
+            assert_eq!(answer["sid"], sid.as_str(), "recovered");
+            for i in 0..events {
+                let missed = json_after(&ws_text(&mut ws).await, "42/private,");
+                assert_eq!(
+                    (missed[0].as_str(), missed[1][0].as_i64()),
+                    (Some("missed"), Some(i))
+                );
+            }
+        } else {
+            assert_ne!(
+                answer["sid"],
+                sid.as_str(),
+                "a new socket, not a cut replay"
+            );
+            assert_ne!(answer["pid"], pid.as_str());
+            // the new socket gets its own auth event, and nothing missed
+            let auth = json_after(&ws_text(&mut ws).await, "42/private,");
+            assert_eq!(auth[0], "auth");
+            assert!(!ns.sockets()[0].recovered());
+        }
+        drop(ws);
+        common::until("the socket to leave", || ns.sockets().is_empty()).await;
+    }
+}
+
+/// `emit_wait` (backpressure) and `emit` from two tasks at once: the
+/// offsets reach the client in increasing order, so its last offset always
+/// names everything it got.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn emit_wait_and_emit_keep_offsets_in_order() {
+    let mut cfg = config().recovery(RecoveryConfig::default());
+    cfg.engine = cfg.engine.max_queue_bytes(64 << 10);
+    let server = SioServer::start(cfg).await;
+    let (mut ws, _, _, first) = first_visit(&server).await;
+    let socket = server.io.of("/private").unwrap().sockets()[0].clone();
+    const EACH: usize = 400;
+    let waiting = tokio::spawn({
+        let socket = socket.clone();
+        async move {
+            for i in 0..EACH {
+                socket.emit_wait("w", &i).await.unwrap();
+            }
+        }
+    });
+    let plain = tokio::spawn({
+        let socket = socket.clone();
+        async move {
+            for i in 0..EACH {
+                socket.emit("e", &i).unwrap();
+                if i % 8 == 0 {
+                    tokio::task::yield_now().await;
+                }
+            }
+        }
+    });
+    let seq = |offset: &str| -> u64 {
+        offset
+            .rsplit_once('-')
+            .and_then(|(_, n)| n.parse().ok())
+            .unwrap_or_else(|| panic!("an offset: {offset}"))
+    };
+    let mut last = seq(&first);
+    let (mut w, mut e) = (0, 0);
+    while w + e < 2 * EACH {
+        let event = json_after(&common::ws_event(&mut ws).await, "42/private,");
+        let offset = seq(event[2].as_str().expect("an offset"));
+        assert!(offset > last, "offset {offset} after {last}");
+        last = offset;
+        let n = event[1].as_u64().unwrap() as usize;
+        match event[0].as_str() {
+            Some("w") => (assert_eq!(n, w), w += 1).1,
+            Some("e") => (assert_eq!(n, e), e += 1).1,
+            other => panic!("{other:?}"),
+        }
+    }
+    waiting.await.unwrap();
+    plain.await.unwrap();
+}

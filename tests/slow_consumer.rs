@@ -63,6 +63,11 @@ async fn a_client_that_stops_reading_is_closed_and_memory_stays_bounded() {
     }
     assert!(refused > 0, "the bound was never reached ({queued} queued)");
     assert!(peak <= LIMIT);
+    // What the WebSocket writer took from the queue and could not write
+    // counts too: queue and writer together never held more than the bound.
+    let held = slow.session().held_bytes_peak();
+    assert!(held <= LIMIT, "{held} bytes held, bound {LIMIT}");
+    assert!(held > LIMIT / 2, "the writer's bytes are counted ({held})");
     common::until("the slow consumer to be closed", || {
         reason.lock().unwrap().is_some()
     })
@@ -139,4 +144,96 @@ async fn under_the_drop_policy_a_stalled_client_stays_and_drops_are_counted() {
     assert_eq!(stats.volatile_dropped, 1);
     assert_eq!(stats.slow_consumer_closes, 0);
     assert!(slow.connected(), "the drop policy keeps the client");
+}
+
+#[tokio::test]
+async fn a_message_larger_than_the_bound_is_refused_and_closes_nobody() {
+    let server = SioServer::start(limited()).await;
+    let (mut ws, socket) = join(&server).await;
+    let huge = "h".repeat(3 << 20);
+    let ns = server.io.of("/").unwrap();
+    assert!(matches!(
+        socket.emit("huge", &huge),
+        Err(EmitError::MessageTooLarge)
+    ));
+    assert!(matches!(
+        ns.emit("huge", &huge),
+        Err(EmitError::MessageTooLarge)
+    ));
+    assert!(matches!(
+        socket.emit_wait("huge", &huge).await,
+        Err(EmitError::MessageTooLarge)
+    ));
+    assert!(matches!(
+        socket
+            .emit_with_ack("huge", &huge, std::time::Duration::from_secs(1))
+            .await,
+        Err(socketgate::socketio::AckError::Emit(
+            EmitError::MessageTooLarge
+        ))
+    ));
+    // Nothing was closed or counted, and the client still gets what fits.
+    assert!(socket.connected());
+    assert_eq!(server.io.engine().stats().slow_consumer_closes, 0);
+    socket.emit("small", &"fits").unwrap();
+    assert_eq!(common::ws_event(&mut ws).await, "42[\"small\",\"fits\"]");
+}
+
+/// Recovery on (offsets taken in order), a broadcast that closes a slow
+/// consumer, and a disconnect handler that emits in the same namespace and
+/// takes a lock the broadcaster holds: the handler must run after the
+/// broadcast returned, not inside it (which would deadlock).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disconnect_handler_never_runs_inside_the_emit_that_caused_it() {
+    let cfg = limited().recovery(socketgate::socketio::RecoveryConfig::default());
+    let server = SioServer::start(cfg).await;
+    let (_stalled, slow) = join(&server).await;
+    let (mut watcher, _) = join(&server).await;
+    slow.join("slow");
+
+    // The application's own lock, and what happened in which order.
+    let app_lock = Arc::new(Mutex::new(Vec::<&'static str>::new()));
+    let in_handler = app_lock.clone();
+    slow.on_disconnect(move |socket, reason| {
+        let mut log = in_handler.lock().unwrap();
+        log.push("disconnect handler");
+        assert_eq!(reason, DisconnectReason::SlowConsumer);
+        socket
+            .namespace()
+            .emit("gone", &"a slow client")
+            .expect("an emit from a disconnect handler");
+    });
+
+    let ns = server.io.of("/").unwrap();
+    let session = slow.session().clone();
+    let broadcaster = tokio::task::spawn_blocking(move || {
+        let mut log = app_lock.lock().unwrap();
+        let chunk = "b".repeat(256 << 10);
+        for _ in 0..1000 {
+            ns.to("slow").emit("bulk", &chunk).unwrap();
+            if session.is_closed() {
+                break;
+            }
+        }
+        assert!(session.is_closed(), "the slow consumer was closed");
+        log.push("broadcast returned");
+        app_lock.clone()
+    });
+    let app_lock = tokio::time::timeout(common::DEADLINE, broadcaster)
+        .await
+        .expect("the broadcast returned: no deadlock")
+        .unwrap();
+    // The handler's emit reaches the other client.
+    loop {
+        let event = common::ws_event(&mut watcher).await;
+        if event.starts_with("42[\"gone\"") {
+            break;
+        }
+    }
+    assert_eq!(
+        *app_lock.lock().unwrap(),
+        ["broadcast returned", "disconnect handler"],
+        "the handler ran once, after the broadcast"
+    );
+    assert_eq!(server.io.engine().stats().slow_consumer_closes, 1);
 }

@@ -820,6 +820,11 @@ mod tests {
         assert_eq!(m.queued_bytes(), 55);
         assert!(!m.push_volatile(&[text("4v")]), "queue not idle: dropped");
         assert_eq!(m.ws_step(), WsStep::Send(frames.to_vec()));
+        assert!(
+            !m.push_volatile(&[text("4v")]),
+            "still being written: dropped"
+        );
+        m.written(55);
         assert!(m.push_volatile(&[text("4v")]));
         let (mut m, _) = machine(TransportKind::Polling);
         assert!(m.upgrade_begin());

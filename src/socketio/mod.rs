@@ -483,3 +483,64 @@ impl EngineHandler for Handler {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_builder_refuses_what_would_be_silently_ignored_or_broken() {
+        let store = Arc::new(MemoryStore::new(RecoveryConfig::default()));
+        let err = SocketIo::builder()
+            .store(store.clone())
+            .build()
+            .expect_err("a store without recovery is refused");
+        assert_eq!(err, BuildError::StoreWithoutRecovery);
+        assert!(
+            SocketIo::builder()
+                .config(SocketIoConfig::default().recovery(RecoveryConfig::default()))
+                .store(store)
+                .build()
+                .is_ok()
+        );
+        let zero = SocketIoConfig::default()
+            .engine(crate::EngineConfig::default().ping_interval(Duration::ZERO));
+        let err = SocketIo::builder().config(zero).build().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid configuration: ping_interval must be above zero"
+        );
+        let err = SocketIo::builder()
+            .config(SocketIoConfig::default().max_namespaces(0))
+            .build()
+            .unwrap_err();
+        assert!(err.to_string().contains("max_namespaces"), "{err}");
+    }
+
+    #[test]
+    fn the_main_namespace_may_be_registered_once_over_the_default() {
+        let io = SocketIo::new(SocketIoConfig::default());
+        assert!(io.of("/").is_some(), "the main namespace exists at once");
+        io.ns("/", |_| {});
+        io.ns("/chat", |_| {});
+        let again = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            io.ns("chat", |_| {});
+        }));
+        let message = again.expect_err("a second registration panics");
+        let message = message.downcast_ref::<String>().unwrap();
+        assert!(
+            message.contains("\"/chat\" is registered twice"),
+            "{message}"
+        );
+        let again = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            io.ns("/", |_| {});
+        }));
+        assert!(again.is_err(), "so does a second `/`");
+    }
+
+    #[test]
+    #[should_panic(expected = "SocketIo::new: invalid configuration")]
+    fn new_panics_on_an_invalid_configuration() {
+        let _ = SocketIo::new(SocketIoConfig::default().connect_timeout(Duration::ZERO));
+    }
+}
