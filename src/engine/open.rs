@@ -17,8 +17,7 @@ pub(crate) struct OpenData<'a> {
 
 impl<'a> OpenData<'a> {
     pub(crate) fn to_json(&self) -> String {
-        // Serialising plain strings and numbers cannot fail.
-        serde_json::to_string(self).unwrap_or_default()
+        serde_json::to_string(self).expect("plain strings and numbers always serialise")
     }
 
     pub(crate) fn new(sid: &'a Sid, upgrades: &'a [&'a str], cfg: &super::EngineConfig) -> Self {

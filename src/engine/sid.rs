@@ -29,7 +29,7 @@ impl Sid {
         // RAW_LEN is a multiple of 3, so the encoding fills `text` exactly.
         let written = URL_SAFE_NO_PAD
             .encode_slice(raw, &mut text)
-            .unwrap_or_default();
+            .expect("the buffer is sized for the encoded id");
         debug_assert_eq!(written, TEXT_LEN);
         Ok(Sid(text))
     }
@@ -56,7 +56,7 @@ impl Sid {
     /// The sid as text.
     pub fn as_str(&self) -> &str {
         // Only base64 alphabet bytes are ever stored.
-        std::str::from_utf8(&self.0).unwrap_or_default()
+        std::str::from_utf8(&self.0).expect("base64url is ASCII")
     }
 }
 
