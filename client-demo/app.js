@@ -384,7 +384,24 @@ function setupControls(socket, refresh) {
   });
 }
 
+/** Shows whether the gateway keeps sessions for recovery (its /health says). */
+async function showRecoverySetting() {
+  let text = "unknown";
+  try {
+    const health = await (await fetch("/health", { cache: "no-store" })).json();
+    const ms = Number(health.recovery_ms) || 0;
+    text = ms > 0
+      ? `on: missed messages are replayed after a reconnect within ${ms / 1000} s`
+      : "off: start the gateway with --recovery-ms 120000 to turn it on";
+  } catch (err) {
+    text = `unknown (${err})`;
+  }
+  setText("recovery-setting", text);
+  $("recovery-setting").dataset.on = String(text.startsWith("on"));
+}
+
 async function main() {
+  showRecoverySetting();
   const client = await loadClient();
   setText("client-kind", client.kind);
   document.body.dataset.client = client.kind;

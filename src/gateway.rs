@@ -11,7 +11,7 @@
 //! | `echo` (…args) | emits `echo` back with the same arguments; acks with them when asked |
 //!
 //! `GET /health` answers `{"status":"ok","sessions":N,…}` (the engine's
-//! counters).
+//! counters, and `recovery_ms`: the recovery window, 0 when off).
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -215,7 +215,7 @@ fn asset(content_type: &'static str, body: impl Into<Body>) -> Response<Body> {
 
 /// `GET /health`: the engine's live counters, for monitoring and for
 /// load balancers' health checks.
-fn health(engine: &Engine) -> Response<Body> {
+fn health(engine: &Engine, recovery_ms: u128) -> Response<Body> {
     let stats = engine.stats();
     let body = serde_json::json!({
         "status": "ok",
@@ -223,6 +223,7 @@ fn health(engine: &Engine) -> Response<Body> {
         "volatile_dropped": stats.volatile_dropped,
         "slow_consumer_closes": stats.slow_consumer_closes,
         "dropped_full": stats.dropped_full,
+        "recovery_ms": recovery_ms,
     });
     asset("application/json", body.to_string())
 }
@@ -266,12 +267,17 @@ pub fn router(io: &SocketIo, config: &GatewayConfig) -> Router {
     }
     let bundle = config.client_bundle.clone();
     let engine = io.engine().clone();
+    let recovery_ms = io
+        .config()
+        .recovery
+        .as_ref()
+        .map_or(0, |r| r.max_disconnection_duration.as_millis());
     router
         .route(
             "/health",
             get(move || {
                 let engine = engine.clone();
-                async move { health(&engine) }
+                async move { health(&engine, recovery_ms) }
             }),
         )
         .route(

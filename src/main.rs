@@ -38,9 +38,13 @@ struct Args {
     #[arg(long, env = "SOCKETGATE_ALLOW_EIO3")]
     allow_eio3: bool,
     /// Connection state recovery: keep a disconnected client's session and
-    /// the packets it misses for this many milliseconds (0 turns recovery
-    /// off). Retained packets are bounded (10 000 packets, 16 MiB).
-    #[arg(long, env = "SOCKETGATE_RECOVERY_MS", default_value_t = 120_000)]
+    /// the packets it misses for this many milliseconds; 0 (the default, as
+    /// in the reference server) turns it off. With it on, every event
+    /// carries an offset as its last argument, which clients without
+    /// recovery support (python-socketio, rust_socketio, socket.io-client
+    /// before 4.6) hand to their handlers. Retained packets are bounded
+    /// (10 000 packets, 16 MiB).
+    #[arg(long, env = "SOCKETGATE_RECOVERY_MS", default_value_t = 0)]
     recovery_ms: u64,
     /// Serve the demo page from this folder instead of the built-in copy.
     #[arg(long, env = "SOCKETGATE_DEMO_DIR")]

@@ -57,7 +57,7 @@ def on_joined(room, *_offset):
         send(outbox.pop(0))
 
 @sio.on("chat")
-def chat(msg, *_offset):  # the gateway appends a recovery offset: ignore it
+def chat(msg, *_offset):  # with --recovery-ms on, a recovery offset follows: ignore it
     log(f"[{msg.get('room', 'everyone')}] {msg.get('name', msg.get('from'))}: {msg.get('text')}")
     if msg.get("from") == sio.get_sid() and msg.get("text") == f"once {name}":
         echoed.set()

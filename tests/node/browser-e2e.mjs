@@ -29,7 +29,9 @@
 //             the binary starts again on the same port: the page reconnects without a
 //             reload, #outbox drops to 0, and "offline 1..3" arrive once each, in order.
 //
-// Every scenario also checks #client-kind (socket.io-client, or mini-client with
+// Every scenario also checks #recovery-setting (on only in the recovery
+// scenario, which starts the binary with --recovery-ms 120000) and
+// #client-kind (socket.io-client, or mini-client with
 // --no-bundle) and that the page threw no uncaught exception. Output follows
 // harness.mjs: progress lines, then the verdict line ({"ok":true,...} exit 0,
 // {"ok":false,"error":...} exit 1; exit 2 on usage errors).
@@ -125,7 +127,10 @@ class Gateway {
   }
 
   async start() {
-    const args = ["--addr", `127.0.0.1:${this.port}`, ...(noBundle ? ["--client-bundle", "/nonexistent"] : [])];
+    // Recovery is off by default (as in the reference server); the
+    // recovery scenario turns it on, the others check the page says so.
+    const recovery = scenario === "recovery" ? ["--recovery-ms", "120000"] : [];
+    const args = ["--addr", `127.0.0.1:${this.port}`, ...recovery, ...(noBundle ? ["--client-bundle", "/nonexistent"] : [])];
     const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("SOCKETGATE_")));
     env.RUST_LOG = env.RUST_LOG || "info";
     env.NO_COLOR = "1";
@@ -273,6 +278,11 @@ async function waitMessage(info, text, room, ms) {
 async function checkClientKind(info) {
   const kind = await waitUntil(`${info.name}: #client-kind to be set`, () => text(info, "#client-kind"), (k) => k && k !== "…");
   check(kind === expectedKind, `${info.name}: #client-kind is ${JSON.stringify(kind)}, expected ${JSON.stringify(expectedKind)}`);
+  // The page says whether the gateway keeps sessions for recovery, and how
+  // to turn it on when it does not.
+  const setting = await waitUntil(`${info.name}: #recovery-setting to be set`, () => text(info, "#recovery-setting"), (t) => t && t !== "-");
+  const expected = scenario === "recovery" ? /^on: .* within 120 s$/ : /^off: start the gateway with --recovery-ms 120000/;
+  check(expected.test(setting), `${info.name}: #recovery-setting is ${JSON.stringify(setting)}, expected ${expected}`);
   return kind;
 }
 
