@@ -6,11 +6,10 @@ mod common;
 use std::time::Duration;
 
 use common::{
-    TestServer, config, http, open_polling, poll, post, ws_close_code, ws_connect, ws_next,
-    ws_send, ws_text,
+    TestServer, config, http, open_polling, poll, post, ws_close_code, ws_close_frame, ws_connect,
+    ws_next, ws_send, ws_text,
 };
 use socketgate::engine::{Message, TransportKind};
-use tokio_tungstenite::tungstenite::Error as WsError;
 
 /// A WebSocket for polling session `sid`, not yet probed.
 async fn attach(server: &TestServer, sid: &str) -> common::Ws {
@@ -115,22 +114,38 @@ async fn polling_after_the_upgrade_is_a_bad_request() {
 }
 
 #[tokio::test]
-async fn a_second_websocket_for_the_session_is_refused() {
+async fn a_second_websocket_for_the_session_is_accepted_then_closed() {
+    // As the reference server does: the handshake completes (101), then
+    // the new WebSocket gets a close frame without a status code.
     let server = TestServer::start(quiet()).await;
     let sid = open_polling(&server).await;
     let url = server.ws_url(&format!("EIO=4&transport=websocket&sid={sid}"));
     let mut ws = ws_connect(&url).await;
-    // refused while the first one is upgrading...
-    match tokio_tungstenite::connect_async(&url).await {
-        Err(WsError::Http(res)) => assert_eq!(res.status(), 400),
-        other => panic!("expected a refusal, got {:?}", other.map(|_| ())),
-    }
+    // while the first one is upgrading...
+    let mut second = ws_connect(&url).await;
+    assert_eq!(ws_close_frame(&mut second).await, Ok(None));
     finish_upgrade(&server, &sid, &mut ws).await;
     // ...and after it completed
-    match tokio_tungstenite::connect_async(&url).await {
-        Err(WsError::Http(res)) => assert_eq!(res.status(), 400),
-        other => panic!("expected a refusal, got {:?}", other.map(|_| ())),
-    }
+    let mut third = ws_connect(&url).await;
+    assert_eq!(ws_close_frame(&mut third).await, Ok(None));
+    assert_eq!(server.session(&sid).transport(), TransportKind::WebSocket);
+    ws_send(&mut ws, "4hello").await;
+    assert_eq!(ws_text(&mut ws).await, "4hello");
+}
+
+#[tokio::test]
+async fn a_second_websocket_right_after_the_upgrade_packet_is_closed() {
+    // engine.io-protocol "ignores WebSocket connection with same sid after
+    // upgrade": the second WebSocket comes before the `5` is awaited.
+    let server = TestServer::start(quiet()).await;
+    let sid = open_polling(&server).await;
+    let url = server.ws_url(&format!("EIO=4&transport=websocket&sid={sid}"));
+    let mut ws = ws_connect(&url).await;
+    ws_send(&mut ws, "2probe").await;
+    ws_send(&mut ws, "5").await;
+    let mut second = ws_connect(&url).await;
+    assert_eq!(ws_close_frame(&mut second).await, Ok(None));
+    assert_eq!(ws_text(&mut ws).await, "3probe");
     ws_send(&mut ws, "4hello").await;
     assert_eq!(ws_text(&mut ws).await, "4hello");
 }

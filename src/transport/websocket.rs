@@ -136,13 +136,27 @@ pub(crate) fn upgrade<B>(
         Ok(r) => r,
         Err(e) => return e.into_response(),
     };
-    // One upgrade per session: a second WebSocket, or one for a session
-    // that already is on WebSocket, is refused here.
+    let config = ws_config(engine);
+    // One upgrade per session. A second WebSocket, or one for a session
+    // that already is on WebSocket, gets what the reference server gives
+    // it: the handshake completes, then the new WebSocket is closed with
+    // a close frame without a status code. Clients and proxies that meet
+    // it see a WebSocket that closed, not a failed handshake; the session
+    // and its transport are left alone.
     let began = session.machine().upgrade_begin();
     if !began {
-        return EngineError::BadRequest.into_response();
+        tracing::debug!(sid = %session.sid(), "WebSocket for a session that cannot upgrade: closed");
+        tokio::spawn(async move {
+            if let Some(mut ws) = into_ws(on_upgrade, config).await {
+                let _ = tokio::time::timeout(GOODBYE, async {
+                    let _ = ws.close(None).await;
+                    drain(&mut ws).await;
+                })
+                .await;
+            }
+        });
+        return res;
     }
-    let config = ws_config(engine);
     let timeout = engine.config.upgrade_timeout;
     tokio::spawn(async move {
         let Some(ws) = into_ws(on_upgrade, config).await else {
