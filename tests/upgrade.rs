@@ -150,6 +150,60 @@ async fn a_second_websocket_right_after_the_upgrade_packet_is_closed() {
     assert_eq!(ws_text(&mut ws).await, "4hello");
 }
 
+/// The status and body of a polling request for `sid` on `client`.
+async fn polling_request(
+    client: &reqwest::Client,
+    server: &TestServer,
+    sid: &str,
+    post: bool,
+) -> (u16, String) {
+    let url = server.url(&format!("EIO=4&transport=polling&sid={sid}"));
+    let req = if post {
+        client.post(url).body("4late")
+    } else {
+        client.get(url)
+    };
+    let res = req.send().await.unwrap();
+    (res.status().as_u16(), res.text().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_polling_request_sent_right_after_the_upgrade_packet_is_a_bad_request() {
+    // The `5` and the request race to the server; the request must get the
+    // answer it gets once the upgrade has settled, whichever is read first.
+    let server = TestServer::start(quiet()).await;
+    // One client throughout: its pooled connection makes the request as
+    // fast as it can be, the hardest case for the server.
+    let client = http();
+    let bad_request = r#"{"code":3,"message":"Bad request"}"#;
+    for (round, post) in (0..50)
+        .map(|r| (r, false))
+        .chain((0..20).map(|r| (r, true)))
+    {
+        let open = client
+            .get(server.url("EIO=4&transport=polling"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let sid = common::sid_of(&open);
+        let mut ws = attach(&server, &sid).await;
+        ws_send(&mut ws, "2probe").await;
+        assert_eq!(ws_text(&mut ws).await, "3probe");
+        ws_send(&mut ws, "5").await;
+        let (status, body) = polling_request(&client, &server, &sid, post).await;
+        assert_eq!(
+            (status, body.as_str()),
+            (400, bad_request),
+            "round {round}, post: {post}"
+        );
+        ws_send(&mut ws, "4still there").await;
+        assert_eq!(ws_text(&mut ws).await, "4still there");
+    }
+}
+
 #[tokio::test]
 async fn another_packet_during_the_upgrade_closes_only_the_new_transport() {
     let server = TestServer::start(quiet()).await;
