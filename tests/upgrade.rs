@@ -6,11 +6,10 @@ mod common;
 use std::time::Duration;
 
 use common::{
-    TestServer, config, http, open_polling, poll, post, ws_close_code, ws_connect, ws_next,
-    ws_send, ws_text,
+    TestServer, config, http, open_polling, poll, post, ws_close_code, ws_close_frame, ws_connect,
+    ws_next, ws_send, ws_text,
 };
 use socketgate::engine::{Message, TransportKind};
-use tokio_tungstenite::tungstenite::Error as WsError;
 
 /// A WebSocket for polling session `sid`, not yet probed.
 async fn attach(server: &TestServer, sid: &str) -> common::Ws {
@@ -115,24 +114,94 @@ async fn polling_after_the_upgrade_is_a_bad_request() {
 }
 
 #[tokio::test]
-async fn a_second_websocket_for_the_session_is_refused() {
+async fn a_second_websocket_for_the_session_is_accepted_then_closed() {
+    // As the reference server does: the handshake completes (101), then
+    // the new WebSocket gets a close frame without a status code.
     let server = TestServer::start(quiet()).await;
     let sid = open_polling(&server).await;
     let url = server.ws_url(&format!("EIO=4&transport=websocket&sid={sid}"));
     let mut ws = ws_connect(&url).await;
-    // refused while the first one is upgrading...
-    match tokio_tungstenite::connect_async(&url).await {
-        Err(WsError::Http(res)) => assert_eq!(res.status(), 400),
-        other => panic!("expected a refusal, got {:?}", other.map(|_| ())),
-    }
+    // while the first one is upgrading...
+    let mut second = ws_connect(&url).await;
+    assert_eq!(ws_close_frame(&mut second).await, Ok(None));
     finish_upgrade(&server, &sid, &mut ws).await;
     // ...and after it completed
-    match tokio_tungstenite::connect_async(&url).await {
-        Err(WsError::Http(res)) => assert_eq!(res.status(), 400),
-        other => panic!("expected a refusal, got {:?}", other.map(|_| ())),
-    }
+    let mut third = ws_connect(&url).await;
+    assert_eq!(ws_close_frame(&mut third).await, Ok(None));
+    assert_eq!(server.session(&sid).transport(), TransportKind::WebSocket);
     ws_send(&mut ws, "4hello").await;
     assert_eq!(ws_text(&mut ws).await, "4hello");
+}
+
+#[tokio::test]
+async fn a_second_websocket_right_after_the_upgrade_packet_is_closed() {
+    // engine.io-protocol "ignores WebSocket connection with same sid after
+    // upgrade": the second WebSocket comes before the `5` is awaited.
+    let server = TestServer::start(quiet()).await;
+    let sid = open_polling(&server).await;
+    let url = server.ws_url(&format!("EIO=4&transport=websocket&sid={sid}"));
+    let mut ws = ws_connect(&url).await;
+    ws_send(&mut ws, "2probe").await;
+    ws_send(&mut ws, "5").await;
+    let mut second = ws_connect(&url).await;
+    assert_eq!(ws_close_frame(&mut second).await, Ok(None));
+    assert_eq!(ws_text(&mut ws).await, "3probe");
+    ws_send(&mut ws, "4hello").await;
+    assert_eq!(ws_text(&mut ws).await, "4hello");
+}
+
+/// The status and body of a polling request for `sid` on `client`.
+async fn polling_request(
+    client: &reqwest::Client,
+    server: &TestServer,
+    sid: &str,
+    post: bool,
+) -> (u16, String) {
+    let url = server.url(&format!("EIO=4&transport=polling&sid={sid}"));
+    let req = if post {
+        client.post(url).body("4late")
+    } else {
+        client.get(url)
+    };
+    let res = req.send().await.unwrap();
+    (res.status().as_u16(), res.text().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_polling_request_sent_right_after_the_upgrade_packet_is_a_bad_request() {
+    // The `5` and the request race to the server; the request must get the
+    // answer it gets once the upgrade has settled, whichever is read first.
+    let server = TestServer::start(quiet()).await;
+    // One client throughout: its pooled connection makes the request as
+    // fast as it can be, the hardest case for the server.
+    let client = http();
+    let bad_request = r#"{"code":3,"message":"Bad request"}"#;
+    for (round, post) in (0..50)
+        .map(|r| (r, false))
+        .chain((0..20).map(|r| (r, true)))
+    {
+        let open = client
+            .get(server.url("EIO=4&transport=polling"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let sid = common::sid_of(&open);
+        let mut ws = attach(&server, &sid).await;
+        ws_send(&mut ws, "2probe").await;
+        assert_eq!(ws_text(&mut ws).await, "3probe");
+        ws_send(&mut ws, "5").await;
+        let (status, body) = polling_request(&client, &server, &sid, post).await;
+        assert_eq!(
+            (status, body.as_str()),
+            (400, bad_request),
+            "round {round}, post: {post}"
+        );
+        ws_send(&mut ws, "4still there").await;
+        assert_eq!(ws_text(&mut ws).await, "4still there");
+    }
 }
 
 #[tokio::test]

@@ -47,6 +47,20 @@ async fn a_frame_over_max_payload_closes_with_1009_and_spares_others() {
 }
 
 #[tokio::test]
+async fn a_second_websocket_for_a_websocket_session_is_accepted_then_closed() {
+    // Opened over WebSocket, the session offers no upgrade; a WebSocket
+    // naming its sid completes the handshake (as the reference server's
+    // does) and is closed, and the first one goes on.
+    let server = TestServer::start(config().ping_interval(Duration::from_secs(5))).await;
+    let (mut ws, sid) = open(&server).await;
+    let mut second =
+        common::ws_connect(&server.ws_url(&format!("EIO=4&transport=websocket&sid={sid}"))).await;
+    assert_eq!(common::ws_close_frame(&mut second).await, Ok(None));
+    ws_send(&mut ws, "4hello").await;
+    assert_eq!(ws_text(&mut ws).await, "4hello");
+}
+
+#[tokio::test]
 async fn an_invalid_packet_closes_the_session() {
     let server = TestServer::start(config()).await;
     for (bad, want) in [

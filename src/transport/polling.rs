@@ -2,6 +2,7 @@
 //! packets, and the POST that carries the client's packets.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Body;
 use bytes::Bytes;
@@ -39,6 +40,7 @@ pub(crate) async fn poll(
     session: Session,
     framing: Framing,
 ) -> Response<Body> {
+    settle_upgrade(&session).await;
     // Bound first: the guard must be released before `refuse` locks again.
     let begun = session.machine().poll_begin();
     let id = match begun {
@@ -65,6 +67,34 @@ pub(crate) async fn poll(
     answer(session.protocol(), framing, &frames)
 }
 
+/// How long a polling request that arrives during a probed upgrade waits
+/// for the upgrade to settle: the reference server's noop check interval
+/// while probed (a GET that arrives then is answered on its next tick).
+const UPGRADE_SETTLE: Duration = Duration::from_millis(100);
+
+/// A polling request that arrives after the probe races the client's `5`
+/// on the WebSocket, sent just before it (the engine.io-protocol suite
+/// sends `2probe`, `5` and then a GET at once). Read first, it would get
+/// 200 where it gets 400 once the upgrade completed. So it waits, without
+/// the machine's lock, woken by the session's notifications (`5`, abort
+/// and close all wake the outbound side), until the upgrade settles: then
+/// it gets the answer it gets afterwards (400 code 3 when completed,
+/// normal polling when abandoned).
+///
+/// Only briefly, not until upgradeTimeout: a client that has a GET or a
+/// POST in flight when `3probe` reaches it waits for it to end before it
+/// sends `5` (engine.io-client's `pause`); holding that request for the
+/// `5` would stall every such upgrade until it timed out. After the hold,
+/// a GET ends with the noop (the client is pausing) and a POST is read,
+/// as before.
+async fn settle_upgrade(session: &Session) {
+    if !session.machine().is_upgrade_probed() {
+        return;
+    }
+    let settled = session.wait_outbound(|m| (!m.is_upgrade_probed()).then_some(()));
+    let _ = tokio::time::timeout(UPGRADE_SETTLE, settled).await;
+}
+
 struct PollGuard<'a> {
     session: &'a Session,
     id: u64,
@@ -88,6 +118,7 @@ where
     B: HttpBody<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
+    settle_upgrade(&session).await;
     let begun = session.machine().post_begin();
     if let Err(refusal) = begun {
         return refuse(&session, refusal);

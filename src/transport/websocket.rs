@@ -4,10 +4,12 @@
 use std::sync::Arc;
 
 use axum::body::Body;
+use futures_util::stream::FusedStream;
 use futures_util::{SinkExt, StreamExt};
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, header};
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
+use tokio::io::AsyncReadExt;
 use tokio::time::Instant;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
@@ -134,13 +136,27 @@ pub(crate) fn upgrade<B>(
         Ok(r) => r,
         Err(e) => return e.into_response(),
     };
-    // One upgrade per session: a second WebSocket, or one for a session
-    // that already is on WebSocket, is refused here.
+    let config = ws_config(engine);
+    // One upgrade per session. A second WebSocket, or one for a session
+    // that already is on WebSocket, gets what the reference server gives
+    // it: the handshake completes, then the new WebSocket is closed with
+    // a close frame without a status code. Clients and proxies that meet
+    // it see a WebSocket that closed, not a failed handshake; the session
+    // and its transport are left alone.
     let began = session.machine().upgrade_begin();
     if !began {
-        return EngineError::BadRequest.into_response();
+        tracing::debug!(sid = %session.sid(), "WebSocket for a session that cannot upgrade: closed");
+        tokio::spawn(async move {
+            if let Some(mut ws) = into_ws(on_upgrade, config).await {
+                let _ = tokio::time::timeout(GOODBYE, async {
+                    let _ = ws.close(None).await;
+                    drain(&mut ws).await;
+                })
+                .await;
+            }
+        });
+        return res;
     }
-    let config = ws_config(engine);
     let timeout = engine.config.upgrade_timeout;
     tokio::spawn(async move {
         let Some(ws) = into_ws(on_upgrade, config).await else {
@@ -163,6 +179,8 @@ fn abort_upgrade(session: &Session) {
 /// `5`. Anything else, or the deadline, abandons the upgrade (closing only
 /// the new WebSocket); polling goes on.
 async fn probe(session: &Session, mut ws: Ws, deadline: Instant) -> Option<Ws> {
+    // The close code for a frame tungstenite refused; none otherwise.
+    let mut code = None;
     let upgraded = loop {
         let next = tokio::select! {
             _ = tokio::time::sleep_until(deadline) => break false,
@@ -181,6 +199,10 @@ async fn probe(session: &Session, mut ws: Ws, deadline: Instant) -> Option<Ws> {
             }
             Some(Ok(WsMessage::Text(t))) if t == "5" => break session.machine().upgrade_complete(),
             Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_))) => {}
+            Some(Err(e)) => {
+                code = read_failure(&e).code;
+                break false;
+            }
             _ => break false,
         }
     };
@@ -190,7 +212,15 @@ async fn probe(session: &Session, mut ws: Ws, deadline: Instant) -> Option<Ws> {
         Some(ws)
     } else {
         abort_upgrade(session);
-        let _ = ws.close(None).await;
+        let frame = code.map(|code| CloseFrame {
+            code,
+            reason: Utf8Bytes::default(),
+        });
+        let _ = tokio::time::timeout(GOODBYE, async {
+            let _ = ws.close(frame).await;
+            drain(&mut ws).await;
+        })
+        .await;
         None
     }
 }
@@ -204,6 +234,9 @@ async fn run(session: Session, mut ws: Ws) {
     let notified = session.outbound_notified();
     tokio::pin!(notified);
     notified.as_mut().enable();
+    // The close code a refused client frame calls for; when unset, the
+    // session's close reason decides.
+    let mut failure_code = None;
     loop {
         let step = session.machine().ws_step();
         match step {
@@ -229,10 +262,10 @@ async fn run(session: Session, mut ws: Ws) {
                 }
             }
             WsStep::Close => {
-                let code = match session.machine().close_reason() {
+                let code = failure_code.unwrap_or(match session.machine().close_reason() {
                     Some(CloseReason::PayloadTooLarge) => CloseCode::Size,
                     _ => CloseCode::Normal,
-                };
+                });
                 let frame = CloseFrame {
                     code,
                     reason: Utf8Bytes::default(),
@@ -262,15 +295,17 @@ async fn run(session: Session, mut ws: Ws) {
                     // then fails harmlessly, the handshake being done).
                     let _ = ws.flush().await;
                     let _ = ws.close(Some(frame)).await;
+                    drain(&mut ws).await;
                 };
-                let _ = tokio::time::timeout(std::time::Duration::from_secs(1), goodbye).await;
+                let _ = tokio::time::timeout(GOODBYE, goodbye).await;
                 return;
             }
             WsStep::Wait => {
                 tokio::select! {
                     next = ws.next() => {
-                        if let Err(reason) = on_frame(&session, protocol, next) {
-                            session.close_with(reason, false);
+                        if let Err(failure) = on_frame(&session, protocol, next) {
+                            failure_code = failure.code;
+                            session.close_with(failure.reason, false);
                         }
                     }
                     _ = &mut notified => {}
@@ -286,12 +321,78 @@ async fn run(session: Session, mut ws: Ws) {
     session.finished();
 }
 
+/// How long the end of a WebSocket may take: the close handshake, and
+/// reading what the client still sends (see [`drain`]).
+const GOODBYE: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// After our close frame: reads and discards what the client still sends,
+/// until its close frame or the end of the stream (bounded by the caller).
+/// Dropping a TCP connection with unread data in it makes the kernel send
+/// a reset, and a reset can destroy our close frame before the client has
+/// read it (the client then sees 1006 instead of our code). The reference
+/// server's `ws` does the same (it resumes reading after a protocol error).
+async fn drain(ws: &mut Ws) {
+    // While tungstenite can still read, it finds the client's close frame.
+    while !ws.is_terminated() {
+        match ws.next().await {
+            Some(Ok(WsMessage::Close(_))) | None => return,
+            Some(Ok(_)) => {}
+            Some(Err(_)) => break,
+        }
+    }
+    // After a read error tungstenite reads no more, and the stream may be
+    // in the middle of a frame: raw bytes, until the client hangs up.
+    let mut buf = [0u8; 2048];
+    let io = ws.get_mut();
+    while let Ok(1..) = io.read(&mut buf).await {}
+}
+
+/// Why the transport ends the session, and the close code the client is to
+/// read (`None`: the one the close reason calls for).
+struct Failure {
+    reason: CloseReason,
+    code: Option<CloseCode>,
+}
+
+impl From<CloseReason> for Failure {
+    fn from(reason: CloseReason) -> Self {
+        Failure { reason, code: None }
+    }
+}
+
+/// The one place where a frame tungstenite refused becomes a close reason
+/// and a close code (RFC 6455 §7.4.1).
+fn read_failure(e: &tungstenite::Error) -> Failure {
+    use tungstenite::error::ProtocolError;
+    let (reason, code) = match e {
+        // A connection that just went away (network lost, tab closed) is a
+        // close, as socket.io users know it, not an error; nothing can be
+        // sent on it any more.
+        tungstenite::Error::ConnectionClosed
+        | tungstenite::Error::Protocol(ProtocolError::ResetWithoutClosingHandshake) => {
+            (CloseReason::TransportClose, None)
+        }
+        tungstenite::Error::Io(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
+            (CloseReason::TransportClose, None)
+        }
+        // A frame or message over max_payload: 1009 "message too big".
+        tungstenite::Error::Capacity(_) => (CloseReason::PayloadTooLarge, Some(CloseCode::Size)),
+        // A text message that is not UTF-8: 1007 "invalid frame payload data".
+        tungstenite::Error::Utf8(_) => (CloseReason::TransportError, Some(CloseCode::Invalid)),
+        // Reserved bits or opcodes, an unmasked client frame, a bad
+        // fragment or control frame: 1002 "protocol error".
+        tungstenite::Error::Protocol(_) => (CloseReason::TransportError, Some(CloseCode::Protocol)),
+        _ => (CloseReason::TransportError, None),
+    };
+    Failure { reason, code }
+}
+
 /// Handles one frame from the client; `Err` closes the session.
 fn on_frame(
     session: &Session,
     protocol: Protocol,
     next: Option<Result<WsMessage, tungstenite::Error>>,
-) -> Result<(), CloseReason> {
+) -> Result<(), Failure> {
     let packet = match next {
         Some(Ok(WsMessage::Text(text))) => {
             Packet::decode_text(Str::from_ws(text)).map_err(|_| CloseReason::ParseError)?
@@ -302,22 +403,10 @@ fn on_frame(
         },
         // tungstenite answers pings itself.
         Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_) | WsMessage::Frame(_))) => return Ok(()),
-        Some(Ok(WsMessage::Close(_))) | None => return Err(CloseReason::TransportClose),
-        Some(Err(tungstenite::Error::Capacity(_))) => return Err(CloseReason::PayloadTooLarge),
-        // A connection that just went away (network lost, tab closed) is a
-        // close, as socket.io users know it, not an error.
-        Some(Err(
-            tungstenite::Error::ConnectionClosed
-            | tungstenite::Error::Protocol(
-                tungstenite::error::ProtocolError::ResetWithoutClosingHandshake,
-            ),
-        )) => return Err(CloseReason::TransportClose),
-        Some(Err(tungstenite::Error::Io(e))) if e.kind() == std::io::ErrorKind::ConnectionReset => {
-            return Err(CloseReason::TransportClose);
-        }
+        Some(Ok(WsMessage::Close(_))) | None => return Err(CloseReason::TransportClose.into()),
         Some(Err(e)) => {
             tracing::debug!(sid = %session.sid(), error = %e, "WebSocket read failed");
-            return Err(CloseReason::TransportError);
+            return Err(read_failure(&e));
         }
     };
     let heartbeat = matches!(packet, Packet::Ping | Packet::Pong);

@@ -332,6 +332,23 @@ pub async fn ws_close_code(ws: &mut Ws) -> Option<u16> {
     }
 }
 
+/// Reads until the server ends the WebSocket: `Ok(code)` when it sent a
+/// close frame (`None`: a close frame without a status code), `Err` when
+/// the connection ended without one (reset or EOF), with what was seen.
+pub async fn ws_close_frame(ws: &mut Ws) -> Result<Option<u16>, String> {
+    loop {
+        let next = tokio::time::timeout(DEADLINE, ws.next())
+            .await
+            .expect("close in time");
+        match next {
+            Some(Ok(WsMessage::Close(frame))) => return Ok(frame.map(|f| u16::from(f.code))),
+            None => return Err("end of stream without a close frame".into()),
+            Some(Err(e)) => return Err(format!("error without a close frame: {e}")),
+            Some(Ok(_)) => {}
+        }
+    }
+}
+
 // ---- the socketgate binary ----------------------------------------------
 
 /// The binary's log (stderr), line by line.
