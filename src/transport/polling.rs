@@ -239,7 +239,8 @@ fn answer(protocol: Protocol, framing: Framing, frames: &[Frame]) -> Response<Bo
     const TEXT: &str = "text/plain; charset=UTF-8";
     let text = |frames: &[Frame]| -> String {
         match protocol {
-            Protocol::V4 => String::from_utf8(payload::encode(frames).to_vec()).unwrap_or_default(),
+            Protocol::V4 => String::from_utf8(payload::encode(frames).to_vec())
+                .expect("a v4 payload is text: binary goes base64"),
             Protocol::V3 => payload_v3::encode_text(frames),
         }
     };
