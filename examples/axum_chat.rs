@@ -2,7 +2,7 @@
 //! rooms.
 //!
 //! ```text
-//! cargo run --example axum_chat            # http://127.0.0.1:3001
+//! cargo run --example axum_chat            # http://127.0.0.1:3001 ($PORT overrides)
 //! ```
 //!
 //! From a socket.io client: connect to `/chat` with `auth: { name }`,
@@ -44,10 +44,15 @@ async fn members(State(io): State<SocketIo>, Path(room): Path<String>) -> Json<V
 async fn main() -> std::io::Result<()> {
     let io = SocketIo::new(SocketIoConfig::default());
     io.ns("/chat", |socket| {
+        // Rooms named by clients: `join_client_room` refuses another
+        // socket's own room (which carries its private messages) and bounds
+        // how many a socket joins.
         socket.on("join", |s, mut ev| {
             let room: String = ev.data().unwrap_or_default();
-            s.join(room.as_str());
-            let _ = ev.ack(&room);
+            let _ = match s.join_client_room(&room) {
+                Ok(_) => ev.ack(&room),
+                Err(e) => ev.ack(&serde_json::json!({ "error": e.to_string() })),
+            };
         });
         socket.on_typed("say", |s, say: Say, _| {
             let name = s.handshake().auth["name"]
@@ -55,7 +60,9 @@ async fn main() -> std::io::Result<()> {
                 .unwrap_or("anonymous")
                 .to_owned();
             let msg = serde_json::json!({ "name": name, "text": say.text });
-            let _ = s.namespace().to(say.room.as_str()).emit("said", &msg);
+            if let Ok(room) = s.client_room(&say.room) {
+                let _ = s.namespace().to(room).emit("said", &msg);
+            }
         });
     });
     let app = Router::new()
@@ -66,7 +73,11 @@ async fn main() -> std::io::Result<()> {
         .route("/rooms/{room}", get(members))
         .with_state(io.clone())
         .layer(io.layer());
-    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 3001))).await?;
+    let port = std::env::var("PORT")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(3001);
+    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port))).await?;
     println!("axum_chat on http://{}", listener.local_addr()?);
     axum::serve(listener, app).await
 }

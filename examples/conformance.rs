@@ -12,8 +12,9 @@
 //! refused. connectTimeout is 1 s.
 //!
 //! They listen on `127.0.0.1:$PORT` (default 3000) with pingInterval 300 ms,
-//! pingTimeout 200 ms, maxPayload 1e6 and CORS for any origin. Add
-//! `--allow-eio3` to accept engine.io v3 clients (socket.io-client 2.x) too.
+//! pingTimeout 200 ms (`$PING_INTERVAL_MS` and `$PING_TIMEOUT_MS` override
+//! them), maxPayload 1e6 and CORS for any origin. Add `--allow-eio3` to
+//! accept engine.io v3 clients (socket.io-client 2.x) too.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -49,9 +50,13 @@ async fn main() -> std::io::Result<()> {
         .ok()
         .and_then(|p| p.parse().ok())
         .unwrap_or(3000);
+    let millis = |var: &str, default: u64| {
+        let ms = std::env::var(var).ok().and_then(|v| v.parse().ok());
+        Duration::from_millis(ms.unwrap_or(default))
+    };
     let config = EngineConfig::default()
-        .ping_interval(Duration::from_millis(300))
-        .ping_timeout(Duration::from_millis(200))
+        .ping_interval(millis("PING_INTERVAL_MS", 300))
+        .ping_timeout(millis("PING_TIMEOUT_MS", 200))
         .max_payload(1_000_000)
         .allow_eio3(allow_eio3)
         .allowed_origins(AllowedOrigins::any());

@@ -5,7 +5,7 @@
 // also opens a `socket.io-client` 4.8.4 client.
 //
 // Usage: node legacy-client.mjs <scenario> <mode> <baseUrl> [path]
-//   scenario: basic | heartbeat | mixed-room | namespace-errors | namespace-query
+//   scenario: basic | heartbeat | mixed-room | namespace-errors | namespace-query | conformance
 //   mode:     polling   -> transports: ['polling'], must never upgrade
 //             websocket -> transports: ['websocket']
 //             default   -> default transports (polling, then upgrade); the
@@ -46,6 +46,7 @@ const GLOBAL_TIMEOUT_MS = Number(process.env.SIO_GLOBAL_TIMEOUT_MS || 30_000);
 const SCENARIOS = {
   basic: basicScenario,
   heartbeat: heartbeatScenario,
+  conformance: conformanceScenario,
   "mixed-room": mixedRoomScenario,
   "namespace-errors": namespaceErrorsScenario,
   "namespace-query": namespaceQueryScenario,
@@ -326,6 +327,28 @@ async function basicScenario() {
   check(main.socket.io.engine.id === engineId, "the engine.io sid changed during the scenario");
   await closeAll();
   return { socketId, customSocketId: customId, engineId, transport: transport.transport, upgraded: transport.upgraded, binaryClasses: binClasses };
+}
+
+/** The contract of `examples/conformance.rs socketio --allow-eio3`, for 2.x. */
+async function conformanceScenario() {
+  const main = newV2Client("main", "/");
+  await main.connected();
+  checkEqual(await main.event("auth"), [{}], "auth event on /");
+  await main.echo(["text", { a: 1 }, Buffer.from([0, 1, 255]), "héllo ✓"], "message");
+  const ACK_ARGS = [{ k: "v" }, Buffer.from([0xde, 0xad])];
+  checkEqual(await main.ack("message-with-ack", ACK_ARGS), ACK_ARGS, "message-with-ack answer");
+  const custom = sameManagerClient("custom", main, "/custom");
+  await custom.connected();
+  checkEqual(await custom.event("auth"), [{}], "auth event on /custom");
+  const nope = sameManagerClient("nope", main, "/nope");
+  const payload = await nope.refused();
+  check(refusalMessage(payload) === "Invalid namespace", `/nope: refusal ${JSON.stringify(normalize(payload))}`);
+  const transport = await checkTransportMode(main.info);
+  await main.echo(["final", Buffer.from([42])], "final echo on /");
+  await sleep(GRACE_MS);
+  for (const c of [main, custom, nope]) c.checkNothingElse();
+  await closeAll();
+  return { transport: transport.transport };
 }
 
 async function heartbeatScenario() {

@@ -3,7 +3,7 @@
 // `socket.io-client` package (pinned in package.json).
 //
 // Usage: node socketio-client.mjs <scenario> <mode> <baseUrl> [path]
-//   scenario: basic | auth | acks | rooms | dynamic | reconnect
+//   scenario: basic | auth | acks | rooms | dynamic | reconnect | conformance
 //   mode:     polling   -> transports: ['polling'], must never upgrade
 //             websocket -> transports: ['websocket']
 //             default   -> default transports (polling, then upgrade); every
@@ -45,6 +45,7 @@ const SCENARIOS = {
   rooms: roomsScenario,
   dynamic: dynamicScenario,
   reconnect: reconnectScenario,
+  conformance: conformanceScenario,
 };
 
 // On failure, disconnect every client before the verdict is written.
@@ -195,6 +196,36 @@ async function basicScenario() {
   check(main.socket.io.engine.id === engineId, "the engine.io sid changed during the scenario");
   await closeAll();
   return { socketId, customSocketId: customId, engineId, transport: transport.transport, upgraded: !!transport.upgraded, binaryClasses: binClasses };
+}
+
+/**
+ * The contract of `examples/conformance.rs socketio`, a subset of the test
+ * server's: `auth` echoed on `/` and `/custom`, `message` -> `message-back`
+ * and `message-with-ack` on `/` (binary included), any other namespace
+ * refused.
+ */
+async function conformanceScenario() {
+  const main = newClient("main", "/", { auth: { token: "abc" } });
+  await main.connected();
+  checkEqual(await main.event("auth"), [{ token: "abc" }], "auth event on /");
+  await main.echo(["text", { a: 1, b: [true, null] }, new Uint8Array([0, 1, 255]), "héllo ✓"], "message");
+  const ACK_ARGS = [{ k: "v" }, new Uint8Array([0xde, 0xad, 0xbe, 0xef])];
+  checkEqual(await main.ack("message-with-ack", ACK_ARGS), ACK_ARGS, "message-with-ack answer");
+
+  const custom = sameManagerClient("custom", main, "/custom", { auth: { nsp: "custom" } });
+  await custom.connected();
+  checkEqual(await custom.event("auth"), [{ nsp: "custom" }], "auth event on /custom");
+
+  const nope = sameManagerClient("nope", main, "/nope");
+  const refused = await nope.connectError();
+  check(refused.message === "Invalid namespace", `/nope: connect_error ${JSON.stringify(refused.message)}, expected "Invalid namespace"`);
+
+  const transport = await checkTransportMode(main.info);
+  await main.echo(["final", new Uint8Array([42])], "final echo on /");
+  await sleep(GRACE_MS);
+  for (const c of [main, custom, nope]) c.checkNothingElse();
+  await closeAll();
+  return { transport: transport.transport };
 }
 
 async function authScenario() {
