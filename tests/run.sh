@@ -39,6 +39,14 @@ if [ ! -x target/venv-demo/bin/python ]; then
 fi
 target/venv-demo/bin/pip install --quiet --disable-pip-version-check -r client-demo/python/requirements.txt \
     || fail "pip could not install client-demo/python/requirements.txt into target/venv-demo"
+target/venv-demo/bin/pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt \
+    || fail "pip could not install tests/python/requirements.txt into target/venv-demo"
+
+echo "==> rust_socketio client (tests/rust-client: a crate of its own, built into target/rust-client)"
+# rust_socketio's native-tls needs the OpenSSL headers.
+pkg-config --exists openssl 2>/dev/null || apt_install libssl-dev pkg-config
+CARGO_TARGET_DIR=target/rust-client cargo build --quiet --locked --manifest-path tests/rust-client/Cargo.toml \
+    || fail "cargo could not build tests/rust-client"
 
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check
