@@ -74,6 +74,10 @@ async fn a_whole_jsonp_session_over_eio4() {
 
     assert_eq!(post(&server, &q, 0, "1").await, 200);
     assert_eq!(server.closed(&sid).await, CloseReason::TransportClose);
+    // The GET a client may have had in flight gets the noop, once, in the
+    // JSONP framing; then the session is unknown.
+    let (status, script) = get(&server, &q, 0).await;
+    assert_eq!((status, unwrap_script(0, &script)), (200, "6".to_owned()));
     assert_eq!(get(&server, &q, 0).await.0, 400);
 }
 

@@ -168,6 +168,34 @@ async fn client_close_during_a_pending_get_answers_it_with_noop() {
     server.drained().await;
 }
 
+/// The same close when the POST wins the race with the GET sent next to
+/// it: the GET in flight still gets its noop (once), whichever the server
+/// read first; the next request learns the session is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_close_answers_the_get_in_flight_with_noop_whichever_comes_first() {
+    let server = TestServer::start(config().ping_interval(Duration::from_secs(5))).await;
+    // The POST first, deterministically...
+    let sid = open_polling(&server).await;
+    assert_eq!(post(&server, &sid, "1").await, (200, "ok".to_owned()));
+    assert_eq!(poll(&server, &sid).await, (200, "6".to_owned()));
+    assert_eq!(poll(&server, &sid).await.0, 400, "only once");
+    assert_eq!(server.closed(&sid).await, CloseReason::TransportClose);
+    // ...and both at once, as the engine.io-protocol suite sends them.
+    for round in 0..50 {
+        let sid = open_polling(&server).await;
+        let url = server.url(&format!("EIO=4&transport=polling&sid={sid}"));
+        let (get, posted) = tokio::join!(async { http().get(&url).send().await.unwrap() }, async {
+            http().post(&url).body("1").send().await.unwrap()
+        },);
+        assert_eq!(posted.status(), 200, "round {round}");
+        assert_eq!(get.status(), 200, "round {round}");
+        assert_eq!(get.text().await.unwrap(), "6", "round {round}");
+        let after = http().get(&url).send().await.unwrap();
+        assert_error(after, 400, 1, "Session ID unknown").await;
+    }
+    server.drained().await;
+}
+
 #[tokio::test]
 async fn a_vanished_poller_does_not_block_the_next_poll() {
     let server = TestServer::start(config().ping_interval(Duration::from_secs(5))).await;

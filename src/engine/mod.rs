@@ -53,6 +53,42 @@ pub(crate) struct EngineInner {
     /// Close notifications queued to run after their caller returned
     /// (see [`Session::close_now`]) and not yet done.
     pending_closes: AtomicUsize,
+    /// Polling sessions their client closed (a POST of `1`) while no GET
+    /// was pending: see [`EngineInner::remember_client_close`].
+    client_closes: std::sync::Mutex<std::collections::HashMap<Sid, (Instant, Protocol)>>,
+}
+
+/// How long a client-closed polling session answers its one GET in flight.
+const CLIENT_CLOSE_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Most client-closed sessions remembered at once.
+const CLIENT_CLOSES_KEPT: usize = 4096;
+
+impl EngineInner {
+    /// A polling client closed its session with a POST while no GET was
+    /// pending. A client may have one GET in flight at any time (sent with
+    /// the POST, as engine.io clients do when they close while polling):
+    /// that GET, arriving after the close, is answered with the noop it
+    /// would have got had it come first, once, within a second. Any later
+    /// request gets "Session ID unknown".
+    pub(crate) fn remember_client_close(&self, sid: Sid, protocol: Protocol) {
+        let now = Instant::now();
+        let mut closes = self.client_closes.lock().unwrap_or_else(|e| e.into_inner());
+        if closes.len() >= CLIENT_CLOSES_KEPT {
+            closes.retain(|_, (at, _)| now.duration_since(*at) < CLIENT_CLOSE_GRACE);
+        }
+        if closes.len() < CLIENT_CLOSES_KEPT {
+            closes.insert(sid, (now, protocol));
+        }
+    }
+
+    /// Takes (once) what [`remember_client_close`](Self::remember_client_close)
+    /// kept for `sid`: the protocol to answer the noop in.
+    pub(crate) fn take_client_close(&self, sid: &Sid) -> Option<Protocol> {
+        let mut closes = self.client_closes.lock().unwrap_or_else(|e| e.into_inner());
+        let (at, protocol) = closes.remove(sid)?;
+        (Instant::now().duration_since(at) < CLIENT_CLOSE_GRACE).then_some(protocol)
+    }
 }
 
 impl EngineInner {
@@ -164,6 +200,7 @@ impl Engine {
             shutting_down: AtomicBool::new(false),
             handshake_rate: HandshakeRate::default(),
             pending_closes: AtomicUsize::new(0),
+            client_closes: Default::default(),
         }))
     }
 

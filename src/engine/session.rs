@@ -361,6 +361,24 @@ impl Session {
         }
     }
 
+    /// Applies the deadlines due by now, as the heartbeat driver will when
+    /// its timer fires: a request that arrives after the pong deadline finds
+    /// the session timed out, whichever of the two tasks runs first.
+    /// Returns whether the session is closed.
+    pub(crate) fn apply_deadlines(&self) -> bool {
+        let tick = self.machine().tick(Instant::now());
+        if tick.pinged {
+            self.wake_outbound();
+        }
+        if tick.timed_out {
+            self.close_with(CloseReason::PingTimeout, false);
+        }
+        if tick.finished {
+            self.finished();
+        }
+        tick.timed_out
+    }
+
     /// Runs the heartbeat and close deadlines until the session is gone.
     pub(crate) async fn drive(self) {
         loop {

@@ -124,9 +124,19 @@ where
     };
 
     if let Some(sid) = query.sid {
-        let session = Sid::parse(sid)
-            .and_then(|sid| engine.sessions.get(&sid).map(|s| s.clone()))
-            .ok_or(EngineError::UnknownSid)?;
+        let sid = Sid::parse(sid).ok_or(EngineError::UnknownSid)?;
+        let Some(session) = engine.sessions.get(&sid).map(|s| s.clone()) else {
+            if transport == Transport::Polling
+                && req.method() == Method::GET
+                && let Some(protocol) = engine.take_client_close(&sid)
+            {
+                return Ok(polling::noop(protocol, framing));
+            }
+            return Err(EngineError::UnknownSid);
+        };
+        if session.apply_deadlines() {
+            return Err(EngineError::UnknownSid);
+        }
         return Ok(match (transport, req.method()) {
             (Transport::WebSocket, _) if wants_ws => websocket::upgrade(engine, session, req),
             (Transport::WebSocket, _) => return Err(EngineError::BadRequest),

@@ -67,6 +67,12 @@ pub(crate) async fn poll(
     answer(session.protocol(), framing, &frames)
 }
 
+/// The answer to the one GET a client had in flight when its POST closed
+/// the session (see `EngineInner::remember_client_close`): the noop.
+pub(crate) fn noop(protocol: Protocol, framing: Framing) -> Response<Body> {
+    answer(protocol, framing, &[Packet::Noop.to_frame()])
+}
+
 /// How long a polling request that arrives during a probed upgrade waits
 /// for the upgrade to settle: the reference server's noop check interval
 /// while probed (a GET that arrives then is answered on its next tick).
@@ -176,12 +182,17 @@ where
             Ok(Some(message)) => session.deliver(message),
             Ok(None) => {}
             Err(reason) => {
-                session.close_with(reason, false);
                 // A client close is a normal end; a violation is an error.
-                if reason != CloseReason::TransportClose {
-                    return EngineError::BadRequest.into_response();
+                if reason == CloseReason::TransportClose {
+                    let get_pending = session.pending_requests().0;
+                    session.close_with(reason, false);
+                    if !get_pending {
+                        engine.remember_client_close(session.sid(), protocol);
+                    }
+                    break;
                 }
-                break;
+                session.close_with(reason, false);
+                return EngineError::BadRequest.into_response();
             }
         }
     }
