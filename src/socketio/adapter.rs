@@ -1,18 +1,24 @@
-//! Where room membership lives and how a broadcast finds its sockets.
+//! Where room membership lives, and the seam a cluster adapter sits on.
 //!
 //! The adapter of a namespace answers "which local sockets does this
-//! broadcast reach" and gets every broadcast once to forward to other
-//! nodes. The in-memory adapter has no other node; a cluster adapter
-//! publishes the already encoded packet and, on the receiving node, runs
-//! the same selection over its own sockets.
+//! broadcast reach" (every adapter keeps local membership in memory). A
+//! cluster adapter also reaches other nodes: it is handed every broadcast
+//! that is not `local()`, as a [`RemoteBroadcast`] (the event and its
+//! arguments, without this node's recovery offsets: each node numbers its
+//! own), and every room operation on remote sockets as a [`RemoteOp`]; what
+//! other nodes send it, it delivers through the [`AdapterContext`] it gets
+//! when its namespace is created. Handing something on never blocks: a
+//! cluster adapter queues it (boundedly) and reports what it had to drop.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, RwLock};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, RwLock, Weak};
 
 use super::config::FullQueue;
-use super::payload::Encoded;
-use super::socket::SocketId;
-use crate::engine::Message;
+use super::namespace::NamespaceInner;
+use super::payload::{Encoded, Payload};
+use super::socket::{EmitError, SocketId};
 
 /// A room name.
 pub type Room = Arc<str>;
@@ -32,6 +38,76 @@ pub struct BroadcastOptions {
     pub local: bool,
 }
 
+/// A broadcast for the other nodes of a cluster.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct RemoteBroadcast {
+    /// Whom it is for (`except_sid` travels as a room: every socket is in
+    /// its own).
+    pub opts: BroadcastOptions,
+    /// The packet's data as socket.io carries it: the event name, then the
+    /// arguments (binary as placeholders and attachments).
+    pub data: Payload,
+}
+
+impl RemoteBroadcast {
+    /// A broadcast of `data` (the event name, then the arguments) to the
+    /// sockets `opts` selects.
+    pub fn new(opts: BroadcastOptions, data: Payload) -> Self {
+        RemoteBroadcast { opts, data }
+    }
+
+    /// The event name (the first element of the data).
+    pub fn event(&self) -> Option<&str> {
+        self.data.args.first().and_then(|v| v.as_str())
+    }
+}
+
+/// An operation on the sockets `opts` selects, wherever they are.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum RemoteOp {
+    /// They join `rooms`.
+    Join {
+        /// Whom.
+        opts: BroadcastOptions,
+        /// The rooms.
+        rooms: Vec<Room>,
+    },
+    /// They leave `rooms`.
+    Leave {
+        /// Whom.
+        opts: BroadcastOptions,
+        /// The rooms.
+        rooms: Vec<Room>,
+    },
+    /// They are disconnected from the namespace (`close`: their whole
+    /// connection is closed).
+    Disconnect {
+        /// Whom.
+        opts: BroadcastOptions,
+        /// Close the client's connection too.
+        close: bool,
+    },
+}
+
+/// Why an adapter could not hand something on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AdapterError {
+    /// The cluster bus cannot be reached now; the message was dropped and
+    /// counted.
+    #[error("the cluster bus is unavailable: {0}")]
+    Unavailable(String),
+    /// The queue towards the bus is full; the message was dropped and
+    /// counted.
+    #[error("the queue towards the cluster bus is full")]
+    Backlog,
+}
+
+/// A boxed future, for the adapter's asynchronous answers.
+pub type AdapterFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
 /// Room membership and broadcast fan-out of one namespace.
 pub trait Adapter: Send + Sync + 'static {
     /// Adds a socket to rooms.
@@ -44,9 +120,84 @@ pub trait Adapter: Send + Sync + 'static {
     fn rooms_of(&self, sid: &SocketId) -> Vec<Room>;
     /// The local sockets a broadcast reaches.
     fn select(&self, opts: &BroadcastOptions) -> Vec<SocketId>;
-    /// Hands a broadcast to other nodes; the in-memory adapter has none.
-    fn publish(&self, opts: &BroadcastOptions, packet: &[Message]) {
-        let _ = (opts, packet);
+    /// Called once when the namespace exists, with the handle through
+    /// which what other nodes send is delivered here.
+    fn attach(&self, ctx: AdapterContext) {
+        let _ = ctx;
+    }
+    /// Whether the adapter reaches other nodes: only then are broadcasts
+    /// turned into [`RemoteBroadcast`]s. Default false.
+    fn is_remote(&self) -> bool {
+        false
+    }
+    /// Hands a broadcast (not `local()`) to the other nodes, after it was
+    /// delivered here. Must not block.
+    fn publish(&self, broadcast: &RemoteBroadcast) -> Result<(), AdapterError> {
+        let _ = broadcast;
+        Ok(())
+    }
+    /// Hands a room operation (not `local()`) to the other nodes, after it
+    /// was applied here. Must not block.
+    fn apply_remote(&self, op: &RemoteOp) -> Result<(), AdapterError> {
+        let _ = op;
+        Ok(())
+    }
+    /// How many nodes serve this namespace, this one included.
+    fn server_count(&self) -> AdapterFuture<Result<usize, AdapterError>> {
+        Box::pin(std::future::ready(Ok(1)))
+    }
+}
+
+/// What an adapter delivers through: the namespace it serves, reached
+/// weakly (the namespace owns the adapter).
+#[derive(Clone)]
+pub struct AdapterContext {
+    ns: Weak<NamespaceInner>,
+    path: Arc<str>,
+}
+
+impl std::fmt::Debug for AdapterContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdapterContext")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+impl AdapterContext {
+    pub(crate) fn new(ns: &Arc<NamespaceInner>) -> Self {
+        AdapterContext {
+            ns: Arc::downgrade(ns),
+            path: ns.path.as_str().into(),
+        }
+    }
+
+    /// The namespace's path.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// Whether the namespace still exists.
+    pub fn is_alive(&self) -> bool {
+        self.ns.strong_count() > 0
+    }
+
+    /// Delivers a broadcast from another node to this node's sockets (it
+    /// is not handed on again).
+    pub fn broadcast(&self, broadcast: &RemoteBroadcast) -> Result<(), EmitError> {
+        let Some(ns) = self.ns.upgrade() else {
+            return Ok(());
+        };
+        let mut opts = broadcast.opts.clone();
+        opts.local = true;
+        ns.emit_remote(&opts, &broadcast.data)
+    }
+
+    /// Applies a room operation from another node to this node's sockets.
+    pub fn apply(&self, op: &RemoteOp) {
+        if let Some(ns) = self.ns.upgrade() {
+            super::namespace::apply_local(&ns, op);
+        }
     }
 }
 

@@ -19,7 +19,10 @@ use std::time::Duration;
 use dashmap::DashMap;
 use serde::Serialize;
 
-pub use adapter::{Adapter, BroadcastOptions, LocalAdapter, Room};
+pub use adapter::{
+    Adapter, AdapterContext, AdapterError, AdapterFuture, BroadcastOptions, LocalAdapter,
+    RemoteBroadcast, RemoteOp, Room,
+};
 pub use config::{FullQueue, SocketIoConfig};
 pub use handshake::Handshake;
 pub use namespace::{

@@ -13,7 +13,9 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::IoInner;
-use super::adapter::{self, Adapter, BroadcastOptions, Room};
+use super::adapter::{
+    self, Adapter, AdapterContext, BroadcastOptions, RemoteBroadcast, RemoteOp, Room,
+};
 use super::config::FullQueue;
 use super::handshake::Handshake;
 use super::payload::{self, Encoded, Payload};
@@ -154,10 +156,12 @@ pub(crate) enum NsKind {
     Dynamic(Weak<IoInner>),
 }
 
-/// A packet with a recovery offset, waiting for its turn to be delivered.
+/// A packet with a recovery offset, waiting for its turn to be delivered
+/// (and handed to the other nodes, without the offset).
 struct Outgoing {
     target: BroadcastOptions,
     packet: Encoded,
+    remote: Option<RemoteBroadcast>,
 }
 
 pub(crate) struct NamespaceInner {
@@ -197,7 +201,7 @@ impl NamespaceInner {
         shared: Shared,
         kind: NsKind,
     ) -> Arc<Self> {
-        Arc::new(NamespaceInner {
+        let ns = Arc::new(NamespaceInner {
             path,
             handlers,
             sockets: RwLock::new(HashMap::new()),
@@ -209,7 +213,9 @@ impl NamespaceInner {
             outbox: Mutex::new(VecDeque::new()),
             delivering: Mutex::new(()),
             closed: AtomicBool::new(false),
-        })
+        });
+        ns.adapter.attach(AdapterContext::new(&ns));
+        ns
     }
 
     pub(crate) fn is_closed(&self) -> bool {
@@ -249,12 +255,19 @@ impl NamespaceInner {
 
     /// Sends an event to the sockets `opts` selects. With recovery on (and
     /// the packet not volatile), the packet gets an offset and is retained
-    /// for sockets that come back.
+    /// for sockets that come back. Unless `local`, a cluster adapter gets
+    /// it too, as `remote()` describes it (built only for such an adapter).
     pub(crate) fn emit_with(
         &self,
         opts: &BroadcastOptions,
         encode: impl Fn(Option<&str>) -> Result<Encoded, serde_json::Error>,
+        remote: impl FnOnce() -> Result<Payload, serde_json::Error>,
     ) -> Result<(), EmitError> {
+        let remote = if !opts.local && self.adapter.is_remote() {
+            Some(RemoteBroadcast::new(opts.clone(), remote()?))
+        } else {
+            None
+        };
         match &self.shared.store {
             Some(store) if !opts.volatile => {
                 {
@@ -266,6 +279,7 @@ impl NamespaceInner {
                     outbox.push_back(Outgoing {
                         target: opts.clone(),
                         packet,
+                        remote,
                     });
                 }
                 self.deliver_outbox();
@@ -273,10 +287,34 @@ impl NamespaceInner {
             _ => {
                 let packet = encode(None)?;
                 self.shared.check_size(&packet)?;
-                self.deliver(opts, &packet);
+                self.deliver(opts, &packet, remote.as_ref());
             }
         }
         Ok(())
+    }
+
+    /// Delivers a broadcast that came from another node (`opts` is local).
+    pub(crate) fn emit_remote(
+        &self,
+        opts: &BroadcastOptions,
+        data: &Payload,
+    ) -> Result<(), EmitError> {
+        let Some((event, args)) = data.args.split_first() else {
+            return Ok(());
+        };
+        let Some(event) = event.as_str() else {
+            return Ok(());
+        };
+        let args = Payload {
+            args: args.to_vec(),
+            bins: data.bins.clone(),
+        };
+        let path = &self.path;
+        self.emit_with(
+            opts,
+            |offset| payload::event_payload(path, None, event, &args, offset),
+            || Ok(data.clone()),
+        )
     }
 
     /// Delivers the outbox in order, unless another thread is at it (it
@@ -301,7 +339,7 @@ impl NamespaceInner {
         loop {
             let next = lock(&self.outbox).pop_front();
             let Some(out) = next else { return };
-            self.deliver(&out.target, &out.packet);
+            self.deliver(&out.target, &out.packet, out.remote.as_ref());
         }
     }
 
@@ -322,7 +360,7 @@ impl NamespaceInner {
         out
     }
 
-    fn deliver(&self, opts: &BroadcastOptions, packet: &Encoded) {
+    fn deliver(&self, opts: &BroadcastOptions, packet: &Encoded, remote: Option<&RemoteBroadcast>) {
         for sid in self.adapter.select(opts) {
             if let Some(socket) = self.socket(&sid).filter(Socket::connected) {
                 // A failure closed that client (slow consumer) or it is
@@ -335,8 +373,11 @@ impl NamespaceInner {
                 );
             }
         }
-        if !opts.local {
-            self.adapter.publish(opts, &packet.0);
+        if let Some(remote) = remote
+            && let Err(e) = self.adapter.publish(remote)
+        {
+            // The adapter counted it and logs its state changes.
+            tracing::trace!(ns = %self.path, error = %e, "broadcast not handed to the cluster");
         }
     }
 
@@ -646,18 +687,22 @@ impl BroadcastOperator {
     pub fn emit<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), EmitError> {
         super::socket::check_event(event)?;
         let path = &self.ns.path;
-        self.ns.emit_with(&self.opts, |offset| {
-            payload::event(path, None, event, data, offset)
-        })
+        self.ns.emit_with(
+            &self.opts,
+            |offset| payload::event(path, None, event, data, offset),
+            || remote_data(event, data),
+        )
     }
 
     /// Emits `event` with any arguments, binary included.
     pub fn emit_payload(&self, event: &str, payload: &Payload) -> Result<(), EmitError> {
         super::socket::check_event(event)?;
         let path = &self.ns.path;
-        self.ns.emit_with(&self.opts, |offset| {
-            payload::event_payload(path, None, event, payload, offset)
-        })
+        self.ns.emit_with(
+            &self.opts,
+            |offset| payload::event_payload(path, None, event, payload, offset),
+            || Ok(remote_payload(event, payload)),
+        )
     }
 
     /// Emits `event` and collects every selected socket's acknowledgement
@@ -699,26 +744,40 @@ impl BroadcastOperator {
         Ok(results)
     }
 
-    /// Disconnects the selected sockets from the namespace.
+    /// Disconnects the selected sockets from the namespace, on every node
+    /// (unless `local`).
     pub fn disconnect_sockets(&self) {
-        for socket in self.sockets() {
-            socket.disconnect();
-        }
+        self.apply(RemoteOp::Disconnect {
+            opts: self.opts.clone(),
+            close: false,
+        });
     }
 
-    /// Makes the selected sockets join a room.
+    /// Makes the selected sockets join a room, on every node (unless
+    /// `local`).
     pub fn join(&self, room: impl Into<Room>) {
-        let room = room.into();
-        for socket in self.sockets() {
-            socket.join(room.clone());
-        }
+        self.apply(RemoteOp::Join {
+            opts: self.opts.clone(),
+            rooms: vec![room.into()],
+        });
     }
 
-    /// Makes the selected sockets leave a room.
+    /// Makes the selected sockets leave a room, on every node (unless
+    /// `local`).
     pub fn leave(&self, room: impl Into<Room>) {
-        let room = room.into();
-        for socket in self.sockets() {
-            socket.leave(room.clone());
+        self.apply(RemoteOp::Leave {
+            opts: self.opts.clone(),
+            rooms: vec![room.into()],
+        });
+    }
+
+    fn apply(&self, op: RemoteOp) {
+        apply_local(&self.ns, &op);
+        if !self.opts.local
+            && self.ns.adapter.is_remote()
+            && let Err(e) = self.ns.adapter.apply_remote(&op)
+        {
+            tracing::trace!(ns = %self.ns.path, error = %e, "room operation not handed to the cluster");
         }
     }
 }
@@ -729,6 +788,47 @@ impl fmt::Debug for BroadcastOperator {
             .field("ns", &self.ns.path)
             .field("opts", &self.opts)
             .finish()
+    }
+}
+
+/// Applies a room operation to this node's sockets.
+pub(crate) fn apply_local(ns: &Arc<NamespaceInner>, op: &RemoteOp) {
+    let opts = match op {
+        RemoteOp::Join { opts, .. } | RemoteOp::Leave { opts, .. } => opts,
+        RemoteOp::Disconnect { opts, .. } => opts,
+    };
+    let sockets: Vec<Socket> = ns
+        .adapter
+        .select(opts)
+        .iter()
+        .filter_map(|sid| ns.socket(sid))
+        .collect();
+    for socket in sockets {
+        match op {
+            RemoteOp::Join { rooms, .. } => ns.adapter.join(socket.id(), rooms),
+            RemoteOp::Leave { rooms, .. } => ns.adapter.leave(socket.id(), rooms),
+            RemoteOp::Disconnect { close: false, .. } => socket.disconnect(),
+            RemoteOp::Disconnect { close: true, .. } => socket.close_connection(),
+        }
+    }
+}
+
+/// An event's data for other nodes: the name, then the argument.
+fn remote_data<T: Serialize + ?Sized>(event: &str, data: &T) -> Result<Payload, serde_json::Error> {
+    Ok(Payload {
+        args: vec![Value::from(event), serde_json::to_value(data)?],
+        bins: Vec::new(),
+    })
+}
+
+/// [`remote_data`] for arguments that are already a payload.
+fn remote_payload(event: &str, payload: &Payload) -> Payload {
+    let mut args = Vec::with_capacity(payload.args.len() + 1);
+    args.push(Value::from(event));
+    args.extend(payload.args.iter().cloned());
+    Payload {
+        args,
+        bins: payload.bins.clone(),
     }
 }
 

@@ -449,14 +449,18 @@ impl Socket {
         encode: impl Fn(Option<&str>) -> Result<Encoded, serde_json::Error>,
     ) -> Result<(), EmitError> {
         if self.0.ns.shared.store.is_some() {
-            return self.0.ns.emit_with(&self.own_room(), encode);
+            // The socket is here: nothing for other nodes.
+            let never = || unreachable!("a local emit is not handed to the cluster");
+            return self.0.ns.emit_with(&self.own_room(), encode, never);
         }
         self.send(&encode(None)?)
     }
 
+    /// This socket's own room, on this node only.
     fn own_room(&self) -> BroadcastOptions {
         BroadcastOptions {
             rooms: vec![Room::from(self.0.id.as_str())],
+            local: true,
             ..Default::default()
         }
     }
@@ -688,6 +692,8 @@ impl Socket {
             BroadcastOptions {
                 rooms: vec![Room::from(self.0.id.as_str())],
                 volatile: true,
+                // The socket is here: nothing for other nodes.
+                local: true,
                 ..Default::default()
             },
         )
