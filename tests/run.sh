@@ -57,6 +57,9 @@ cargo clippy --all-targets --all-features -- -D warnings
 echo "==> cargo doc"
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --all-features --quiet
 
+echo "==> examples (tests/examples.rs runs them as processes)"
+cargo build --examples --all-features --quiet
+
 echo "==> tests"
 if cargo nextest --version >/dev/null 2>&1; then
     cargo nextest run --all-targets --all-features

@@ -45,6 +45,11 @@ pub(crate) async fn poll(
     let begun = session.machine().poll_begin();
     let id = match begun {
         Ok(id) => id,
+        // The client's POST closed the session a moment ago, and it is not
+        // out of the registry yet: this is the GET it had in flight.
+        Err(PollRefusal::Gone) if engine.take_client_close(&session.sid()).is_some() => {
+            return noop(session.protocol(), framing);
+        }
         Err(refusal) => return refuse(&session, refusal),
     };
     // Clears the pending-poll mark however this future ends, including when
@@ -184,11 +189,12 @@ where
             Err(reason) => {
                 // A client close is a normal end; a violation is an error.
                 if reason == CloseReason::TransportClose {
-                    let get_pending = session.pending_requests().0;
-                    session.close_with(reason, false);
-                    if !get_pending {
+                    // Remembered before the close, so that a GET arriving
+                    // during it finds the note too.
+                    if !session.pending_requests().0 {
                         engine.remember_client_close(session.sid(), protocol);
                     }
+                    session.close_with(reason, false);
                     break;
                 }
                 session.close_with(reason, false);
