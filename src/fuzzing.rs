@@ -516,6 +516,14 @@ fn reason(b: u8) -> CloseReason {
     }
 }
 
+/// Runs every decoder of the cluster bus on `input` (a Redis message from
+/// another node: msgpack, a broadcast, a request, a response) and checks
+/// that what decodes encodes to bytes that decode to the same value;
+/// panics otherwise.
+pub fn decode_bus(input: &[u8]) {
+    crate::cluster::wire::check_round_trips(input);
+}
+
 #[cfg(test)]
 mod tests {
     use super::drive_session;

@@ -131,11 +131,12 @@ pub(crate) struct Limits {
     /// (`maxHttpBufferSize`), and so do ours; this leaves room for what
     /// servers emit themselves.
     pub(crate) max_input: usize,
-    /// Deepest nesting of arrays and maps; default 160. serde_json stops at
-    /// 128 levels, which bounds the events our own clients can send; an
-    /// event on the bus sits 3 levels down (message, packet, data), and
-    /// Node's clients are not bounded at all. 160 levels of recursion are
-    /// far from the 2 MiB stack of a tokio worker.
+    /// Deepest nesting of arrays and maps; default 127, what serde_json
+    /// accepts (its recursion limit), so that a message reads the same in
+    /// either encoding and what socketgate re-encodes as JSON (a request, a
+    /// response) parses again. An event on the bus sits 3 levels down
+    /// (message, packet, data): arguments nested deeper than about 124
+    /// levels are refused, where Node has no bound at all.
     pub(crate) max_depth: usize,
     /// Most values in one input (a map entry counts two); default 1 048 576.
     /// A value takes 40 bytes decoded, so this bounds a message's decoded
@@ -147,7 +148,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_input: 16 << 20,
-            max_depth: 160,
+            max_depth: 127,
             max_items: 1 << 20,
         }
     }
@@ -819,15 +820,15 @@ mod tests {
             d("00 00 00 00 00 00 00 00 00"),
             Err(DecodeError::TooLarge(9))
         );
-        // The default depth: 160 levels decode, 161 do not, and nothing
+        // The default depth: 127 levels decode, 128 do not, and nothing
         // overflows the stack on the way.
-        let mut deep = vec![0x91u8; 160];
+        let mut deep = vec![0x91u8; 127];
         deep.push(0xc0);
         assert!(decode(&Bytes::from(deep.clone())).is_ok());
         deep.insert(0, 0x91);
-        assert_eq!(decode(&Bytes::from(deep)), Err(DecodeError::TooDeep(160)));
+        assert_eq!(decode(&Bytes::from(deep)), Err(DecodeError::TooDeep(127)));
         let deeper = Bytes::from(vec![0x91u8; 100_000]);
-        assert_eq!(decode(&deeper), Err(DecodeError::TooDeep(160)));
+        assert_eq!(decode(&deeper), Err(DecodeError::TooDeep(127)));
     }
 
     #[test]

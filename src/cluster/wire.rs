@@ -445,7 +445,7 @@ pub(crate) fn decode_request(input: &Bytes) -> Result<Request, WireError> {
         6 => Request::ServerSideEmit {
             uid,
             request_id,
-            data: payload(fields.take("data"))?,
+            data: payload(fields.take("data"), 1)?,
         },
         7 => Request::Broadcast {
             request_id: required(request_id)?,
@@ -470,7 +470,7 @@ pub(crate) fn decode_response(input: &Bytes) -> Result<Response, WireError> {
             request_id,
             data: match fields.take("data") {
                 Value::Undefined => None,
-                data => Some(to_json(data, None)?),
+                data => Some(to_json(data, None, 1)?),
             },
         },
         Some(8) => Response::BroadcastClientCount {
@@ -485,7 +485,7 @@ pub(crate) fn decode_response(input: &Bytes) -> Result<Response, WireError> {
             match fields.take("packet") {
                 Value::Undefined => {}
                 arg => {
-                    let arg = to_json(arg, Some(&mut ack.bins))?;
+                    let arg = to_json(arg, Some(&mut ack.bins), 1)?;
                     ack.args.push(arg);
                     renumber(&mut ack);
                 }
@@ -594,7 +594,11 @@ fn from_json(
         ),
         Json::Object(map) => Value::Map(
             map.into_iter()
-                .map(|(k, v)| Ok((Value::Str(k), from_json(v, depth + 1, items, limits)?)))
+                .map(|(k, v)| {
+                    // A key counts, as in msgpack.
+                    *items += 1;
+                    Ok((Value::Str(k), from_json(v, depth + 1, items, limits)?))
+                })
                 .collect::<Result<_, WireError>>()?,
         ),
     })
@@ -609,7 +613,7 @@ fn broadcast(uid: String, packet: Value, opts: Value) -> Result<Broadcast, WireE
         None => return Err(WireError::Field("type")),
     }
     let nsp = opt_string(packet.take("nsp"), "nsp")?.unwrap_or_else(|| "/".to_owned());
-    let data = payload(packet.take("data"))?;
+    let data = payload(packet.take("data"), 2)?;
     let mut opts = Fields::of(opts).map_err(|_| WireError::Field("opts"))?;
     Ok(Broadcast {
         uid,
@@ -710,15 +714,16 @@ fn boolean(value: Value, field: &'static str) -> Result<bool, WireError> {
     }
 }
 
-/// An event's data (an array), bins as attachments.
-fn payload(value: Value) -> Result<Payload, WireError> {
+/// An event's data (an array at `depth` in the message), bins as
+/// attachments.
+fn payload(value: Value, depth: usize) -> Result<Payload, WireError> {
     let Value::Array(items) = value else {
         return Err(WireError::Field("data"));
     };
     let mut payload = Payload::new();
     payload.args.reserve(items.len());
     for item in items {
-        let arg = to_json(item, Some(&mut payload.bins))?;
+        let arg = to_json(item, Some(&mut payload.bins), depth + 1)?;
         payload.args.push(arg);
     }
     renumber(&mut payload);
@@ -729,11 +734,11 @@ fn remote_socket(value: Value) -> Result<RemoteSocket, WireError> {
     let mut fields = Fields::of(value).map_err(|_| WireError::Field("sockets"))?;
     Ok(RemoteSocket {
         id: string(fields.take("id"), "id")?,
-        handshake: to_json(fields.take("handshake"), None)?,
+        handshake: to_json(fields.take("handshake"), None, 3)?,
         rooms: rooms(fields.take("rooms"), "rooms")?,
         data: match fields.take("data") {
             Value::Undefined => None,
-            data => Some(to_json(data, None)?),
+            data => Some(to_json(data, None, 3)?),
         },
     })
 }
@@ -741,8 +746,13 @@ fn remote_socket(value: Value) -> Result<RemoteSocket, WireError> {
 /// A msgpack value as `JSON.stringify` writes what notepack.io decodes
 /// (see the module docs). With `bins`, a bin becomes a placeholder and its
 /// bytes an attachment; without, a bin is refused ([`WireError::Binary`]).
-/// Recursion is bounded by the decoder's depth limit.
-fn to_json(value: Value, mut bins: Option<&mut Vec<Bytes>>) -> Result<Json, WireError> {
+/// `depth` is where `value` sits in the message. Recursion is bounded by
+/// the decoder's depth limit.
+fn to_json(
+    value: Value,
+    mut bins: Option<&mut Vec<Bytes>>,
+    depth: usize,
+) -> Result<Json, WireError> {
     Ok(match value {
         Value::Nil | Value::Undefined => Json::Null,
         Value::Bool(b) => Json::Bool(b),
@@ -753,11 +763,19 @@ fn to_json(value: Value, mut bins: Option<&mut Vec<Bytes>>) -> Result<Json, Wire
         Value::Str(s) => Json::String(s),
         Value::Bin(b) => attach(b, bins)?,
         Value::Timestamp(t) => iso_date(t).map_or(Json::Null, Json::String),
-        Value::Ext(ty, data) => Json::Array(vec![Json::from(ty), attach(data, bins)?]),
+        Value::Ext(ty, data) => {
+            // `[type, bin]` is one level more than the extension took: it
+            // must still decode when encoded again.
+            let max_depth = Limits::default().max_depth;
+            if depth >= max_depth {
+                return Err(DecodeError::TooDeep(max_depth).into());
+            }
+            Json::Array(vec![Json::from(ty), attach(data, bins)?])
+        }
         Value::Array(items) => Json::Array(
             items
                 .into_iter()
-                .map(|v| to_json(v, bins.as_deref_mut()))
+                .map(|v| to_json(v, bins.as_deref_mut(), depth + 1))
                 .collect::<Result<_, _>>()?,
         ),
         Value::Map(entries) => {
@@ -767,9 +785,12 @@ fn to_json(value: Value, mut bins: Option<&mut Vec<Bytes>>) -> Result<Json, Wire
                 if bins.is_some() && key == "_placeholder" && v == Value::Bool(true) {
                     return Err(WireError::Placeholder);
                 }
-                // JSON.stringify leaves out what is undefined.
-                if v != Value::Undefined {
-                    map.insert(key, to_json(v, bins.as_deref_mut())?);
+                // JSON.stringify leaves out what is undefined (also when it
+                // overwrote an earlier value of the same key).
+                if v == Value::Undefined {
+                    map.remove(&key);
+                } else {
+                    map.insert(key, to_json(v, bins.as_deref_mut(), depth + 1)?);
                 }
             }
             Json::Object(map)
@@ -1201,6 +1222,40 @@ pub(crate) fn encode_response(response: &Response) -> Bytes {
             }
             out.freeze()
         }
+    }
+}
+
+/// Runs every decoder of this module and [`msgpack`] on `input`, and
+/// checks that what decodes encodes to bytes that decode to the same value
+/// (msgpack values: to the same bytes again, as `NaN` is not equal to
+/// itself). Panics otherwise. For the `bus_decode` fuzz target and the
+/// tests; the round trip holds for input well within [`Limits`] (an
+/// extension or a date takes more room as JSON than as msgpack).
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) fn check_round_trips(input: &[u8]) {
+    let input = Bytes::copy_from_slice(input);
+    if let Ok(value) = msgpack::decode(&input) {
+        let once = msgpack::to_bytes(&value);
+        match msgpack::decode(&once) {
+            Ok(again) => assert_eq!(msgpack::to_bytes(&again), once, "{value:?}"),
+            Err(e) => panic!("{value:?} encoded as {once:02x?} does not decode: {e}"),
+        }
+    }
+    if let Ok(b) = decode_broadcast(&input) {
+        let encoded = encode_broadcast(&b);
+        assert_eq!(
+            decode_broadcast(&encoded).as_ref(),
+            Ok(&b),
+            "{encoded:02x?}"
+        );
+    }
+    if let Ok(r) = decode_request(&input) {
+        let encoded = encode_request(&r);
+        assert_eq!(decode_request(&encoded).as_ref(), Ok(&r), "{encoded:02x?}");
+    }
+    if let Ok(r) = decode_response(&input) {
+        let encoded = encode_response(&r);
+        assert_eq!(decode_response(&encoded).as_ref(), Ok(&r), "{encoded:02x?}");
     }
 }
 
@@ -1754,6 +1809,13 @@ mod tests {
             data("91 82 ac 5f706c616365686f6c646572 c3 a3 6e756d 00"),
             Err(WireError::Placeholder)
         );
+        // An extension becomes `[type, bin]`, one level deeper: refused
+        // where that level would be past the limit.
+        assert!(data(&format!("{}d4 05 aa", "91".repeat(124))).is_ok());
+        assert_eq!(
+            data(&format!("{}d4 05 aa", "91".repeat(125))),
+            Err(WireError::Msgpack(DecodeError::TooDeep(127)))
+        );
         // float 32 and integral floats.
         assert_eq!(
             data("93 ca 3fc00000 cb 4000000000000000 cb 8000000000000000")
@@ -1889,5 +1951,40 @@ mod tests {
             "]".repeat(200)
         );
         assert_eq!(r(&deep), Err(WireError::Json));
+    }
+
+    /// Every fixture, and random changes to them, hold the round trip (the
+    /// fuzz target's check, run here on every test run).
+    #[test]
+    fn fixtures_and_their_mutations_round_trip() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/cluster");
+        let mut inputs = Vec::new();
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_stem().unwrap().to_str().unwrap().to_owned();
+            inputs.extend(fixture(&name).messages.into_iter().map(|(_, b)| b));
+        }
+        assert!(inputs.len() > 20, "fixtures missing in {dir}");
+        let mut rng = crate::test_rng::Rng(0xb05_dec0de);
+        for input in &inputs {
+            check_round_trips(input);
+            for _ in 0..300 {
+                let mut bytes = input.to_vec();
+                for _ in 0..1 + rng.below(4) {
+                    let at = rng.below(bytes.len());
+                    match rng.below(3) {
+                        0 => bytes[at] = rng.next() as u8,
+                        1 => {
+                            bytes.remove(at);
+                        }
+                        _ => bytes.insert(at, rng.next() as u8),
+                    }
+                    if bytes.is_empty() {
+                        break;
+                    }
+                }
+                check_round_trips(&bytes);
+            }
+        }
     }
 }
