@@ -431,8 +431,15 @@ impl Machine {
                 Some(_) => {}
                 None if now >= self.next_ping && self.protocol == Protocol::V4 => {
                     self.push_control(&Packet::Ping);
-                    self.pong_deadline = Some(now + self.timing.ping_timeout);
+                    // Due pingTimeout after the ping was planned, not after
+                    // our timer happened to fire: a client may count on
+                    // pingInterval + pingTimeout from the handshake. A ping
+                    // sent late still leaves the client half the timeout.
+                    let planned = self.next_ping + self.timing.ping_timeout;
+                    let deadline = planned.max(now + self.timing.ping_timeout / 2);
+                    self.pong_deadline = Some(deadline);
                     tick.pinged = true;
+                    tick.timed_out = now >= deadline;
                 }
                 None => {}
             },
@@ -723,6 +730,22 @@ mod tests {
         // no pong this time
         assert!(!m.tick(t3 + TIMEOUT / 2).timed_out);
         assert!(m.tick(t3 + TIMEOUT).timed_out);
+    }
+
+    #[test]
+    fn the_pong_deadline_counts_from_the_planned_ping() {
+        // The timer fires 10 ms late: the pong is still due interval +
+        // timeout after the handshake, as a client may count.
+        let (mut m, t0) = machine(TransportKind::Polling);
+        assert!(m.tick(t0 + INTERVAL + Duration::from_millis(10)).pinged);
+        assert_eq!(m.next_deadline(), Some(t0 + INTERVAL + TIMEOUT));
+        // So late that the planned deadline passed: the ping goes out with
+        // half the timeout for the answer, not a close at once.
+        let (mut m, t0) = machine(TransportKind::Polling);
+        let very_late = t0 + INTERVAL + TIMEOUT;
+        let tick = m.tick(very_late);
+        assert!(tick.pinged && !tick.timed_out);
+        assert_eq!(m.next_deadline(), Some(very_late + TIMEOUT / 2));
     }
 
     #[test]
