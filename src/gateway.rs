@@ -30,6 +30,7 @@ use tokio::net::TcpListener;
 use tower::Layer;
 use tower::util::MapRequest;
 
+use crate::cluster::{RedisBus, RedisConfig};
 use crate::engine::Engine;
 use crate::socketio::{Event, Room, Socket, SocketIo, SocketIoConfig};
 
@@ -52,6 +53,9 @@ pub struct GatewayConfig {
     /// `client-demo/node_modules/socket.io-client/dist/socket.io.min.js`
     /// (what `npm ci` in `client-demo/` installs).
     pub client_bundle: Option<PathBuf>,
+    /// Redis for a cluster of nodes (the Node socket.io Redis adapter's
+    /// format); default none: one node, in memory.
+    pub redis_url: Option<String>,
 }
 
 impl Default for GatewayConfig {
@@ -64,6 +68,7 @@ impl Default for GatewayConfig {
             client_bundle: Some(PathBuf::from(
                 "client-demo/node_modules/socket.io-client/dist/socket.io.min.js",
             )),
+            redis_url: None,
         }
     }
 }
@@ -90,6 +95,12 @@ impl GatewayConfig {
     /// Sets [`client_bundle`](Self::client_bundle).
     pub fn client_bundle(mut self, path: Option<PathBuf>) -> Self {
         self.client_bundle = path;
+        self
+    }
+
+    /// Sets [`redis_url`](Self::redis_url).
+    pub fn redis_url(mut self, url: Option<String>) -> Self {
+        self.redis_url = url;
         self
     }
 
@@ -215,8 +226,20 @@ fn asset(content_type: &'static str, body: impl Into<Body>) -> Response<Body> {
 
 /// `GET /health`: the engine's live counters, for monitoring and for
 /// load balancers' health checks.
-fn health(engine: &Engine, recovery_ms: u128) -> Response<Body> {
+fn health(engine: &Engine, recovery_ms: u128, bus: Option<&RedisBus>) -> Response<Body> {
     let stats = engine.stats();
+    let cluster = bus.map(|bus| {
+        let s = bus.stats();
+        serde_json::json!({
+            "bus": if s.up { "up" } else { "down" },
+            "uid": bus.uid(),
+            "published": s.published,
+            "unpublished": s.unpublished,
+            "received": s.received,
+            "malformed": s.malformed,
+            "dropped_incoming": s.dropped_incoming,
+        })
+    });
     let body = serde_json::json!({
         "status": "ok",
         "sessions": stats.sessions,
@@ -224,6 +247,7 @@ fn health(engine: &Engine, recovery_ms: u128) -> Response<Body> {
         "slow_consumer_closes": stats.slow_consumer_closes,
         "dropped_full": stats.dropped_full,
         "recovery_ms": recovery_ms,
+        "cluster": cluster,
     });
     asset("application/json", body.to_string())
 }
@@ -247,6 +271,11 @@ fn not_found() -> Response<Body> {
 /// the router, as [`serve`] does. The socket.io path must be the default
 /// one for the page and the bundle route to line up.
 pub fn router(io: &SocketIo, config: &GatewayConfig) -> Router {
+    router_with_bus(io, config, None)
+}
+
+/// [`router`], whose `/health` also reports the cluster bus.
+fn router_with_bus(io: &SocketIo, config: &GatewayConfig, bus: Option<RedisBus>) -> Router {
     let mut router = Router::new();
     for &(name, content_type, embedded) in DEMO {
         let dir = config.demo_dir.clone();
@@ -276,8 +305,8 @@ pub fn router(io: &SocketIo, config: &GatewayConfig) -> Router {
         .route(
             "/health",
             get(move || {
-                let engine = engine.clone();
-                async move { health(&engine, recovery_ms) }
+                let (engine, bus) = (engine.clone(), bus.clone());
+                async move { health(&engine, recovery_ms, bus.as_ref()) }
             }),
         )
         .route(
@@ -300,7 +329,22 @@ pub async fn serve(
     config: GatewayConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let io = SocketIo::new(config.io.clone());
+    let bus = match &config.redis_url {
+        Some(url) => {
+            Some(RedisBus::new(RedisConfig::new(url.clone())).map_err(std::io::Error::other)?)
+        }
+        None => None,
+    };
+    let mut builder = SocketIo::builder().config(config.io.clone());
+    if let Some(bus) = &bus {
+        builder = builder.adapter(bus.adapter_factory());
+        tracing::info!(
+            uid = bus.uid(),
+            "cluster on Redis {}",
+            redact(config.redis_url.as_deref().unwrap_or_default())
+        );
+    }
+    let io = builder.build().map_err(std::io::Error::other)?;
     relay(&io);
     let addr = listener.local_addr()?;
     // The engine sits in front of the router rather than inside it as a
@@ -308,7 +352,7 @@ pub async fn serve(
     // routing and the per-request clone of the routed service (8 % less
     // server CPU per polling round trip). Each connection's requests carry
     // its peer address, as axum's `ConnectInfo` does for a router.
-    let app = io.layer().layer(router(&io, &config));
+    let app = io.layer().layer(router_with_bus(&io, &config, bus));
     let make_service = tower::service_fn(move |stream: IncomingStream<'_, TcpListener>| {
         let peer = ConnectInfo(*stream.remote_addr());
         let app = MapRequest::new(app.clone(), move |mut req: Request<Body>| {
@@ -334,6 +378,14 @@ pub async fn serve(
         .await?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// A Redis URL without its password, for the log.
+fn redact(url: &str) -> String {
+    match (url.split_once("://"), url.rfind('@')) {
+        (Some((scheme, _)), Some(at)) => format!("{scheme}://…@{}", &url[at + 1..]),
+        _ => url.to_owned(),
+    }
 }
 
 /// Completes on Ctrl-C or SIGTERM.

@@ -69,6 +69,7 @@ pub mod socketio;
 mod test_rng;
 mod transport;
 
+pub use cluster::{BusError, BusStats, RedisBus, RedisConfig};
 pub use engine::{Engine, EngineConfig, EngineHandler};
 pub use origin::AllowedOrigins;
 pub use service::{EngineLayer, EngineService, NotFound};

@@ -58,6 +58,11 @@ struct Args {
         default_value = "client-demo/node_modules/socket.io-client/dist/socket.io.min.js"
     )]
     client_bundle: std::path::PathBuf,
+    /// Redis for a cluster of nodes (`redis://host:port`), compatible with
+    /// the Node socket.io Redis adapter and emitter; default none: one node,
+    /// in memory.
+    #[arg(long, env = "SOCKETGATE_REDIS_URL")]
+    redis_url: Option<String>,
 }
 
 #[tokio::main]
@@ -87,7 +92,8 @@ async fn main() -> std::io::Result<()> {
         .addr(args.addr)
         .io(io)
         .demo_dir(args.demo_dir)
-        .client_bundle(Some(args.client_bundle));
+        .client_bundle(Some(args.client_bundle))
+        .redis_url(args.redis_url);
     let listener = tokio::net::TcpListener::bind(config.addr).await?;
     // Served from a runtime worker: the main thread is not one, and
     // accepting there hands every new connection over to a worker across

@@ -30,6 +30,13 @@ echo "==> chromium (browser end-to-end tests)"
 command -v chromium >/dev/null || [ -x /usr/bin/chromium ] || apt_install chromium
 [ -x /usr/bin/chromium ] || fail "Debian's 'chromium' package is needed at /usr/bin/chromium for the browser tests"
 
+echo "==> redis-server (cluster tests start their own, on ephemeral ports)"
+if ! command -v redis-server >/dev/null && [ ! -x /usr/bin/redis-server ]; then
+    apt_install redis-server
+    # The package starts a server on 6379; the tests do not use it.
+    service redis-server stop >/dev/null 2>&1 || true
+fi
+
 echo "==> python venv (target/venv-demo: python-socketio for the Python demo client)"
 command -v python3 >/dev/null || apt_install python3 python3-venv
 if [ ! -x target/venv-demo/bin/python ]; then

@@ -6,8 +6,12 @@
 //!   parser), decoded with limits on depth, lengths and size.
 //! - `wire`: the adapter's messages (broadcasts, requests, responses) in
 //!   that format.
+//! - `redis`: the bus on Redis and the adapter every namespace gets from it.
 
 #[allow(dead_code)]
 pub(crate) mod msgpack;
+pub(crate) mod redis;
 #[allow(dead_code)]
 pub(crate) mod wire;
+
+pub use redis::{BusError, BusStats, RedisBus, RedisConfig};

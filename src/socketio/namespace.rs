@@ -528,6 +528,18 @@ impl Namespace {
         self.all().emit(event, data)
     }
 
+    /// Emits to every socket of the namespace with any arguments, binary
+    /// included.
+    pub fn emit_payload(&self, event: &str, payload: &Payload) -> Result<(), EmitError> {
+        self.all().emit_payload(event, payload)
+    }
+
+    /// How many nodes serve this namespace, this one included (1 without
+    /// a cluster adapter).
+    pub async fn server_count(&self) -> Result<usize, super::AdapterError> {
+        self.0.adapter.server_count().await
+    }
+
     /// The sockets connected to this namespace on this node.
     pub fn sockets(&self) -> Vec<Socket> {
         self.all().sockets()

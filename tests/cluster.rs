@@ -1,0 +1,513 @@
+//! Several socketgate nodes on a real `redis-server`: broadcasts (to all,
+//! to rooms, except rooms, binary, volatile) and room operations reach
+//! sockets on every node, `local()` stays local, one sender's messages
+//! arrive in order, and a Redis restart costs only what was sent while it
+//! was down.
+
+mod common;
+
+use std::time::Duration;
+
+use common::redis::RedisServer;
+use common::sio::{SioServer, config};
+use common::{Ws, ws_event, ws_send};
+use socketgate::socketio::{Payload, SocketIo};
+use socketgate::{RedisBus, RedisConfig};
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+
+struct Node {
+    server: SioServer,
+    bus: RedisBus,
+}
+
+async fn node(redis: &RedisServer) -> Node {
+    let bus = RedisBus::new(RedisConfig::new(redis.url())).unwrap();
+    let io = SocketIo::builder()
+        .config(config())
+        .adapter(bus.adapter_factory())
+        .build()
+        .unwrap();
+    let server = SioServer::serve(io, "127.0.0.1:0".parse().unwrap()).await;
+    Node { server, bus }
+}
+
+/// `n` nodes, each subscribed (every node counts all of them).
+async fn cluster(redis: &RedisServer, n: usize) -> Vec<Node> {
+    let mut nodes = Vec::new();
+    for _ in 0..n {
+        nodes.push(node(redis).await);
+    }
+    for node in &nodes {
+        let ns = node.server.io.of("/").unwrap();
+        let deadline = tokio::time::Instant::now() + common::DEADLINE;
+        loop {
+            if ns.server_count().await.is_ok_and(|c| c == n) {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the nodes did not all subscribe"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    nodes
+}
+
+/// The next event's JSON (pings answered on the way).
+async fn next(ws: &mut Ws) -> serde_json::Value {
+    let text = ws_event(ws).await;
+    serde_json::from_str(text.strip_prefix("42").unwrap_or_else(|| panic!("{text}"))).unwrap()
+}
+
+/// A broadcast to everyone from `from`: each client's next event is it,
+/// which proves nothing else reached them before.
+async fn marker(from: &Node, clients: &mut [&mut Ws], n: u32) {
+    from.server.io.emit("marker", &n).unwrap();
+    for ws in clients.iter_mut() {
+        assert_eq!(next(ws).await, serde_json::json!(["marker", n]));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broadcasts_reach_every_node_and_local_ones_stay() {
+    let redis = RedisServer::start().await;
+    let nodes = cluster(&redis, 3).await;
+    let (a, b, c) = (&nodes[0], &nodes[1], &nodes[2]);
+    let (mut wa, _) = a.server.ws_joined().await;
+    let (mut wb, _) = b.server.ws_joined().await;
+    let (mut wc, _) = c.server.ws_joined().await;
+    ws_send(&mut wb, "421[\"join\",\"r\"]").await;
+    assert_eq!(ws_event(&mut wb).await, "431[\"r\"]");
+
+    // To all, from a node with one client.
+    a.server.io.emit("all", &1).unwrap();
+    for ws in [&mut wa, &mut wb, &mut wc] {
+        assert_eq!(next(ws).await, serde_json::json!(["all", 1]));
+    }
+    // To a room whose only member is on another node.
+    c.server.io.to("r").emit("room", &2).unwrap();
+    assert_eq!(next(&mut wb).await, serde_json::json!(["room", 2]));
+    marker(a, &mut [&mut wa, &mut wb, &mut wc], 1).await;
+    // Except that room.
+    a.server
+        .io
+        .of("/")
+        .unwrap()
+        .except("r")
+        .emit("except", &3)
+        .unwrap();
+    assert_eq!(next(&mut wa).await, serde_json::json!(["except", 3]));
+    assert_eq!(next(&mut wc).await, serde_json::json!(["except", 3]));
+    marker(a, &mut [&mut wa, &mut wb, &mut wc], 2).await;
+    // Binary, nested.
+    let mut payload = Payload::new().bin(vec![1u8, 2, 3]);
+    let nested = payload.attach(vec![4u8]);
+    payload = payload.arg(serde_json::json!({ "file": nested }));
+    b.server
+        .io
+        .of("/")
+        .unwrap()
+        .emit_payload("bin", &payload)
+        .unwrap();
+    for ws in [&mut wa, &mut wb, &mut wc] {
+        let text = ws_event(ws).await;
+        assert_eq!(
+            text,
+            "452-[\"bin\",{\"_placeholder\":true,\"num\":0},{\"file\":{\"_placeholder\":true,\"num\":1}}]"
+        );
+        for want in [vec![1u8, 2, 3], vec![4u8]] {
+            match common::ws_next(ws).await {
+                Some(WsMessage::Binary(b)) => assert_eq!(b.as_ref(), want.as_slice()),
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+    // Volatile: the clients keep up, so they get it.
+    a.server
+        .io
+        .of("/")
+        .unwrap()
+        .all()
+        .volatile()
+        .emit("v", &4)
+        .unwrap();
+    for ws in [&mut wa, &mut wb, &mut wc] {
+        assert_eq!(next(ws).await, serde_json::json!(["v", 4]));
+    }
+    // `local()`: this node only.
+    a.server
+        .io
+        .of("/")
+        .unwrap()
+        .all()
+        .local()
+        .emit("local", &5)
+        .unwrap();
+    assert_eq!(next(&mut wa).await, serde_json::json!(["local", 5]));
+    marker(c, &mut [&mut wa, &mut wb, &mut wc], 3).await;
+
+    let stats = a.bus.stats();
+    assert!(stats.up, "{stats:?}");
+    assert_eq!(stats.unpublished, 0, "{stats:?}");
+    assert_eq!(stats.malformed, 0, "{stats:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_senders_messages_arrive_in_order_on_every_node() {
+    let redis = RedisServer::start().await;
+    let nodes = cluster(&redis, 2).await;
+    let (mut wb, _) = nodes[1].server.ws_joined().await;
+    for i in 0..1000 {
+        nodes[0].server.io.emit("seq", &i).unwrap();
+    }
+    for i in 0..1000 {
+        assert_eq!(next(&mut wb).await, serde_json::json!(["seq", i]));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn room_operations_reach_sockets_on_every_node() {
+    let redis = RedisServer::start().await;
+    let nodes = cluster(&redis, 3).await;
+    let (a, b, c) = (&nodes[0], &nodes[1], &nodes[2]);
+    let (mut wa, _) = a.server.ws_joined().await;
+    let (mut wb, _) = b.server.ws_joined().await;
+    let (mut wc, _) = c.server.ws_joined().await;
+    ws_send(&mut wb, "421[\"join\",\"r\"]").await;
+    assert_eq!(ws_event(&mut wb).await, "431[\"r\"]");
+
+    // Everyone in "r" (only b, on node B) joins "team", from node A.
+    a.server.io.of("/").unwrap().to("r").join("team");
+    // ...and everyone (a, b and c) joins "all-of-us".
+    c.server.io.of("/").unwrap().all().join("all-of-us");
+    let deadline = tokio::time::Instant::now() + common::DEADLINE;
+    let member = |node: &Node, room: &str| {
+        node.server.io.of("/").unwrap().sockets()[0]
+            .rooms()
+            .iter()
+            .any(|r| &**r == room)
+    };
+    while !(member(b, "team")
+        && member(a, "all-of-us")
+        && member(b, "all-of-us")
+        && member(c, "all-of-us"))
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "remote joins did not arrive"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(!member(a, "team") && !member(c, "team"));
+    c.server.io.to("team").emit("team", &1).unwrap();
+    assert_eq!(next(&mut wb).await, serde_json::json!(["team", 1]));
+    marker(a, &mut [&mut wa, &mut wb, &mut wc], 1).await;
+
+    // Leave, from another node.
+    b.server.io.of("/").unwrap().all().leave("all-of-us");
+    while member(a, "all-of-us") || member(c, "all-of-us") {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "remote leaves did not arrive"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    // Disconnect the room's sockets from node C: b gets its DISCONNECT.
+    c.server.io.of("/").unwrap().to("team").disconnect_sockets();
+    assert_eq!(ws_event(&mut wb).await, "41");
+    marker(a, &mut [&mut wa, &mut wc], 2).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_restart_loses_only_what_was_sent_while_it_was_down() {
+    let mut redis = RedisServer::start().await;
+    let port = redis.port;
+    let nodes = cluster(&redis, 3).await;
+    let (a, b, c) = (&nodes[0], &nodes[1], &nodes[2]);
+    let (mut wa, _) = a.server.ws_joined().await;
+    let (mut wb, _) = b.server.ws_joined().await;
+    let (mut wc, _) = c.server.ws_joined().await;
+    marker(a, &mut [&mut wa, &mut wb, &mut wc], 1).await;
+
+    redis.kill().await;
+    common::until("node A to see the bus down", || !a.bus.stats().up).await;
+    // Local traffic goes on, and what could not be published is counted.
+    a.server.io.emit("while-down", &1).unwrap();
+    assert_eq!(next(&mut wa).await, serde_json::json!(["while-down", 1]));
+    common::until("the unpublished count", || a.bus.stats().unpublished >= 1).await;
+
+    let _redis = RedisServer::start_on(port).await;
+    let back = tokio::time::Instant::now();
+    // Within 5 s of Redis being back, a broadcast from A reaches B and C.
+    let mut n = 100;
+    loop {
+        a.server.io.emit("after", &n).unwrap();
+        let got = tokio::time::timeout(Duration::from_millis(200), next(&mut wb)).await;
+        match got {
+            Ok(v) if v[0] == "after" => break,
+            _ => {}
+        }
+        assert!(
+            back.elapsed() < Duration::from_secs(5),
+            "the cluster did not heal within 5 s"
+        );
+        n += 1;
+    }
+    println!("healed {:?} after Redis was back", back.elapsed());
+    // C is subscribed again too: a marker from B reaches it.
+    b.server.io.emit("marker", &2).unwrap();
+    loop {
+        let v = next(&mut wc).await;
+        if v == serde_json::json!(["marker", 2]) {
+            break;
+        }
+        assert_eq!(v[0], "after", "{v}");
+    }
+    let stats = a.bus.stats();
+    assert!(stats.up && stats.unpublished >= 1, "{stats:?}");
+}
+
+/// Runs one `@socket.io/redis-emitter` call.
+async fn emitter(redis: &RedisServer, args: &[&str]) {
+    let url = redis.url();
+    let mut all = vec!["emitter", url.as_str()];
+    all.extend_from_slice(args);
+    common::run_node("cluster-node.mjs", &all).await;
+}
+
+/// A Node socket.io 4.8 server on `@socket.io/redis-adapter`; its port.
+async fn node_server(redis: &RedisServer) -> (tokio::process::Child, u16) {
+    use tokio::io::AsyncBufReadExt;
+    let mut child = tokio::process::Command::new("node")
+        .arg(common::node_dir().join("cluster-node.mjs"))
+        .args(["server", &redis.url()])
+        .current_dir(common::node_dir())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("node runs");
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = tokio::time::timeout(common::DEADLINE, lines.next_line())
+        .await
+        .expect("the Node server started")
+        .unwrap()
+        .expect("the Node server printed its port");
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let port = v["listening"].as_u64().unwrap_or_else(|| panic!("{line}"));
+    (child, u16::try_from(port).unwrap())
+}
+
+/// A raw client of the Node server, joined to `/`.
+async fn node_client(port: u16) -> Ws {
+    let mut ws = common::ws_connect(&format!(
+        "ws://127.0.0.1:{port}/socket.io/?EIO=4&transport=websocket"
+    ))
+    .await;
+    assert!(common::ws_text(&mut ws).await.starts_with("0{"));
+    ws_send(&mut ws, "40").await;
+    assert!(ws_event(&mut ws).await.starts_with("40{\"sid\":"));
+    ws
+}
+
+/// Sends an event with ack id `id` and waits for the ack (events that
+/// arrive meanwhile are returned too).
+async fn call(ws: &mut Ws, id: u32, event: &str, arg: serde_json::Value) -> Vec<serde_json::Value> {
+    ws_send(ws, &format!("42{id}[\"{event}\",{arg}]")).await;
+    let mut others = Vec::new();
+    loop {
+        let text = ws_event(ws).await;
+        if text.starts_with(&format!("43{id}")) {
+            return others;
+        }
+        if let Some(binary) = text.strip_prefix("45") {
+            // A binary event: its attachments follow.
+            let (count, json) = binary.split_once('-').unwrap();
+            for _ in 0..count.parse::<usize>().unwrap() {
+                common::ws_next(ws).await;
+            }
+            others.push(serde_json::from_str(json).unwrap());
+            continue;
+        }
+        others.push(serde_json::from_str(text.strip_prefix("42").unwrap()).unwrap());
+    }
+}
+
+async fn wait_servers(node: &Node, n: usize) {
+    let ns = node.server.io.of("/").unwrap();
+    let deadline = tokio::time::Instant::now() + common::DEADLINE;
+    while ns.server_count().await.ok() != Some(n) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{n} servers never subscribed"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_node_emitter_reaches_clients_on_every_node() {
+    let redis = RedisServer::start().await;
+    let nodes = cluster(&redis, 2).await;
+    let (a, b) = (&nodes[0], &nodes[1]);
+    let (mut wa, _) = a.server.ws_joined().await;
+    let (mut wb, _) = b.server.ws_joined().await;
+    ws_send(&mut wa, "421[\"join\",\"r\"]").await;
+    assert_eq!(ws_event(&mut wa).await, "431[\"r\"]");
+
+    emitter(&redis, &["emit"]).await;
+    for ws in [&mut wa, &mut wb] {
+        assert_eq!(
+            next(ws).await,
+            serde_json::json!(["from-emitter", { "n": 1 }])
+        );
+    }
+    emitter(&redis, &["emit-room", "r"]).await;
+    assert_eq!(
+        next(&mut wa).await,
+        serde_json::json!(["from-emitter", { "n": 2 }])
+    );
+    marker(b, &mut [&mut wa, &mut wb], 1).await;
+    emitter(&redis, &["emit-binary"]).await;
+    for ws in [&mut wa, &mut wb] {
+        assert_eq!(
+            ws_event(ws).await,
+            "452-[\"from-emitter\",{\"_placeholder\":true,\"num\":0},{\"nested\":{\"_placeholder\":true,\"num\":1}}]"
+        );
+        for want in [vec![7u8, 8, 9], vec![10u8]] {
+            match common::ws_next(ws).await {
+                Some(WsMessage::Binary(b)) => assert_eq!(b.as_ref(), want.as_slice()),
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+    emitter(&redis, &["sockets-join", "r", "r2"]).await;
+    let deadline = tokio::time::Instant::now() + common::DEADLINE;
+    let socket = a.server.io.of("/").unwrap().sockets()[0].clone();
+    while !socket.rooms().iter().any(|r| &**r == "r2") {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "socketsJoin did not arrive"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    b.server.io.to("r2").emit("r2", &1).unwrap();
+    assert_eq!(next(&mut wa).await, serde_json::json!(["r2", 1]));
+    emitter(&redis, &["sockets-leave", "r", "r2"]).await;
+    while socket.rooms().iter().any(|r| &**r == "r2") {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "socketsLeave did not arrive"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    emitter(&redis, &["disconnect", "r"]).await;
+    assert_eq!(ws_event(&mut wa).await, "41");
+    marker(b, &mut [&mut wb], 2).await;
+    assert_eq!(a.bus.stats().malformed, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_socket_io_server_and_socketgate_nodes_share_a_cluster() {
+    let redis = RedisServer::start().await;
+    let nodes = cluster(&redis, 2).await;
+    let (a, b) = (&nodes[0], &nodes[1]);
+    let (_node, port) = node_server(&redis).await;
+    wait_servers(a, 3).await;
+    let mut wn = node_client(port).await;
+    let (mut wa, _) = a.server.ws_joined().await;
+    let (mut wb, _) = b.server.ws_joined().await;
+
+    // socketgate → Node.
+    a.server.io.emit("from-rust", &1).unwrap();
+    for ws in [&mut wn, &mut wa, &mut wb] {
+        assert_eq!(next(ws).await, serde_json::json!(["from-rust", 1]));
+    }
+    // Node → socketgate, binary included.
+    let own = call(
+        &mut wn,
+        1,
+        "bcast",
+        serde_json::json!({ "event": "from-node", "data": { "x": 1 }, "withBinary": true }),
+    )
+    .await;
+    assert!(own.is_empty() || own[0][0] == "from-node", "{own:?}");
+    for ws in [&mut wa, &mut wb] {
+        assert_eq!(
+            ws_event(ws).await,
+            "451-[\"from-node\",{\"x\":1},{\"_placeholder\":true,\"num\":0}]"
+        );
+        match common::ws_next(ws).await {
+            Some(WsMessage::Binary(b)) => assert_eq!(b.as_ref(), [1, 2, 3]),
+            other => panic!("{other:?}"),
+        }
+    }
+    // Rooms both ways: b (socketgate) and n (Node) in "mix".
+    ws_send(&mut wb, "421[\"join\",\"mix\"]").await;
+    assert_eq!(ws_event(&mut wb).await, "431[\"mix\"]");
+    call(&mut wn, 2, "join", serde_json::json!("mix")).await;
+    call(
+        &mut wn,
+        3,
+        "bcast",
+        serde_json::json!({ "to": "mix", "event": "mix", "data": "n" }),
+    )
+    .await;
+    assert_eq!(next(&mut wb).await, serde_json::json!(["mix", "n"]));
+    a.server.io.to("mix").emit("mix", &"a").unwrap();
+    // n got its own "mix" (it is in the room) before the ack, or after it.
+    loop {
+        let v = next(&mut wn).await;
+        if v == serde_json::json!(["mix", "a"]) {
+            break;
+        }
+        assert_eq!(v, serde_json::json!(["mix", "n"]));
+    }
+    assert_eq!(next(&mut wb).await, serde_json::json!(["mix", "a"]));
+    marker(a, &mut [&mut wa, &mut wb], 1).await;
+    // A room operation from Node reaches socketgate's sockets...
+    call(
+        &mut wn,
+        4,
+        "rooms-op",
+        serde_json::json!({ "op": "join", "from": "mix", "room": "mix2" }),
+    )
+    .await;
+    let socket_b = b.server.io.of("/").unwrap().sockets()[0].clone();
+    let deadline = tokio::time::Instant::now() + common::DEADLINE;
+    while !socket_b.rooms().iter().any(|r| &**r == "mix2") {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "Node's socketsJoin did not arrive"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // ...and one from socketgate reaches Node's: n joins "rj", then a
+    // broadcast from n to "rj" comes back to n.
+    a.server.io.of("/").unwrap().to("mix").join("rj");
+    let deadline = tokio::time::Instant::now() + common::DEADLINE;
+    loop {
+        let got = call(
+            &mut wn,
+            5,
+            "bcast",
+            serde_json::json!({ "to": "rj", "event": "rj", "data": 0 }),
+        )
+        .await;
+        let got = if got.is_empty() {
+            tokio::time::timeout(Duration::from_millis(200), next(&mut wn))
+                .await
+                .ok()
+        } else {
+            got.into_iter().next()
+        };
+        if got.is_some_and(|v| v == serde_json::json!(["rj", 0])) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "socketgate's join did not reach Node"
+        );
+    }
+}
