@@ -44,6 +44,9 @@ impl Adapter for Recording {
     fn select(&self, opts: &BroadcastOptions) -> Vec<SocketId> {
         self.rooms.select(opts)
     }
+    fn all_rooms(&self) -> Vec<Room> {
+        self.rooms.all_rooms()
+    }
     fn attach(&self, ctx: AdapterContext) {
         assert_eq!(ctx.path(), self.nsp);
         *self.ctx.lock().unwrap() = Some(ctx);

@@ -334,6 +334,22 @@ async fn call(ws: &mut Ws, id: u32, event: &str, arg: serde_json::Value) -> Vec<
     }
 }
 
+/// Sends an event with ack id `id` and returns the ack's first argument
+/// (other events on the way are dropped).
+async fn call_ack(ws: &mut Ws, id: u32, event: &str, arg: serde_json::Value) -> serde_json::Value {
+    if arg.is_null() {
+        ws_send(ws, &format!("42{id}[\"{event}\"]")).await;
+    } else {
+        ws_send(ws, &format!("42{id}[\"{event}\",{arg}]")).await;
+    }
+    loop {
+        let text = ws_event(ws).await;
+        if let Some(ack) = text.strip_prefix(&format!("43{id}")) {
+            return serde_json::from_str::<serde_json::Value>(ack).unwrap()[0].clone();
+        }
+    }
+}
+
 async fn wait_servers(node: &Node, n: usize) {
     let ns = node.server.io.of("/").unwrap();
     let deadline = tokio::time::Instant::now() + common::DEADLINE;
@@ -466,6 +482,62 @@ async fn a_node_socket_io_server_and_socketgate_nodes_share_a_cluster() {
     }
     assert_eq!(next(&mut wb).await, serde_json::json!(["mix", "a"]));
     marker(a, &mut [&mut wa, &mut wb], 1).await;
+    // Node's requests get socketgate's answers: fetchSockets sees b...
+    let b_id = b.server.io.of("/").unwrap().sockets()[0].id().to_string();
+    b.server.io.of("/").unwrap().sockets()[0].set_data(serde_json::json!({ "user": "b" }));
+    let fetched = call_ack(&mut wn, 10, "fetch", serde_json::json!({ "room": "mix" })).await;
+    let fetched = fetched.as_array().unwrap();
+    assert_eq!(fetched.len(), 2, "{fetched:?}");
+    let fb = fetched
+        .iter()
+        .find(|s| s["id"] == b_id.as_str())
+        .unwrap_or_else(|| panic!("{fetched:?}"));
+    let mut rooms = vec![b_id.clone(), "mix".to_owned()];
+    rooms.sort();
+    assert_eq!(fb["rooms"], serde_json::json!(rooms));
+    assert_eq!(fb["data"], serde_json::json!({ "user": "b" }));
+    assert_eq!(fb["address"], "127.0.0.1");
+    assert_eq!(fb["auth"], serde_json::json!({}));
+    // ...allRooms includes socketgate's rooms...
+    let rooms = call_ack(&mut wn, 11, "all-rooms", serde_json::Value::Null).await;
+    assert!(
+        rooms
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!("mix")),
+        "{rooms}"
+    );
+    assert!(
+        rooms.as_array().unwrap().contains(&serde_json::json!(b_id)),
+        "{rooms}"
+    );
+    // ...and a broadcast with acks from Node gets b's answer (n answers its
+    // own poll too).
+    ws_send(
+        &mut wn,
+        "4212[\"poll\",{\"room\":\"mix\",\"timeoutMs\":3000}]",
+    )
+    .await;
+    let answer_poll = |text: &str| -> Option<String> {
+        let rest = text.strip_prefix("42")?;
+        let (id, json) = rest.split_at(rest.find('[')?);
+        (json == "[\"poll\",\"ready?\"]").then(|| id.to_owned())
+    };
+    let id = answer_poll(&ws_event(&mut wb).await).expect("b is polled");
+    ws_send(&mut wb, &format!("43{id}[\"yes-b\"]")).await;
+    let report = loop {
+        let text = ws_event(&mut wn).await;
+        if let Some(id) = answer_poll(&text) {
+            ws_send(&mut wn, &format!("43{id}[\"yes-n\"]")).await;
+        } else if let Some(ack) = text.strip_prefix("4312") {
+            break serde_json::from_str::<serde_json::Value>(ack).unwrap()[0].clone();
+        }
+    };
+    assert_eq!(
+        report,
+        serde_json::json!({ "error": null, "responses": ["yes-b", "yes-n"] })
+    );
+
     // A room operation from Node reaches socketgate's sockets...
     call(
         &mut wn,

@@ -377,10 +377,77 @@ impl Inner {
         if request.uid() == Some(self.uid.as_str()) {
             return Ok(());
         }
-        if let Some(op) = into_remote_op(request)
-            && let Some(ctx) = self.context(nsp)
-        {
-            ctx.apply(&op);
+        let Some(ctx) = self.context(nsp) else {
+            return Ok(());
+        };
+        let respond = |response: wire::Response| {
+            let channel = wire::response_channel(&self.config.prefix, nsp);
+            let _ = self.send(channel, wire::encode_response(&response));
+        };
+        match request {
+            wire::Request::Fetch {
+                request_id, target, ..
+            } => respond(wire::Response::Fetch {
+                request_id,
+                sockets: ctx
+                    .sockets(&opts_of(target))
+                    .into_iter()
+                    .map(|s| wire::RemoteSocket {
+                        id: s.id.to_string(),
+                        handshake: s.handshake,
+                        rooms: rooms_of(&s.rooms),
+                        data: Some(s.data),
+                    })
+                    .collect(),
+            }),
+            wire::Request::AllRooms { request_id, .. } => respond(wire::Response::AllRooms {
+                request_id,
+                rooms: rooms_of(&ctx.rooms()),
+            }),
+            wire::Request::Sockets {
+                request_id, rooms, ..
+            } => respond(wire::Response::Sockets {
+                request_id,
+                sockets: ctx
+                    .sockets(&opts_of(wire::Target {
+                        rooms,
+                        except: Vec::new(),
+                    }))
+                    .into_iter()
+                    .map(|s| s.id.to_string())
+                    .collect(),
+            }),
+            wire::Request::Broadcast {
+                request_id,
+                broadcast,
+            } => {
+                let timeout = Duration::from_millis(broadcast.flags.timeout.unwrap_or(5_000));
+                let (opts, data) = into_remote_broadcast(broadcast);
+                let (count, mut acks) =
+                    ctx.broadcast_with_acks(&RemoteBroadcast::new(opts, data), timeout);
+                respond(wire::Response::BroadcastClientCount {
+                    request_id: request_id.clone(),
+                    client_count: count as u64,
+                });
+                let (bus, channel) = (
+                    self.outgoing.clone(),
+                    wire::response_channel(&self.config.prefix, nsp),
+                );
+                tokio::spawn(async move {
+                    while let Some(ack) = acks.recv().await {
+                        let response = wire::Response::BroadcastAck {
+                            request_id: request_id.clone(),
+                            ack,
+                        };
+                        let _ = bus.try_send((channel.clone(), wire::encode_response(&response)));
+                    }
+                });
+            }
+            other => {
+                if let Some(op) = into_remote_op(other) {
+                    ctx.apply(&op);
+                }
+            }
         }
         Ok(())
     }
@@ -533,6 +600,10 @@ impl Adapter for RedisAdapter {
 
     fn select(&self, opts: &BroadcastOptions) -> Vec<SocketId> {
         self.rooms.select(opts)
+    }
+
+    fn all_rooms(&self) -> Vec<Room> {
+        self.rooms.all_rooms()
     }
 
     fn attach(&self, ctx: AdapterContext) {

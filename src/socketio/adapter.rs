@@ -120,6 +120,8 @@ pub trait Adapter: Send + Sync + 'static {
     fn rooms_of(&self, sid: &SocketId) -> Vec<Room>;
     /// The local sockets a broadcast reaches.
     fn select(&self, opts: &BroadcastOptions) -> Vec<SocketId>;
+    /// Every room with a local socket in it (sockets' own rooms included).
+    fn all_rooms(&self) -> Vec<Room>;
     /// Called once when the namespace exists, with the handle through
     /// which what other nodes send is delivered here.
     fn attach(&self, ctx: AdapterContext) {
@@ -199,6 +201,62 @@ impl AdapterContext {
             super::namespace::apply_local(&ns, op);
         }
     }
+
+    /// This node's sockets that `opts` selects, as other nodes see them.
+    pub fn sockets(&self, opts: &BroadcastOptions) -> Vec<SocketInfo> {
+        let Some(ns) = self.ns.upgrade() else {
+            return Vec::new();
+        };
+        ns.adapter
+            .select(opts)
+            .iter()
+            .filter_map(|sid| ns.socket(sid))
+            .map(|socket| SocketInfo {
+                id: socket.id().clone(),
+                handshake: socket.handshake().to_node_json(),
+                rooms: socket.rooms(),
+                data: socket.data(),
+            })
+            .collect()
+    }
+
+    /// Every room with a socket of this node in it.
+    pub fn rooms(&self) -> Vec<Room> {
+        self.ns
+            .upgrade()
+            .map(|ns| ns.adapter.all_rooms())
+            .unwrap_or_default()
+    }
+
+    /// Delivers a broadcast from another node that expects acks: how many
+    /// sockets it went to, and their answers as they come (the channel
+    /// closes once every socket answered or `timeout` passed).
+    pub fn broadcast_with_acks(
+        &self,
+        broadcast: &RemoteBroadcast,
+        timeout: std::time::Duration,
+    ) -> (usize, tokio::sync::mpsc::UnboundedReceiver<Payload>) {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        match self.ns.upgrade() {
+            Some(ns) => (ns.emit_remote_with_acks(broadcast, timeout, tx), rx),
+            None => (0, rx),
+        }
+    }
+}
+
+/// A socket as other nodes see it (what `fetchSockets` returns).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct SocketInfo {
+    /// Its id.
+    pub id: SocketId,
+    /// Its handshake, in the reference server's shape
+    /// ([`Handshake::to_node_json`](super::Handshake::to_node_json)).
+    pub handshake: serde_json::Value,
+    /// Its rooms (its own included).
+    pub rooms: Vec<Room>,
+    /// Its data ([`Socket::data`](super::Socket::data)).
+    pub data: serde_json::Value,
 }
 
 /// The default adapter: rooms in this process's memory.
@@ -271,6 +329,10 @@ impl Adapter for LocalAdapter {
             .get(sid)
             .map(|r| r.iter().cloned().collect())
             .unwrap_or_default()
+    }
+
+    fn all_rooms(&self) -> Vec<Room> {
+        self.read().rooms.keys().cloned().collect()
     }
 
     fn select(&self, opts: &BroadcastOptions) -> Vec<SocketId> {

@@ -42,4 +42,102 @@ impl Handshake {
             .find(|(k, _)| k == key)
             .map(|(_, v)| v.into_owned())
     }
+
+    /// The handshake as the reference server describes it (`socket.handshake`
+    /// in Node: `headers`, `time`, `address`, `xdomain`, `secure`, `issued`,
+    /// `url`, `query`, `auth`), for nodes of a mixed cluster.
+    pub fn to_node_json(&self) -> Value {
+        let headers: serde_json::Map<String, Value> = self
+            .headers
+            .keys()
+            .map(|name| {
+                let values: Vec<&str> = self
+                    .headers
+                    .get_all(name)
+                    .iter()
+                    .filter_map(|v| v.to_str().ok())
+                    .collect();
+                (name.as_str().to_owned(), Value::from(values.join(", ")))
+            })
+            .collect();
+        let query: serde_json::Map<String, Value> = self
+            .url
+            .query()
+            .map(|q| {
+                form_urlencoded::parse(q.as_bytes())
+                    .map(|(k, v)| (k.into_owned(), Value::from(v.into_owned())))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let issued = self
+            .issued
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis());
+        serde_json::json!({
+            "headers": headers,
+            "time": js_date_string(issued),
+            "address": self.address.map(|a| a.ip().to_string()).unwrap_or_default(),
+            "xdomain": self.headers.contains_key(http::header::ORIGIN),
+            "secure": false,
+            "issued": u64::try_from(issued).unwrap_or(u64::MAX),
+            "url": self.url.to_string(),
+            "query": query,
+            "auth": self.auth,
+        })
+    }
+}
+
+/// What JavaScript's `new Date(ms).toString()` gives in UTC:
+/// `Fri Dec 04 2026 17:45:00 GMT+0000 (Coordinated Universal Time)`.
+fn js_date_string(ms: u128) -> String {
+    let secs = i64::try_from(ms / 1000).unwrap_or(i64::MAX);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let weekday = WEEKDAYS[usize::try_from(days.rem_euclid(7)).unwrap_or(0)];
+    let month = MONTHS[usize::try_from(m - 1).unwrap_or(0)];
+    format!(
+        "{weekday} {month} {d:02} {y:04} {:02}:{:02}:{:02} GMT+0000 (Coordinated Universal Time)",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// Year, month (1–12) and day of a day count since 1970-01-01 (proleptic
+/// Gregorian; Howard Hinnant's well-known algorithm).
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_read_as_javascript_writes_them() {
+        assert_eq!(
+            js_date_string(0),
+            "Thu Jan 01 1970 00:00:00 GMT+0000 (Coordinated Universal Time)"
+        );
+        // 2026-12-04T17:45:07.123Z
+        assert_eq!(
+            js_date_string(1_796_406_307_123),
+            "Fri Dec 04 2026 17:45:07 GMT+0000 (Coordinated Universal Time)"
+        );
+        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+    }
 }

@@ -21,7 +21,7 @@ use serde::Serialize;
 
 pub use adapter::{
     Adapter, AdapterContext, AdapterError, AdapterFuture, BroadcastOptions, LocalAdapter,
-    RemoteBroadcast, RemoteOp, Room,
+    RemoteBroadcast, RemoteOp, Room, SocketInfo,
 };
 pub use config::{FullQueue, SocketIoConfig};
 pub use handshake::Handshake;

@@ -317,6 +317,57 @@ impl NamespaceInner {
         )
     }
 
+    /// Delivers a broadcast from another node that expects acks: each
+    /// answer goes to `acks`, which closes once all answered or `timeout`
+    /// passed. Returns how many sockets it went to.
+    pub(crate) fn emit_remote_with_acks(
+        &self,
+        broadcast: &RemoteBroadcast,
+        timeout: Duration,
+        acks: tokio::sync::mpsc::UnboundedSender<Payload>,
+    ) -> usize {
+        let Some((Some(event), args)) = broadcast
+            .data
+            .args
+            .split_first()
+            .map(|(e, rest)| (e.as_str(), rest))
+        else {
+            return 0;
+        };
+        let args = Payload {
+            args: args.to_vec(),
+            bins: broadcast.data.bins.clone(),
+        };
+        let id = self.next_ack_id();
+        let Ok(packet) = payload::event_payload(&self.path, Some(id), event, &args, None) else {
+            return 0;
+        };
+        let policy = self.shared.full_queue;
+        let sockets: Vec<Socket> = self
+            .adapter
+            .select(&broadcast.opts)
+            .iter()
+            .filter_map(|sid| self.socket(sid))
+            .collect();
+        let mut sent = 0;
+        for socket in sockets {
+            let answer = socket.expect_ack(id);
+            if adapter::deliver(socket.session(), &packet, broadcast.opts.volatile, policy).is_err()
+            {
+                socket.forget_ack(id);
+                continue;
+            }
+            sent += 1;
+            let acks = acks.clone();
+            tokio::spawn(async move {
+                if let Ok(payload) = socket.wait_ack(id, answer, timeout).await {
+                    let _ = acks.send(payload);
+                }
+            });
+        }
+        sent
+    }
+
     /// Delivers the outbox in order, unless another thread is at it (it
     /// then delivers what was just queued too).
     fn deliver_outbox(&self) {

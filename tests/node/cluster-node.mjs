@@ -10,6 +10,11 @@
 //       join (room, ack)            the socket joins; acks with the room
 //       bcast ({to?, except?, event, data, withBinary?}, ack)
 //                                   io.to(to).except(except).emit(event, data[, <01 02 03>])
+//       fetch ({room?}, ack)        io.in(room).fetchSockets(): [{id, rooms, data, address, auth}]
+//       all-rooms (ack)             the adapter's allRooms(), sorted
+//       poll ({room, timeoutMs}, ack)
+//                                   io.to(room).timeout(ms).emit("poll", "ready?", cb):
+//                                   {error, responses (sorted)}
 //       rooms-op ({op, from?, room}, ack)
 //                                   io.in(from).socketsJoin / socketsLeave (room),
 //                                   or disconnectSockets
@@ -61,6 +66,18 @@ async function server() {
       if (spec.withBinary) args.push(Buffer.from([1, 2, 3]));
       op.emit(spec.event, ...args);
       ack("sent");
+    });
+    socket.on("fetch", async (spec, ack) => {
+      const sockets = await (spec.room ? io.in(spec.room) : io.of("/")).fetchSockets();
+      ack(sockets.map((s) => ({ id: s.id, rooms: [...s.rooms].sort(), data: s.data, address: s.handshake.address, auth: s.handshake.auth })));
+    });
+    socket.on("all-rooms", async (ack) => {
+      ack([...(await io.of("/").adapter.allRooms())].sort());
+    });
+    socket.on("poll", (spec, ack) => {
+      io.to(spec.room).timeout(spec.timeoutMs).emit("poll", "ready?", (err, responses) => {
+        ack({ error: err ? err.message : null, responses: [...responses].sort() });
+      });
     });
     socket.on("rooms-op", (spec, ack) => {
       const sel = spec.from ? io.in(spec.from) : io.of("/");
