@@ -21,9 +21,13 @@ struct Node {
 }
 
 async fn node(redis: &RedisServer) -> Node {
+    // A heartbeat slow enough for raw clients that do not read while the
+    // test waits on something else.
+    let mut cfg = config();
+    cfg.engine = cfg.engine.ping_interval(Duration::from_secs(10));
     let bus = RedisBus::new(RedisConfig::new(redis.url())).unwrap();
     let io = SocketIo::builder()
-        .config(config())
+        .config(cfg)
         .adapter(bus.adapter_factory())
         .build()
         .unwrap();
@@ -538,6 +542,47 @@ async fn a_node_socket_io_server_and_socketgate_nodes_share_a_cluster() {
         serde_json::json!({ "error": null, "responses": ["yes-b", "yes-n"] })
     );
 
+    // And socketgate's requests get Node's answers: fetchSockets from A
+    // sees n, and a broadcast with acks from A gets n's answer.
+    let found = a
+        .server
+        .io
+        .of("/")
+        .unwrap()
+        .to("mix")
+        .fetch_sockets()
+        .await
+        .unwrap();
+    assert_eq!(found.silent_nodes, 0);
+    assert_eq!(found.items.len(), 2, "{:?}", found.items);
+    let poll = tokio::spawn({
+        let ns = a.server.io.of("/").unwrap();
+        async move {
+            ns.to("mix")
+                .timeout(Duration::from_millis(3000))
+                .emit_with_ack("poll", &"ready?")
+                .await
+                .unwrap()
+        }
+    });
+    for (ws, answer) in [(&mut wn, "yes-n"), (&mut wb, "yes-b")] {
+        let id = loop {
+            if let Some(id) = answer_poll(&ws_event(ws).await) {
+                break id;
+            }
+        };
+        ws_send(ws, &format!("43{id}[\"{answer}\"]")).await;
+    }
+    let results = poll.await.unwrap();
+    let mut replies: Vec<String> = results
+        .remote_replies
+        .iter()
+        .map(|p| p.args[0].as_str().unwrap().to_owned())
+        .collect();
+    replies.sort();
+    assert_eq!(replies, ["yes-b", "yes-n"]);
+    assert_eq!((results.remote_missing, results.silent_nodes), (0, 0));
+
     // A room operation from Node reaches socketgate's sockets...
     call(
         &mut wn,
@@ -582,4 +627,114 @@ async fn a_node_socket_io_server_and_socketgate_nodes_share_a_cluster() {
             "socketgate's join did not reach Node"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fetch_sockets_acks_and_rooms_span_the_nodes() {
+    let redis = RedisServer::start().await;
+    let nodes = cluster(&redis, 3).await;
+    let (a, b, c) = (&nodes[0], &nodes[1], &nodes[2]);
+    let (mut wb, b_id) = b.server.ws_joined().await;
+    let (mut wc, c_id) = c.server.ws_joined().await;
+    let (_wc2, c2_id) = c.server.ws_joined().await;
+    ws_send(&mut wb, "421[\"join\",\"r\"]").await;
+    assert_eq!(ws_event(&mut wb).await, "431[\"r\"]");
+    ws_send(&mut wc, "421[\"join\",\"r\"]").await;
+    assert_eq!(ws_event(&mut wc).await, "431[\"r\"]");
+    b.server.io.of("/").unwrap().sockets()[0].set_data(serde_json::json!({ "n": "b" }));
+
+    // fetchSockets from A (which has no socket) finds them on B and C.
+    let ns = a.server.io.of("/").unwrap();
+    let found = ns.to("r").fetch_sockets().await.unwrap();
+    assert_eq!(found.silent_nodes, 0);
+    let mut ids: Vec<String> = found.items.iter().map(|s| s.id().to_string()).collect();
+    ids.sort();
+    let mut want = vec![b_id.clone(), c_id.clone()];
+    want.sort();
+    assert_eq!(ids, want);
+    let fb = found
+        .items
+        .iter()
+        .find(|s| s.id().as_str() == b_id)
+        .unwrap();
+    assert_eq!(fb.data(), &serde_json::json!({ "n": "b" }));
+    assert_eq!(fb.handshake()["address"], "127.0.0.1");
+    // ...and what is done to a fetched socket reaches it on its node.
+    fb.emit("direct", &1).unwrap();
+    assert_eq!(next(&mut wb).await, serde_json::json!(["direct", 1]));
+    fb.join("fetched");
+    let socket_b = b.server.io.of("/").unwrap().sockets()[0].clone();
+    common::until("the remote join", || {
+        socket_b.rooms().iter().any(|r| &**r == "fetched")
+    })
+    .await;
+
+    // allRooms spans the nodes.
+    let rooms = ns.all_rooms().await.unwrap();
+    for room in ["r", "fetched", b_id.as_str(), c_id.as_str(), c2_id.as_str()] {
+        assert!(
+            rooms.items.iter().any(|r| &**r == room),
+            "{room}: {:?}",
+            rooms.items
+        );
+    }
+
+    // A broadcast with acks from A: b and c answer, c2 does not.
+    let poll = tokio::spawn({
+        let ns = ns.clone();
+        async move {
+            ns.all()
+                .timeout(Duration::from_millis(1500))
+                .emit_with_ack("poll", &"ready?")
+                .await
+                .unwrap()
+        }
+    });
+    for (ws, answer) in [(&mut wb, "yes-b"), (&mut wc, "yes-c")] {
+        let text = ws_event(ws).await;
+        let rest = text.strip_prefix("42").unwrap();
+        let (id, json) = rest.split_at(rest.find('[').unwrap());
+        assert_eq!(json, "[\"poll\",\"ready?\"]");
+        ws_send(ws, &format!("43{id}[\"{answer}\"]")).await;
+    }
+    let results = poll.await.unwrap();
+    let mut replies: Vec<String> = results
+        .remote_replies
+        .iter()
+        .map(|p| p.args[0].as_str().unwrap().to_owned())
+        .collect();
+    replies.sort();
+    assert_eq!(replies, ["yes-b", "yes-c"]);
+    assert_eq!(results.remote_missing, 1, "c2 did not answer");
+    assert_eq!(results.silent_nodes, 0);
+    assert!(
+        results.replies.is_empty() && results.missing.is_empty(),
+        "no socket on A"
+    );
+
+    // A listener that never answers (it counts as a node) does not make a
+    // request hang: it ends at its deadline and says one node was silent.
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut mute = client.get_async_pubsub().await.unwrap();
+    mute.subscribe("socket.io-request#/#").await.unwrap();
+    wait_servers(a, 4).await;
+    let started = tokio::time::Instant::now();
+    let found = ns
+        .all()
+        .timeout(Duration::from_millis(500))
+        .fetch_sockets()
+        .await
+        .unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(found.silent_nodes, 1);
+    assert_eq!(
+        found.items.len(),
+        3,
+        "b, c and c2 still answered: {found:?}"
+    );
+    drop(mute);
 }

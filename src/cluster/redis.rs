@@ -28,8 +28,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::wire;
 use crate::socketio::{
-    Adapter, AdapterContext, AdapterError, AdapterFuture, BroadcastOptions, LocalAdapter,
-    RemoteBroadcast, RemoteOp, Room, SocketId,
+    Adapter, AdapterContext, AdapterError, AdapterFuture, BroadcastOptions, Gathered, LocalAdapter,
+    RemoteAcks, RemoteBroadcast, RemoteOp, Room, SocketId, SocketInfo,
 };
 
 /// Settings of the Redis bus.
@@ -99,6 +99,8 @@ struct Inner {
     subscriber: ConnectionManager,
     publisher: ConnectionManager,
     namespaces: RwLock<HashMap<String, AdapterContext>>,
+    /// Requests of ours waiting for answers, by request id.
+    pending: std::sync::Mutex<HashMap<String, mpsc::UnboundedSender<wire::Response>>>,
     counters: Counters,
     stop: CancellationToken,
 }
@@ -209,6 +211,7 @@ impl RedisBus {
                 subscriber,
                 publisher,
                 namespaces: RwLock::new(HashMap::new()),
+                pending: std::sync::Mutex::new(HashMap::new()),
                 counters: Counters::default(),
                 stop: CancellationToken::new(),
             }
@@ -309,6 +312,14 @@ impl Inner {
         let mut conn = self.subscriber.clone();
         let pattern = format!("{}*", self.broadcast_channel(path));
         let requests = self.request_channel(path);
+        for responses in [
+            wire::response_channel(&self.config.prefix, path),
+            wire::specific_response_channel(&self.config.prefix, path, &self.uid),
+        ] {
+            if let Err(e) = conn.subscribe(&responses).await {
+                tracing::debug!(channel = %responses, error = %e, "subscribe failed; it is redone on reconnect");
+            }
+        }
         // A failure is retried by the automatic resubscription once the
         // connection is back (the subscription is recorded first).
         if let Err(e) = conn.psubscribe(&pattern).await {
@@ -325,6 +336,71 @@ impl Inner {
             .punsubscribe(format!("{}*", self.broadcast_channel(path)))
             .await;
         let _ = conn.unsubscribe(self.request_channel(path)).await;
+        let _ = conn
+            .unsubscribe(wire::response_channel(&self.config.prefix, path))
+            .await;
+        let _ = conn
+            .unsubscribe(wire::specific_response_channel(
+                &self.config.prefix,
+                path,
+                &self.uid,
+            ))
+            .await;
+    }
+
+    /// Sends `request` and gathers the answers until `done` says they are
+    /// all in or `timeout` passes; returns them. At most
+    /// [`MAX_PENDING`] requests wait at once.
+    async fn ask(
+        &self,
+        nsp: &str,
+        request_id: &str,
+        request: &wire::Request,
+        timeout: Duration,
+        mut done: impl FnMut(&[wire::Response]) -> bool,
+    ) -> Result<Vec<wire::Response>, AdapterError> {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        {
+            let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+            if pending.len() >= MAX_PENDING {
+                return Err(AdapterError::Backlog);
+            }
+            pending.insert(request_id.to_owned(), tx);
+        }
+        // Forgotten however this ends.
+        let _pending = PendingGuard(self, request_id);
+        self.send(self.request_channel(nsp), wire::encode_request(request))?;
+        let mut answers = Vec::new();
+        let deadline = tokio::time::Instant::now() + timeout;
+        while !done(&answers) {
+            match tokio::time::timeout_at(deadline, rx.recv()).await {
+                Ok(Some(answer)) => answers.push(answer),
+                _ => break,
+            }
+        }
+        Ok(answers)
+    }
+
+    /// How many other nodes listen on `nsp`'s request channel.
+    async fn other_nodes(&self, nsp: &str) -> Result<usize, AdapterError> {
+        let mut conn = self.publisher.clone();
+        let counts: Vec<(String, usize)> = redis::cmd("PUBSUB")
+            .arg("NUMSUB")
+            .arg(self.request_channel(nsp))
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| AdapterError::Unavailable(e.to_string()))?;
+        Ok(counts.first().map_or(0, |(_, n)| *n).saturating_sub(1))
+    }
+
+    /// An answer to one of our requests.
+    fn on_response(&self, payload: &Bytes) -> Result<(), wire::WireError> {
+        let response = wire::decode_response(payload)?;
+        let pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(tx) = pending.get(response.request_id()) {
+            let _ = tx.send(response);
+        }
+        Ok(())
     }
 
     fn context(&self, nsp: &str) -> Option<AdapterContext> {
@@ -343,8 +419,10 @@ impl Inner {
             .strip_prefix(request_prefix.as_bytes())
             .and_then(|rest| rest.strip_suffix(b"#"))
             .and_then(|nsp| std::str::from_utf8(nsp).ok());
+        let response_prefix = format!("{}-response#", self.config.prefix);
         let handled = match request_nsp {
             Some(nsp) => self.on_request(nsp, &payload),
+            None if channel.starts_with(response_prefix.as_bytes()) => self.on_response(&payload),
             None => self.on_broadcast(&payload),
         };
         match handled {
@@ -451,6 +529,26 @@ impl Inner {
         }
         Ok(())
     }
+}
+
+/// Requests of ours that may wait for answers at once.
+const MAX_PENDING: usize = 10_000;
+
+struct PendingGuard<'a>(&'a Inner, &'a str);
+
+impl Drop for PendingGuard<'_> {
+    fn drop(&mut self) {
+        self.0
+            .pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(self.1);
+    }
+}
+
+/// A fresh request id (as Node's: 6 characters).
+fn request_id() -> String {
+    node_uid()
 }
 
 /// Publishes what the adapters queued, in order.
@@ -633,6 +731,133 @@ impl Adapter for RedisAdapter {
             self.bus.request_channel(&self.path),
             wire::encode_request(&request),
         )
+    }
+
+    fn fetch_remote(
+        &self,
+        opts: &BroadcastOptions,
+        timeout: Duration,
+    ) -> AdapterFuture<Result<Gathered<SocketInfo>, AdapterError>> {
+        let (bus, path, target) = (self.bus.clone(), self.path.clone(), target_of(opts));
+        Box::pin(async move {
+            let others = bus.other_nodes(&path).await?;
+            if others == 0 {
+                return Ok(Gathered::default());
+            }
+            let id = request_id();
+            let request = wire::Request::Fetch {
+                uid: Some(bus.uid.clone()),
+                request_id: id.clone(),
+                target,
+            };
+            let answers = bus
+                .ask(&path, &id, &request, timeout, |a| a.len() >= others)
+                .await?;
+            let silent = others.saturating_sub(answers.len());
+            let items = answers
+                .into_iter()
+                .filter_map(|a| match a {
+                    wire::Response::Fetch { sockets, .. } => Some(sockets),
+                    _ => None,
+                })
+                .flatten()
+                .map(|s| {
+                    SocketInfo::new(
+                        SocketId::from(s.id),
+                        s.handshake,
+                        s.rooms.into_iter().map(Room::from).collect(),
+                        s.data.unwrap_or(serde_json::Value::Null),
+                    )
+                })
+                .collect();
+            Ok(Gathered::new(items, silent))
+        })
+    }
+
+    fn remote_rooms(
+        &self,
+        timeout: Duration,
+    ) -> AdapterFuture<Result<Gathered<Room>, AdapterError>> {
+        let (bus, path) = (self.bus.clone(), self.path.clone());
+        Box::pin(async move {
+            let others = bus.other_nodes(&path).await?;
+            if others == 0 {
+                return Ok(Gathered::default());
+            }
+            let id = request_id();
+            let request = wire::Request::AllRooms {
+                uid: Some(bus.uid.clone()),
+                request_id: id.clone(),
+            };
+            let answers = bus
+                .ask(&path, &id, &request, timeout, |a| a.len() >= others)
+                .await?;
+            let silent = others.saturating_sub(answers.len());
+            let items = answers
+                .into_iter()
+                .filter_map(|a| match a {
+                    wire::Response::AllRooms { rooms, .. } => Some(rooms),
+                    _ => None,
+                })
+                .flatten()
+                .map(Room::from)
+                .collect();
+            Ok(Gathered::new(items, silent))
+        })
+    }
+
+    fn broadcast_with_acks(
+        &self,
+        broadcast: &RemoteBroadcast,
+        timeout: Duration,
+    ) -> AdapterFuture<Result<RemoteAcks, AdapterError>> {
+        let (bus, path) = (self.bus.clone(), self.path.clone());
+        let mut message = from_remote_broadcast(&bus.uid, &path, broadcast);
+        message.flags.timeout = Some(u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX));
+        Box::pin(async move {
+            let others = bus.other_nodes(&path).await?;
+            if others == 0 {
+                return Ok(RemoteAcks::default());
+            }
+            let id = request_id();
+            let request = wire::Request::Broadcast {
+                request_id: id.clone(),
+                broadcast: message,
+            };
+            // Done when every node said how many clients it asked and that
+            // many answers are in.
+            let complete = |answers: &[wire::Response]| {
+                let (mut counts, mut clients, mut acks) = (0, 0, 0);
+                for a in answers {
+                    match a {
+                        wire::Response::BroadcastClientCount { client_count, .. } => {
+                            counts += 1;
+                            clients += client_count;
+                        }
+                        wire::Response::BroadcastAck { .. } => acks += 1,
+                        _ => {}
+                    }
+                }
+                counts >= others && acks >= clients
+            };
+            let answers = bus.ask(&path, &id, &request, timeout, complete).await?;
+            let (mut counts, mut clients, mut replies) = (0, 0, Vec::new());
+            for a in answers {
+                match a {
+                    wire::Response::BroadcastClientCount { client_count, .. } => {
+                        counts += 1;
+                        clients += client_count;
+                    }
+                    wire::Response::BroadcastAck { ack, .. } => replies.push(ack),
+                    _ => {}
+                }
+            }
+            Ok(RemoteAcks::new(
+                replies,
+                clients,
+                others.saturating_sub(counts),
+            ))
+        })
     }
 
     fn server_count(&self) -> AdapterFuture<Result<usize, AdapterError>> {

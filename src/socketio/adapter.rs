@@ -14,6 +14,7 @@ use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, RwLock, Weak};
+use std::time::Duration;
 
 use super::config::FullQueue;
 use super::namespace::NamespaceInner;
@@ -148,6 +149,89 @@ pub trait Adapter: Send + Sync + 'static {
     fn server_count(&self) -> AdapterFuture<Result<usize, AdapterError>> {
         Box::pin(std::future::ready(Ok(1)))
     }
+    /// The sockets of the other nodes that `opts` selects, as they answer
+    /// by `timeout`.
+    fn fetch_remote(
+        &self,
+        opts: &BroadcastOptions,
+        timeout: Duration,
+    ) -> AdapterFuture<Result<Gathered<SocketInfo>, AdapterError>> {
+        let _ = (opts, timeout);
+        Box::pin(std::future::ready(Ok(Gathered::default())))
+    }
+    /// The rooms of the other nodes, as they answer by `timeout`.
+    fn remote_rooms(
+        &self,
+        timeout: Duration,
+    ) -> AdapterFuture<Result<Gathered<Room>, AdapterError>> {
+        let _ = timeout;
+        Box::pin(std::future::ready(Ok(Gathered::default())))
+    }
+    /// Hands a broadcast that expects acks to the other nodes and gathers
+    /// their clients' answers until every one answered or `timeout`.
+    fn broadcast_with_acks(
+        &self,
+        broadcast: &RemoteBroadcast,
+        timeout: Duration,
+    ) -> AdapterFuture<Result<RemoteAcks, AdapterError>> {
+        let _ = (broadcast, timeout);
+        Box::pin(std::future::ready(Ok(RemoteAcks::default())))
+    }
+}
+
+/// What the other nodes answered to a request by its deadline.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Gathered<T> {
+    /// Their answers, put together.
+    pub items: Vec<T>,
+    /// Nodes that did not answer in time (counted, not named: the bus
+    /// only says how many nodes listen).
+    pub silent_nodes: usize,
+}
+
+impl<T> Default for Gathered<T> {
+    fn default() -> Self {
+        Gathered {
+            items: Vec::new(),
+            silent_nodes: 0,
+        }
+    }
+}
+
+impl<T> Gathered<T> {
+    /// Answers, and how many nodes stayed silent.
+    pub fn new(items: Vec<T>, silent_nodes: usize) -> Self {
+        Gathered {
+            items,
+            silent_nodes,
+        }
+    }
+}
+
+/// The acks of a broadcast from the sockets of other nodes.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct RemoteAcks {
+    /// The answers (the first argument of each, as the Node adapter
+    /// carries them).
+    pub replies: Vec<Payload>,
+    /// Clients on other nodes the broadcast went to.
+    pub clients: u64,
+    /// Nodes that did not say how many clients they sent it to.
+    pub silent_nodes: usize,
+}
+
+impl RemoteAcks {
+    /// Answers, how many clients were asked, and how many nodes stayed
+    /// silent.
+    pub fn new(replies: Vec<Payload>, clients: u64, silent_nodes: usize) -> Self {
+        RemoteAcks {
+            replies,
+            clients,
+            silent_nodes,
+        }
+    }
 }
 
 /// What an adapter delivers through: the namespace it serves, reached
@@ -257,6 +341,23 @@ pub struct SocketInfo {
     pub rooms: Vec<Room>,
     /// Its data ([`Socket::data`](super::Socket::data)).
     pub data: serde_json::Value,
+}
+
+impl SocketInfo {
+    /// A socket's description.
+    pub fn new(
+        id: SocketId,
+        handshake: serde_json::Value,
+        rooms: Vec<Room>,
+        data: serde_json::Value,
+    ) -> Self {
+        SocketInfo {
+            id,
+            handshake,
+            rooms,
+            data,
+        }
+    }
 }
 
 /// The default adapter: rooms in this process's memory.

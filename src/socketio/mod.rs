@@ -20,13 +20,13 @@ use dashmap::DashMap;
 use serde::Serialize;
 
 pub use adapter::{
-    Adapter, AdapterContext, AdapterError, AdapterFuture, BroadcastOptions, LocalAdapter,
-    RemoteBroadcast, RemoteOp, Room, SocketInfo,
+    Adapter, AdapterContext, AdapterError, AdapterFuture, BroadcastOptions, Gathered, LocalAdapter,
+    RemoteAcks, RemoteBroadcast, RemoteOp, Room, SocketInfo,
 };
 pub use config::{FullQueue, SocketIoConfig};
 pub use handshake::Handshake;
 pub use namespace::{
-    AckResults, BroadcastOperator, ConnectError, DynNamespace, Namespace, RoomPolicy,
+    AckResults, BroadcastOperator, ConnectError, DynNamespace, Namespace, RemoteSocket, RoomPolicy,
 };
 pub use payload::Payload;
 pub use reason::DisconnectReason;

@@ -14,7 +14,8 @@ use serde_json::Value;
 
 use super::IoInner;
 use super::adapter::{
-    self, Adapter, AdapterContext, BroadcastOptions, RemoteBroadcast, RemoteOp, Room,
+    self, Adapter, AdapterContext, AdapterError, BroadcastOptions, Gathered, RemoteBroadcast,
+    RemoteOp, Room,
 };
 use super::config::FullQueue;
 use super::handshake::Handshake;
@@ -591,6 +592,19 @@ impl Namespace {
         self.0.adapter.server_count().await
     }
 
+    /// Every room of the namespace with a socket in it, on every node that
+    /// answers within 5 s.
+    pub async fn all_rooms(&self) -> Result<Gathered<Room>, AdapterError> {
+        let mut rooms: std::collections::BTreeSet<Room> =
+            self.0.adapter.all_rooms().into_iter().collect();
+        let remote = self.0.adapter.remote_rooms(Duration::from_secs(5)).await?;
+        rooms.extend(remote.items);
+        Ok(Gathered::new(
+            rooms.into_iter().collect(),
+            remote.silent_nodes,
+        ))
+    }
+
     /// The sockets connected to this namespace on this node.
     pub fn sockets(&self) -> Vec<Socket> {
         self.all().sockets()
@@ -769,7 +783,8 @@ impl BroadcastOperator {
     }
 
     /// Emits `event` and collects every selected socket's acknowledgement
-    /// for up to [`timeout`](Self::timeout).
+    /// for up to [`timeout`](Self::timeout), on every node (unless
+    /// `local`).
     pub async fn emit_with_ack<T: Serialize + ?Sized>(
         &self,
         event: &str,
@@ -779,6 +794,20 @@ impl BroadcastOperator {
         let id = self.ns.next_ack_id();
         let packet = payload::event(&self.ns.path, Some(id), event, data, None)?;
         self.ns.shared.check_size(&packet)?;
+        let remote = async {
+            if self.opts.local || !self.ns.adapter.is_remote() {
+                return Ok(None);
+            }
+            let broadcast = RemoteBroadcast::new(self.opts.clone(), remote_data(event, data)?);
+            Ok::<_, EmitError>(
+                self.ns
+                    .adapter
+                    .broadcast_with_acks(&broadcast, self.timeout)
+                    .await
+                    .map_err(|e| tracing::debug!(error = %e, "acks from other nodes unavailable"))
+                    .ok(),
+            )
+        };
         let waits: Vec<_> = self
             .sockets()
             .into_iter()
@@ -797,14 +826,49 @@ impl BroadcastOperator {
                 })
             })
             .collect();
+        let (local, remote) = tokio::join!(futures_util::future::join_all(waits), remote);
         let mut results = AckResults::default();
-        for (sid, result) in futures_util::future::join_all(waits).await {
+        for (sid, result) in local {
             match result {
                 Ok(payload) => results.replies.push((sid, payload)),
                 Err(e) => results.missing.push((sid, e)),
             }
         }
+        if let Some(remote) = remote? {
+            results.remote_missing = remote.clients.saturating_sub(remote.replies.len() as u64);
+            results.remote_replies = remote.replies;
+            results.silent_nodes = remote.silent_nodes;
+        }
         Ok(results)
+    }
+
+    /// The selected sockets on every node (unless `local`), as the other
+    /// nodes answer within [`timeout`](Self::timeout): each can be emitted
+    /// to, joined to and removed from rooms, and disconnected, wherever it
+    /// is.
+    pub async fn fetch_sockets(&self) -> Result<Gathered<RemoteSocket>, AdapterError> {
+        let ctx = AdapterContext::new(&self.ns);
+        let mut items: Vec<RemoteSocket> = ctx
+            .sockets(&self.opts)
+            .into_iter()
+            .map(|info| RemoteSocket::new(info, &self.ns))
+            .collect();
+        let mut silent_nodes = 0;
+        if !self.opts.local && self.ns.adapter.is_remote() {
+            let remote = self
+                .ns
+                .adapter
+                .fetch_remote(&self.opts, self.timeout)
+                .await?;
+            silent_nodes = remote.silent_nodes;
+            items.extend(
+                remote
+                    .items
+                    .into_iter()
+                    .map(|info| RemoteSocket::new(info, &self.ns)),
+            );
+        }
+        Ok(Gathered::new(items, silent_nodes))
     }
 
     /// Disconnects the selected sockets from the namespace, on every node
@@ -897,11 +961,90 @@ fn remote_payload(event: &str, payload: &Payload) -> Payload {
 
 /// The acknowledgements of a broadcast.
 #[derive(Debug, Default)]
+#[non_exhaustive]
 pub struct AckResults {
-    /// Sockets that answered, with their answers.
+    /// Sockets of this node that answered, with their answers.
     pub replies: Vec<(SocketId, Payload)>,
-    /// Sockets that did not answer in time or went away.
+    /// Sockets of this node that did not answer in time or went away.
     pub missing: Vec<(SocketId, AckError)>,
+    /// Answers from sockets on other nodes (the first argument of each, as
+    /// the Node adapter carries them; without the socket id).
+    pub remote_replies: Vec<Payload>,
+    /// Sockets on other nodes that were asked and did not answer in time.
+    pub remote_missing: u64,
+    /// Other nodes that did not say how many sockets they asked.
+    pub silent_nodes: usize,
+}
+
+/// A socket found by [`BroadcastOperator::fetch_sockets`], on this node or
+/// another: what it is, and what can be done to it wherever it is (through
+/// its own room).
+#[derive(Clone)]
+pub struct RemoteSocket {
+    info: adapter::SocketInfo,
+    ns: Arc<NamespaceInner>,
+}
+
+impl RemoteSocket {
+    fn new(info: adapter::SocketInfo, ns: &Arc<NamespaceInner>) -> Self {
+        RemoteSocket {
+            info,
+            ns: ns.clone(),
+        }
+    }
+
+    /// Its id.
+    pub fn id(&self) -> &SocketId {
+        &self.info.id
+    }
+
+    /// Its handshake, in the reference server's shape.
+    pub fn handshake(&self) -> &Value {
+        &self.info.handshake
+    }
+
+    /// Its rooms when it was fetched.
+    pub fn rooms(&self) -> &[Room] {
+        &self.info.rooms
+    }
+
+    /// Its data when it was fetched.
+    pub fn data(&self) -> &Value {
+        &self.info.data
+    }
+
+    fn own(&self) -> BroadcastOperator {
+        Namespace(self.ns.clone()).to(self.info.id.as_str())
+    }
+
+    /// Emits `event` to it.
+    pub fn emit<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), EmitError> {
+        self.own().emit(event, data)
+    }
+
+    /// Makes it join `room`.
+    pub fn join(&self, room: impl Into<Room>) {
+        self.own().join(room);
+    }
+
+    /// Makes it leave `room`.
+    pub fn leave(&self, room: impl Into<Room>) {
+        self.own().leave(room);
+    }
+
+    /// Disconnects it from the namespace.
+    pub fn disconnect(&self) {
+        self.own().disconnect_sockets();
+    }
+}
+
+impl fmt::Debug for RemoteSocket {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RemoteSocket")
+            .field("id", &self.info.id)
+            .field("rooms", &self.info.rooms)
+            .finish_non_exhaustive()
+    }
 }
 
 #[cfg(test)]
