@@ -738,3 +738,52 @@ async fn fetch_sockets_acks_and_rooms_span_the_nodes() {
     );
     drop(mute);
 }
+
+/// Hostile or broken messages on every channel: counted as malformed and
+/// dropped; the nodes keep serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_bus_input_is_counted_and_dropped() {
+    let redis = RedisServer::start().await;
+    let nodes = cluster(&redis, 2).await;
+    let (a, b) = (&nodes[0], &nodes[1]);
+    let (mut wa, _) = a.server.ws_joined().await;
+    let (mut wb, _) = b.server.ws_joined().await;
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    // Nested 10,000 arrays deep, an array claiming 4 billion items, a map
+    // claiming as many, truncated input, a broadcast of the wrong shape,
+    // and requests that are not what they say.
+    let mut deep = vec![0x91u8; 10_000];
+    deep.push(0xc0);
+    let bad: Vec<(&str, Vec<u8>)> = vec![
+        ("socket.io#/#", deep),
+        ("socket.io#/#", vec![0xdd, 0xff, 0xff, 0xff, 0xff]),
+        (
+            "socket.io#/#",
+            vec![0xdf, 0xff, 0xff, 0xff, 0xff, 0xa1, b'x'],
+        ),
+        ("socket.io#/#", vec![0x93, 0xa1]),
+        ("socket.io#/#", b"\x93\x01\x02\x03".to_vec()),
+        ("socket.io#/#room#", b"not msgpack at all".to_vec()),
+        ("socket.io-request#/#", br#"{"type":2,"opts":5}"#.to_vec()),
+        ("socket.io-request#/#", br#"{"type":99}"#.to_vec()),
+        ("socket.io-request#/#", b"{".to_vec()),
+        ("socket.io-response#/#", br#"{"requestId":7}"#.to_vec()),
+    ];
+    let count = bad.len() as u64;
+    for (channel, payload) in bad {
+        let _: i64 = redis::cmd("PUBLISH")
+            .arg(channel)
+            .arg(payload)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+    }
+    common::until("every bad message to be counted on both nodes", || {
+        a.bus.stats().malformed >= count && b.bus.stats().malformed >= count
+    })
+    .await;
+    // Nothing reached the clients, and the cluster still works.
+    marker(a, &mut [&mut wa, &mut wb], 1).await;
+    marker(b, &mut [&mut wa, &mut wb], 2).await;
+}

@@ -107,3 +107,68 @@ async fn serve_passes_the_peer_address_to_the_engine() {
         .unwrap()
         .unwrap();
 }
+
+/// `--redis-url`: two gateway processes on one Redis relay a chat between
+/// their clients, and `/health` reports the bus.
+#[tokio::test]
+async fn two_gateways_on_redis_relay_between_their_clients() {
+    let redis = common::redis::RedisServer::start().await;
+    let url = redis.url();
+    let (_one, addr1, _log1) =
+        common::spawn_gateway(&["--addr", "127.0.0.1:0", "--redis-url", &url]).await;
+    let (_two, addr2, _log2) =
+        common::spawn_gateway(&["--addr", "127.0.0.1:0", "--redis-url", &url]).await;
+    for addr in [&addr1, &addr2] {
+        common::until_async("the bus to be up", || async {
+            let health = common::get_text(format!("http://{addr}/health")).await;
+            let health: serde_json::Value = serde_json::from_str(&health).unwrap();
+            health["cluster"]["bus"] == "up"
+        })
+        .await;
+    }
+    let join = |addr: String| async move {
+        let url = format!("ws://{addr}/socket.io/?EIO=4&transport=websocket");
+        let mut ws = common::ws_connect(&url).await;
+        assert!(common::ws_text(&mut ws).await.starts_with("0{"));
+        common::ws_send(&mut ws, "40").await;
+        assert!(common::ws_event(&mut ws).await.starts_with("40{"));
+        ws
+    };
+    let mut c1 = join(addr1.clone()).await;
+    let mut c2 = join(addr2.clone()).await;
+    // Both join the same room (through the relay's rooms); chat from 1.
+    for ws in [&mut c1, &mut c2] {
+        common::ws_send(ws, "421[\"join\",\"lobby\"]").await;
+        assert_eq!(common::ws_event(ws).await, "431[\"lobby\"]");
+    }
+    // Both gateways are subscribed before the chat.
+    let client = redis::Client::open(url.as_str()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    common::until_async("both gateways to subscribe", || {
+        let mut conn = conn.clone();
+        async move {
+            let counts: Vec<(String, usize)> = redis::cmd("PUBSUB")
+                .arg("NUMSUB")
+                .arg("socket.io-request#/#")
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            counts[0].1 == 2
+        }
+    })
+    .await;
+    common::ws_send(
+        &mut c1,
+        "42[\"chat\",{\"room\":\"lobby\",\"text\":\"across\"}]",
+    )
+    .await;
+    let chat = common::ws_event(&mut c2).await;
+    assert!(chat.contains("\"text\":\"across\""), "{chat}");
+    let health = common::get_text(format!("http://{addr1}/health")).await;
+    let health: serde_json::Value = serde_json::from_str(&health).unwrap();
+    assert!(
+        health["cluster"]["published"].as_u64().unwrap() >= 1,
+        "{health}"
+    );
+    assert_eq!(health["cluster"]["malformed"], 0, "{health}");
+}
