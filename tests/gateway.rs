@@ -143,7 +143,7 @@ async fn two_gateways_on_redis_relay_between_their_clients() {
     }
     // Both gateways are subscribed before the chat.
     let client = redis::Client::open(url.as_str()).unwrap();
-    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let conn = client.get_multiplexed_async_connection().await.unwrap();
     common::until_async("both gateways to subscribe", || {
         let mut conn = conn.clone();
         async move {
