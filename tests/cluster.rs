@@ -787,3 +787,65 @@ async fn bad_bus_input_is_counted_and_dropped() {
     marker(a, &mut [&mut wa, &mut wb], 1).await;
     marker(b, &mut [&mut wa, &mut wb], 2).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_side_events_reach_the_other_nodes_and_come_back_answered() {
+    let redis = RedisServer::start().await;
+    let nodes = cluster(&redis, 3).await;
+    let (a, b, c) = (&nodes[0], &nodes[1], &nodes[2]);
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    for (node, name) in [(a, "a"), (b, "b"), (c, "c")] {
+        let seen = seen.clone();
+        node.server
+            .io
+            .of("/")
+            .unwrap()
+            .on_server_side("hello", move |args, ack| {
+                seen.lock().unwrap().push((name, args.args.clone()));
+                if let Some(ack) = ack {
+                    ack.send(format!("{name}:{}", args.args[0]));
+                }
+            });
+    }
+    let ns = a.server.io.of("/").unwrap();
+    // Without an ack: B and C run their handler, A (the sender) does not.
+    ns.server_side_emit("hello", &1).unwrap();
+    common::until("B and C to handle it", || seen.lock().unwrap().len() == 2).await;
+    let mut names: Vec<&str> = seen.lock().unwrap().iter().map(|(n, _)| *n).collect();
+    names.sort();
+    assert_eq!(names, ["b", "c"]);
+    assert_eq!(seen.lock().unwrap()[0].1, [serde_json::json!(1)]);
+    // With an ack: one answer per other node.
+    let answers = ns
+        .server_side_emit_with_ack("hello", &2, Duration::from_secs(2))
+        .await
+        .unwrap();
+    let mut answers: Vec<String> = answers
+        .items
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect();
+    answers.sort();
+    assert_eq!(answers, ["b:2", "c:2"]);
+
+    // A Node server in the cluster answers and asks too.
+    let (_node, port) = node_server(&redis).await;
+    wait_servers(a, 4).await;
+    let answers = ns
+        .server_side_emit_with_ack("hello", &3, Duration::from_secs(2))
+        .await
+        .unwrap();
+    let mut answers: Vec<String> = answers
+        .items
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect();
+    answers.sort();
+    assert_eq!(answers, ["b:3", "c:3", "node:3"]);
+    let mut wn = node_client(port).await;
+    let report = call_ack(&mut wn, 1, "sse", serde_json::json!(4)).await;
+    assert_eq!(
+        report,
+        serde_json::json!({ "error": null, "responses": ["a:4", "b:4", "c:4"] })
+    );
+}

@@ -521,6 +521,26 @@ impl Inner {
                     }
                 });
             }
+            wire::Request::ServerSideEmit {
+                request_id, data, ..
+            } => {
+                let reply = request_id.map(|request_id| {
+                    let (bus, channel) = (
+                        self.outgoing.clone(),
+                        wire::response_channel(&self.config.prefix, nsp),
+                    );
+                    // Each node answers once; the answer goes on the
+                    // shared response channel, as Node's does.
+                    Box::new(move |answer: serde_json::Value| {
+                        let response = wire::Response::ServerSideEmit {
+                            request_id,
+                            data: Some(answer),
+                        };
+                        let _ = bus.try_send((channel, wire::encode_response(&response)));
+                    }) as crate::socketio::ServerSideReply
+                });
+                ctx.server_side(data, reply);
+            }
             other => {
                 if let Some(op) = into_remote_op(other) {
                     ctx.apply(&op);
@@ -801,6 +821,52 @@ impl Adapter for RedisAdapter {
                 })
                 .flatten()
                 .map(Room::from)
+                .collect();
+            Ok(Gathered::new(items, silent))
+        })
+    }
+
+    fn server_side_emit(&self, data: &crate::socketio::Payload) -> Result<(), AdapterError> {
+        let request = wire::Request::ServerSideEmit {
+            uid: Some(self.bus.uid.clone()),
+            request_id: None,
+            data: data.clone(),
+        };
+        self.bus.send(
+            self.bus.request_channel(&self.path),
+            wire::encode_request(&request),
+        )
+    }
+
+    fn server_side_emit_with_ack(
+        &self,
+        data: &crate::socketio::Payload,
+        timeout: Duration,
+    ) -> AdapterFuture<Result<Gathered<serde_json::Value>, AdapterError>> {
+        let (bus, path, data) = (self.bus.clone(), self.path.clone(), data.clone());
+        Box::pin(async move {
+            let others = bus.other_nodes(&path).await?;
+            if others == 0 {
+                return Ok(Gathered::default());
+            }
+            let id = request_id();
+            let request = wire::Request::ServerSideEmit {
+                uid: Some(bus.uid.clone()),
+                request_id: Some(id.clone()),
+                data,
+            };
+            let answers = bus
+                .ask(&path, &id, &request, timeout, |a| a.len() >= others)
+                .await?;
+            let silent = others.saturating_sub(answers.len());
+            let items = answers
+                .into_iter()
+                .filter_map(|a| match a {
+                    wire::Response::ServerSideEmit { data, .. } => {
+                        Some(data.unwrap_or(serde_json::Value::Null))
+                    }
+                    _ => None,
+                })
                 .collect();
             Ok(Gathered::new(items, silent))
         })

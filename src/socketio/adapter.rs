@@ -167,6 +167,23 @@ pub trait Adapter: Send + Sync + 'static {
         let _ = timeout;
         Box::pin(std::future::ready(Ok(Gathered::default())))
     }
+    /// Sends an event to the other nodes' server-side handlers
+    /// ([`Namespace::on_server_side`](super::Namespace::on_server_side));
+    /// `data` is the event name, then the arguments.
+    fn server_side_emit(&self, data: &Payload) -> Result<(), AdapterError> {
+        let _ = data;
+        Ok(())
+    }
+    /// [`server_side_emit`](Self::server_side_emit), gathering one answer
+    /// per other node until all answered or `timeout`.
+    fn server_side_emit_with_ack(
+        &self,
+        data: &Payload,
+        timeout: Duration,
+    ) -> AdapterFuture<Result<Gathered<serde_json::Value>, AdapterError>> {
+        let _ = (data, timeout);
+        Box::pin(std::future::ready(Ok(Gathered::default())))
+    }
     /// Hands a broadcast that expects acks to the other nodes and gathers
     /// their clients' answers until every one answered or `timeout`.
     fn broadcast_with_acks(
@@ -304,6 +321,17 @@ impl AdapterContext {
             .collect()
     }
 
+    /// Runs this node's server-side handler of an event another node sent
+    /// (`data`: the name, then the arguments); `reply`, when the sender
+    /// waits for an answer, takes the handler's. Returns whether a handler
+    /// ran.
+    pub fn server_side(&self, data: Payload, reply: Option<ServerSideReply>) -> bool {
+        match self.ns.upgrade() {
+            Some(ns) => super::namespace::run_server_side(&ns, data, reply),
+            None => false,
+        }
+    }
+
     /// Every room with a socket of this node in it.
     pub fn rooms(&self) -> Vec<Room> {
         self.ns
@@ -327,6 +355,9 @@ impl AdapterContext {
         }
     }
 }
+
+/// Answers a server-side event that another node sent and waits on.
+pub type ServerSideReply = Box<dyn FnOnce(serde_json::Value) + Send>;
 
 /// A socket as other nodes see it (what `fetchSockets` returns).
 #[derive(Debug, Clone, PartialEq)]

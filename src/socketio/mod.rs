@@ -21,12 +21,13 @@ use serde::Serialize;
 
 pub use adapter::{
     Adapter, AdapterContext, AdapterError, AdapterFuture, BroadcastOptions, Gathered, LocalAdapter,
-    RemoteAcks, RemoteBroadcast, RemoteOp, Room, SocketInfo,
+    RemoteAcks, RemoteBroadcast, RemoteOp, Room, ServerSideReply, SocketInfo,
 };
 pub use config::{FullQueue, SocketIoConfig};
 pub use handshake::Handshake;
 pub use namespace::{
     AckResults, BroadcastOperator, ConnectError, DynNamespace, Namespace, RemoteSocket, RoomPolicy,
+    ServerSideAck,
 };
 pub use payload::Payload;
 pub use reason::DisconnectReason;

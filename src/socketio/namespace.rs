@@ -80,6 +80,26 @@ pub(crate) struct Handlers {
     pub(crate) on_connect: ConnectHandler,
     pub(crate) middlewares: RwLock<Vec<Middleware>>,
     room_policy: RwLock<Option<RoomPolicy>>,
+    server_side: RwLock<HashMap<String, ServerSideHandler>>,
+}
+
+type ServerSideHandler = Arc<dyn Fn(Payload, Option<ServerSideAck>) + Send + Sync>;
+
+/// Answers a server-side event that another node sent with
+/// [`Namespace::server_side_emit_with_ack`]: each node answers once.
+pub struct ServerSideAck(adapter::ServerSideReply);
+
+impl ServerSideAck {
+    /// Sends the answer.
+    pub fn send(self, answer: impl Into<Value>) {
+        (self.0)(answer.into());
+    }
+}
+
+impl fmt::Debug for ServerSideAck {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ServerSideAck")
+    }
 }
 
 impl Handlers {
@@ -88,6 +108,7 @@ impl Handlers {
             on_connect,
             middlewares: RwLock::new(Vec::new()),
             room_policy: RwLock::new(None),
+            server_side: RwLock::new(HashMap::new()),
         })
     }
 
@@ -605,6 +626,55 @@ impl Namespace {
         ))
     }
 
+    /// Handles `event` sent by other nodes with
+    /// [`server_side_emit`](Self::server_side_emit) (or the Node
+    /// `serverSideEmit`); the handler gets the arguments and, when the
+    /// sender waits for answers, the ack to answer with.
+    pub fn on_server_side<F>(&self, event: impl Into<String>, handler: F) -> &Self
+    where
+        F: Fn(Payload, Option<ServerSideAck>) + Send + Sync + 'static,
+    {
+        self.0
+            .handlers
+            .server_side
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(event.into(), Arc::new(handler));
+        self
+    }
+
+    /// Sends `event` to the other nodes' server-side handlers (not this
+    /// node's: as in the reference server).
+    pub fn server_side_emit<T: Serialize + ?Sized>(
+        &self,
+        event: &str,
+        data: &T,
+    ) -> Result<(), EmitError> {
+        super::socket::check_event(event)?;
+        let payload = remote_data(event, data)?;
+        self.0
+            .adapter
+            .server_side_emit(&payload)
+            .map_err(|e| EmitError::Cluster(e.to_string()))
+    }
+
+    /// [`server_side_emit`](Self::server_side_emit), gathering each other
+    /// node's answer until all answered or `timeout`.
+    pub async fn server_side_emit_with_ack<T: Serialize + ?Sized>(
+        &self,
+        event: &str,
+        data: &T,
+        timeout: Duration,
+    ) -> Result<Gathered<Value>, EmitError> {
+        super::socket::check_event(event)?;
+        let payload = remote_data(event, data)?;
+        self.0
+            .adapter
+            .server_side_emit_with_ack(&payload, timeout)
+            .await
+            .map_err(|e| EmitError::Cluster(e.to_string()))
+    }
+
     /// The sockets connected to this namespace on this node.
     pub fn sockets(&self) -> Vec<Socket> {
         self.all().sockets()
@@ -916,6 +986,37 @@ impl fmt::Debug for BroadcastOperator {
             .field("opts", &self.opts)
             .finish()
     }
+}
+
+/// Runs the server-side handler of `data`'s event; whether there was one.
+pub(crate) fn run_server_side(
+    ns: &NamespaceInner,
+    data: Payload,
+    reply: Option<adapter::ServerSideReply>,
+) -> bool {
+    let Some((event, args)) = data.args.split_first() else {
+        return false;
+    };
+    let Some(event) = event.as_str() else {
+        return false;
+    };
+    let handler = ns
+        .handlers
+        .server_side
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(event)
+        .cloned();
+    let Some(handler) = handler else {
+        return false;
+    };
+    let args = Payload {
+        args: args.to_vec(),
+        bins: data.bins.clone(),
+    };
+    let what = format!("the server-side handler of {event:?}");
+    super::socket::guarded(&what, || handler(args, reply.map(ServerSideAck)));
+    true
 }
 
 /// Applies a room operation to this node's sockets.

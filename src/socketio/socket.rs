@@ -80,6 +80,9 @@ pub enum EmitError {
     /// closed for it.
     #[error("message larger than the outbound queue bound (max_queue_bytes)")]
     MessageTooLarge,
+    /// The cluster bus could not take it (see the adapter's counters).
+    #[error("the cluster bus could not take it: {0}")]
+    Cluster(String),
 }
 
 impl From<SendError> for EmitError {

@@ -15,6 +15,8 @@
 //       poll ({room, timeoutMs}, ack)
 //                                   io.to(room).timeout(ms).emit("poll", "ready?", cb):
 //                                   {error, responses (sorted)}
+//       sse (arg, ack)              io.serverSideEmit("hello", arg, cb): {error, responses}
+//                                   (this server answers others' "hello" with "node:<arg>")
 //       rooms-op ({op, from?, room}, ack)
 //                                   io.in(from).socketsJoin / socketsLeave (room),
 //                                   or disconnectSockets
@@ -53,7 +55,16 @@ async function server() {
   await sub.connect();
   const http = createServer();
   const io = new Server(http, { adapter: createAdapter(pub, sub) });
+  // A server-side event from other nodes: answered "node" when asked.
+  io.on("hello", (arg, cb) => {
+    if (typeof cb === "function") cb(`node:${arg}`);
+  });
   io.on("connection", (socket) => {
+    socket.on("sse", (arg, ack) => {
+      io.serverSideEmit("hello", arg, (err, responses) => {
+        ack({ error: err ? err.message : null, responses: [...responses].sort() });
+      });
+    });
     socket.on("join", (room, ack) => {
       socket.join(room);
       ack(room);
