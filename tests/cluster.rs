@@ -849,3 +849,26 @@ async fn server_side_events_reach_the_other_nodes_and_come_back_answered() {
         serde_json::json!({ "error": null, "responses": ["a:4", "b:4", "c:4"] })
     );
 }
+
+/// The real socket.io-client 4.8, one client per node, in each transport
+/// mode: room broadcasts with binary, except, and one sender's order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn socket_io_clients_spread_over_three_nodes() {
+    let redis = RedisServer::start().await;
+    let nodes = cluster(&redis, 3).await;
+    let bases: Vec<String> = nodes.iter().map(|n| n.server.base()).collect();
+    for mode in ["polling", "websocket", "default"] {
+        let v = common::run_node(
+            "cluster-client.mjs",
+            &[mode, &bases[0], &bases[1], &bases[2]],
+        )
+        .await;
+        if mode != "default" {
+            assert_eq!(v["transport"], mode, "{v}");
+        }
+    }
+    for node in &nodes {
+        let stats = node.bus.stats();
+        assert_eq!((stats.unpublished, stats.malformed), (0, 0), "{stats:?}");
+    }
+}
