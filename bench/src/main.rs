@@ -25,6 +25,8 @@ use crate::scenarios::Opts;
 enum Scenario {
     Echo,
     Broadcast,
+    /// Broadcast over the nodes of a cluster (two or more `--url`s).
+    ClusterBroadcast,
     Idle,
     Churn,
     Mixed,
@@ -36,6 +38,7 @@ impl Scenario {
         match self {
             Scenario::Echo => "echo",
             Scenario::Broadcast => "broadcast",
+            Scenario::ClusterBroadcast => "cluster-broadcast",
             Scenario::Idle => "idle",
             Scenario::Churn => "churn",
             Scenario::Mixed => "mixed",
@@ -51,8 +54,10 @@ impl Scenario {
 #[command(name = "socketgate-load", version)]
 struct Args {
     /// Server URL, e.g. http://127.0.0.1:3000 (must resolve to loopback).
-    #[arg(long)]
-    url: String,
+    /// cluster-broadcast: give one per node (`--url A --url B`); receivers
+    /// are spread over them, the sender is on the first.
+    #[arg(long, required = true)]
+    url: Vec<String>,
     #[arg(long, value_enum)]
     scenario: Scenario,
     /// Transport for echo, idle and churn (broadcast is WebSocket only;
@@ -70,8 +75,17 @@ struct Args {
     #[arg(long, default_value_t = 20.0)]
     rate: f64,
     /// Server process to read CPU time and RSS from (/proc/<pid>).
+    /// cluster-broadcast: one per node, in the order of the `--url`s.
     #[arg(long)]
-    server_pid: Option<u32>,
+    server_pid: Vec<u32>,
+    /// cluster-broadcast: the Redis server the nodes share; its CPU is
+    /// reported apart (and not counted as other processes' noise).
+    #[arg(long)]
+    redis_pid: Option<u32>,
+    /// broadcast, cluster-broadcast: `contract` (`broadcast` → `bcast`) or
+    /// `chat` (the socketgate gateway relay's `chat` to everyone).
+    #[arg(long, value_enum, default_value = "contract")]
+    via: scenarios::broadcast::Via,
     /// Print only the JSON line.
     #[arg(long)]
     json_only: bool,
@@ -156,18 +170,34 @@ fn main() {
         eprintln!("socketgate-load: {e}");
         std::process::exit(2);
     }
-    let target = match Target::parse(&args.url, &args.path) {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("socketgate-load: {e}");
+    let cluster = args.scenario == Scenario::ClusterBroadcast;
+    if cluster && args.url.len() < 2 {
+        eprintln!("socketgate-load: cluster-broadcast needs a --url per node (at least two)");
+        std::process::exit(2);
+    }
+    if !cluster && args.url.len() > 1 {
+        eprintln!("socketgate-load: only cluster-broadcast takes several --url");
+        std::process::exit(2);
+    }
+    if args.server_pid.len() > args.url.len() {
+        eprintln!("socketgate-load: more --server-pid than --url");
+        std::process::exit(2);
+    }
+    let mut targets = Vec::with_capacity(args.url.len());
+    for url in &args.url {
+        match Target::parse(url, &args.path) {
+            Ok(t) => targets.push(t),
+            Err(e) => {
+                eprintln!("socketgate-load: {e}");
+                std::process::exit(2);
+            }
+        }
+    }
+    for pid in args.server_pid.iter().chain(&args.redis_pid) {
+        if stats::cpu_ticks(&pid.to_string()).is_none() {
+            eprintln!("socketgate-load: cannot read /proc/{pid}/stat");
             std::process::exit(2);
         }
-    };
-    if let Some(pid) = args.server_pid
-        && stats::cpu_ticks(&pid.to_string()).is_none()
-    {
-        eprintln!("socketgate-load: cannot read /proc/{pid}/stat");
-        std::process::exit(2);
     }
     let opts = Opts {
         clients: args.clients as usize,
@@ -178,17 +208,26 @@ fn main() {
         settle: Duration::from_secs_f64(args.settle),
         drain: Duration::from_secs_f64(args.drain),
         polling_percent: args.polling_percent,
-        server_pid: args.server_pid,
+        server_pids: args.server_pid.clone(),
+        redis_pid: args.redis_pid,
+        via: args.via,
         health_path: args.health_path.clone(),
         sample: Duration::from_secs_f64(args.sample),
     };
     let timeout = Duration::from_secs_f64(args.timeout);
-    let ctx = Arc::new(Ctx::new(
-        target,
-        timeout,
-        args.connect_concurrency,
-        args.local_addrs.clone(),
-    ));
+    // One context per server; every scenario but cluster-broadcast has one.
+    let nodes: Vec<Arc<Ctx>> = targets
+        .into_iter()
+        .map(|target| {
+            Arc::new(Ctx::new(
+                target,
+                timeout,
+                args.connect_concurrency,
+                args.local_addrs.clone(),
+            ))
+        })
+        .collect();
+    let ctx = nodes[0].clone();
 
     // Watchdog: whatever happens, the tool stops by itself.
     let limit = scenarios::connect_budget(timeout, opts.clients)
@@ -230,14 +269,16 @@ fn main() {
         match scenario {
             Scenario::Echo => scenarios::echo::run(ctx, &opts, false).await,
             Scenario::Mixed => scenarios::echo::run(ctx, &opts, true).await,
-            Scenario::Broadcast => scenarios::broadcast::run(ctx, &opts).await,
+            Scenario::Broadcast | Scenario::ClusterBroadcast => {
+                scenarios::broadcast::run(&nodes, &opts).await
+            }
             Scenario::Idle => scenarios::idle::run(ctx, &opts).await,
             Scenario::Churn => scenarios::churn::run(ctx, &opts).await,
             Scenario::Soak => scenarios::soak::run(ctx, &opts).await,
         }
     });
     let transport = match scenario {
-        Scenario::Broadcast => "websocket",
+        Scenario::Broadcast | Scenario::ClusterBroadcast => "websocket",
         Scenario::Mixed | Scenario::Soak => "mixed",
         _ => opts.transport.name(),
     };
@@ -245,12 +286,21 @@ fn main() {
     report.set("version", json!(env!("CARGO_PKG_VERSION")));
     report.set("scenario", json!(scenario.name()));
     report.set("transport", json!(transport));
-    report.set("url", json!(args.url));
+    if cluster {
+        report.set("url", json!(args.url));
+    } else {
+        report.set("url", json!(args.url[0]));
+    }
     report.set("label", json!(args.label));
     report.set("clients", json!(args.clients));
     report.set("duration_s", json!(args.duration));
     report.set("warmup_s", json!(args.warmup));
-    report.set("server_pid", json!(args.server_pid));
+    if cluster {
+        report.set("server_pid", json!(args.server_pid));
+        report.set("redis_pid", json!(args.redis_pid));
+    } else {
+        report.set("server_pid", json!(args.server_pid.first()));
+    }
     report.print(args.json_only);
     // Remaining tasks (if any) are abandoned: the run is over.
     std::process::exit(0);

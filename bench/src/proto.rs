@@ -123,6 +123,35 @@ pub fn fast_ints(sio: &[u8], prefix: &[u8], out: &mut [u64]) -> bool {
     rest.is_empty()
 }
 
+/// Fast path for an event whose one argument is a flat object, such as
+/// `2["chat",{"seq":1,"t":22,"from":"x"}]`: `sio` must start with
+/// `prefix` (up to and including the `{`), end with `}]`, and hold
+/// `"<key>":<unsigned integer>` for every key, in any order. Returns false
+/// otherwise (callers then fall back to `parse_event`).
+pub fn fast_fields(sio: &[u8], prefix: &[u8], keys: &[&[u8]], out: &mut [u64]) -> bool {
+    let Some(body) = sio.strip_prefix(prefix).and_then(|r| r.strip_suffix(b"}]")) else {
+        return false;
+    };
+    for (key, slot) in keys.iter().zip(out.iter_mut()) {
+        // `"key":` with the quotes, so that "t" does not match inside "seq".
+        let pat_len = key.len() + 3;
+        let Some(at) = body.windows(pat_len).position(|w| {
+            w[0] == b'"' && &w[1..=key.len()] == *key && &w[key.len() + 1..] == b"\":"
+        }) else {
+            return false;
+        };
+        let rest = &body[at + pat_len..];
+        let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+        if digits == 0 || digits > 19 || !matches!(rest.get(digits), None | Some(b',')) {
+            return false;
+        }
+        *slot = rest[..digits]
+            .iter()
+            .fold(0u64, |v, d| v * 10 + u64::from(d - b'0'));
+    }
+    true
+}
+
 /// Reads unsigned integers from an event's arguments, for the slow path.
 pub fn args_u64(ev: &Event, out: &mut [u64]) -> bool {
     if ev.args.len() < out.len() {
@@ -194,6 +223,57 @@ mod tests {
         assert_eq!(parse_ack(br#"3["x"]"#), None);
         assert_eq!(parse_ack(br#"2["chat"]"#), None);
         assert_eq!(parse_ack(b"312"), None);
+    }
+
+    #[test]
+    fn fast_object_path() {
+        let mut out = [0u64; 2];
+        let keys: [&[u8]; 2] = [b"seq", b"t"];
+        // Node keeps insertion order, serde_json's map sorts the keys.
+        assert!(fast_fields(
+            br#"2["chat",{"seq":7,"t":123,"from":"a-b"}]"#,
+            br#"2["chat",{"#,
+            &keys,
+            &mut out
+        ));
+        assert_eq!(out, [7, 123]);
+        assert!(fast_fields(
+            br#"2["chat",{"from":"x","seq":8,"t":9}]"#,
+            br#"2["chat",{"#,
+            &keys,
+            &mut out
+        ));
+        assert_eq!(out, [8, 9]);
+        assert!(!fast_fields(
+            br#"2["chat",{"seq":8}]"#,
+            br#"2["chat",{"#,
+            &keys,
+            &mut out
+        ));
+        assert!(!fast_fields(
+            br#"2["chat",{"seq":-8,"t":1}]"#,
+            br#"2["chat",{"#,
+            &keys,
+            &mut out
+        ));
+        assert!(!fast_fields(
+            br#"2["chat",{"seq":8,"t":1.5}]"#,
+            br#"2["chat",{"#,
+            &keys,
+            &mut out
+        ));
+        assert!(!fast_fields(
+            br#"2["chat",{"seq":8,"t":1},2]"#,
+            br#"2["chat",{"#,
+            &keys,
+            &mut out
+        ));
+        assert!(!fast_fields(
+            br#"2["bcast",{"seq":8,"t":1}]"#,
+            br#"2["chat",{"#,
+            &keys,
+            &mut out
+        ));
     }
 
     #[test]

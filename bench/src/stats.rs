@@ -165,20 +165,33 @@ fn busy_ticks(stat: &str) -> Option<u64> {
     Some(get(0) + get(1) + get(2) + get(5) + get(6) + get(7))
 }
 
-/// CPU counters of the server, this tool and the machine at one instant.
-#[derive(Clone, Copy)]
+/// CPU counters of the server (or of every node of a cluster, and its
+/// Redis), this tool and the machine at one instant.
+#[derive(Clone)]
 pub struct Snap {
     pub at: Instant,
-    server: Option<u64>,
+    /// One entry per server process, in the order given.
+    servers: Vec<Option<u64>>,
+    redis: Option<u64>,
     me: Option<u64>,
     machine: Option<u64>,
 }
 
 impl Snap {
     pub fn take(server_pid: Option<u32>) -> Snap {
+        Snap::take_all(server_pid.as_slice(), None)
+    }
+
+    /// Counters of several server processes (the nodes of a cluster) and,
+    /// when given, of the Redis server they share.
+    pub fn take_all(server_pids: &[u32], redis_pid: Option<u32>) -> Snap {
         Snap {
             at: Instant::now(),
-            server: server_pid.and_then(|p| cpu_ticks(&p.to_string())),
+            servers: server_pids
+                .iter()
+                .map(|p| cpu_ticks(&p.to_string()))
+                .collect(),
+            redis: redis_pid.and_then(|p| cpu_ticks(&p.to_string())),
             me: cpu_ticks("self"),
             machine: machine_busy_ticks(),
         }
@@ -188,7 +201,13 @@ impl Snap {
 /// CPU used over a window between two snapshots.
 pub struct Window {
     pub wall_s: f64,
+    /// All server processes together; `None` when there are none or one
+    /// could not be read.
     pub server_cpu_s: Option<f64>,
+    /// Each server process (node) on its own, in the order given.
+    pub node_cpu_s: Vec<Option<f64>>,
+    /// The cluster's Redis server, when its pid was given.
+    pub redis_cpu_s: Option<f64>,
     pub load_cpu_s: Option<f64>,
     /// CPU used by everything else on the machine (noise), when known.
     pub other_cpu_s: Option<f64>,
@@ -201,19 +220,37 @@ impl Window {
             (Some(x), Some(y)) => Some(y.saturating_sub(x) as f64 / tck),
             _ => None,
         };
-        let server_cpu_s = d(a.server, b.server);
+        let node_cpu_s: Vec<Option<f64>> = a
+            .servers
+            .iter()
+            .zip(&b.servers)
+            .map(|(x, y)| d(*x, *y))
+            .collect();
+        let server_cpu_s = if node_cpu_s.is_empty() {
+            None
+        } else {
+            node_cpu_s.iter().copied().sum::<Option<f64>>()
+        };
+        let redis_cpu_s = d(a.redis, b.redis);
         let load_cpu_s = d(a.me, b.me);
-        // Only meaningful when the server's own share is known.
+        // Only meaningful when the servers' own share is known.
         let other_cpu_s = match (d(a.machine, b.machine), server_cpu_s, load_cpu_s) {
-            (Some(m), Some(s), Some(l)) => Some((m - s - l).max(0.0)),
+            (Some(m), Some(s), Some(l)) => Some((m - s - l - redis_cpu_s.unwrap_or(0.0)).max(0.0)),
             _ => None,
         };
         Window {
             wall_s: b.at.duration_since(a.at).as_secs_f64(),
             server_cpu_s,
+            node_cpu_s,
+            redis_cpu_s,
             load_cpu_s,
             other_cpu_s,
         }
+    }
+
+    /// Percent of one core for `cpu_s` seconds of CPU over the window.
+    pub fn pct(&self, cpu_s: f64) -> f64 {
+        cpu_s * 100.0 / self.wall_s.max(1e-9)
     }
 
     /// Percent of one core used by the load tool.
@@ -265,7 +302,7 @@ impl Window {
 
     pub fn to_json(&self, ops: u64) -> Value {
         let pct = |c: Option<f64>| c.map(|c| round2(c * 100.0 / self.wall_s.max(1e-9)));
-        json!({
+        let mut v = json!({
             "window_s": round2(self.wall_s),
             "server_cpu_s": self.server_cpu_s.map(round2),
             "server_cpu_pct": pct(self.server_cpu_s),
@@ -273,7 +310,20 @@ impl Window {
             "load_cpu_pct": pct(self.load_cpu_s),
             "other_cpu_pct": pct(self.other_cpu_s),
             "clk_tck": clk_tck(),
-        })
+        });
+        // Several nodes: each one's share too (server_cpu_* are their sum).
+        if self.node_cpu_s.len() > 1 {
+            v["nodes"] = self
+                .node_cpu_s
+                .iter()
+                .map(|c| json!({"server_cpu_s": c.map(round2), "server_cpu_pct": pct(*c)}))
+                .collect();
+        }
+        if self.redis_cpu_s.is_some() {
+            v["redis_cpu_s"] = json!(self.redis_cpu_s.map(round2));
+            v["redis_cpu_pct"] = json!(pct(self.redis_cpu_s));
+        }
+        v
     }
 }
 

@@ -1,8 +1,16 @@
-//! `broadcast`: N WebSocket receivers and one sender emitting
-//! `42["broadcast",<seq>,<send µs>]` at a fixed rate; the server emits
-//! `bcast` with the same arguments to every socket. Each receiver keeps a
-//! bitset of the sequence numbers it got, so missing and duplicate
-//! deliveries are exact.
+//! `broadcast` and `cluster-broadcast`: N WebSocket receivers and one
+//! sender emitting `42["broadcast",<seq>,<send µs>]` at a fixed rate; the
+//! server emits `bcast` with the same arguments to every socket. Each
+//! receiver keeps a bitset of the sequence numbers it got, so missing and
+//! duplicate deliveries are exact.
+//!
+//! With several servers (the nodes of a cluster, `cluster-broadcast`) the
+//! receivers are spread over them round-robin and the sender is on the
+//! first, so every node but the first only gets the messages through the
+//! cluster; figures are given per node and in all. With `--via chat` the
+//! messages are the socketgate gateway relay's `chat` events instead
+//! (`42["chat",{"seq":…,"t":…}]` in, the same object plus `from` out to
+//! everyone), for servers that implement that rather than the contract.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -16,15 +24,70 @@ use super::{
 };
 use crate::conn::Conn;
 use crate::ctx::{Ctx, Transport, now_us};
-use crate::proto::{args_u64, fast_ints, parse_event};
-use crate::report::{Report, latency_ms};
-use crate::stats::{Errors, Group, Snap, Window, round2};
+use crate::proto::{args_u64, fast_fields, fast_ints, parse_event};
+use crate::report::{Report, latency_ms, opt};
+use crate::stats::{Errors, Group, Hist, Snap, Window, round2};
 
 /// Upper bound on messages the sender emits in one run.
 const MAX_SENDS: u64 = 10_000_000;
 
+/// Which events carry the broadcast messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Via {
+    /// The benchmark contract (DESIGN.md §6): `broadcast` [seq, µs] in,
+    /// `bcast` [seq, µs] out to every socket.
+    Contract,
+    /// The socketgate gateway's relay: `chat` {seq, t} in, `chat`
+    /// {seq, t, from} out to every socket (the gateway binary and
+    /// bench/node/server.mjs implement it).
+    Chat,
+}
+
+impl Via {
+    pub fn name(self) -> &'static str {
+        match self {
+            Via::Contract => "contract",
+            Via::Chat => "chat",
+        }
+    }
+
+    /// The socket.io packet the sender emits for message `seq` sent at `t` µs.
+    fn message(self, seq: u64, t: u64) -> String {
+        match self {
+            Via::Contract => format!("42[\"broadcast\",{seq},{t}]"),
+            Via::Chat => format!("42[\"chat\",{{\"seq\":{seq},\"t\":{t}}}]"),
+        }
+    }
+
+    /// Reads (seq, send µs) from a delivered packet; false when it is not
+    /// one of ours.
+    fn parse(self, msg: &[u8], out: &mut [u64; 2]) -> bool {
+        match self {
+            Via::Contract => {
+                fast_ints(msg, br#"2["bcast","#, out)
+                    || parse_event(msg).is_some_and(|ev| ev.name == "bcast" && args_u64(&ev, out))
+            }
+            Via::Chat => {
+                fast_fields(msg, br#"2["chat",{"#, &[b"seq", b"t"], out)
+                    || parse_event(msg).is_some_and(|ev| {
+                        let field = |k: &str| ev.args.first().and_then(|a| a.get(k)?.as_u64());
+                        match (ev.name == "chat", field("seq"), field("t")) {
+                            (true, Some(seq), Some(t)) => {
+                                *out = [seq, t];
+                                true
+                            }
+                            _ => false,
+                        }
+                    })
+            }
+        }
+    }
+}
+
 #[derive(Default)]
 struct RecvResult {
+    /// Index of the server (node) this receiver is connected to.
+    node: usize,
     conn: Option<Conn>,
     unique: u64,
     dups: u64,
@@ -41,10 +104,32 @@ struct SendResult {
     last_error: Option<String>,
 }
 
-pub async fn run(ctx: Arc<Ctx>, o: &Opts) -> Report {
+/// Deliveries to the receivers of one node (or of all of them).
+#[derive(Default)]
+struct Tally {
+    receivers: u64,
+    delivered: u64,
+    dups: u64,
+    last_us: u64,
+}
+
+impl Tally {
+    fn add(&mut self, r: &RecvResult) {
+        self.delivered += r.unique;
+        self.dups += r.dups;
+        self.last_us = self.last_us.max(r.last_us);
+    }
+}
+
+/// Runs the scenario against `nodes` (one server, or the nodes of a
+/// cluster): receiver `i` connects to node `i % nodes.len()`, the sender to
+/// the first node.
+pub async fn run(nodes: &[Arc<Ctx>], o: &Opts) -> Report {
     let n = o.clients;
+    let k = nodes.len();
     let planned = ((o.rate * o.duration.as_secs_f64()).round() as u64).clamp(1, MAX_SENDS);
-    let group = Arc::new(Group::default());
+    // One group per node: its receivers' latencies and errors.
+    let groups: Vec<Arc<Group>> = (0..k).map(|_| Arc::new(Group::default())).collect();
 
     let (ready_tx, ready_rx) = mpsc::channel(n + 1);
     let (start_tx, start_rx) = watch::channel(None::<Instant>);
@@ -52,19 +137,22 @@ pub async fn run(ctx: Arc<Ctx>, o: &Opts) -> Report {
     let (done_tx, done_rx) = watch::channel(false);
     let t_connect = Instant::now();
     let mut handles = Vec::with_capacity(n);
-    for _ in 0..n {
+    for i in 0..n {
+        let node = i % k;
         handles.push(tokio::spawn(receiver(
-            ctx.clone(),
-            group.clone(),
+            nodes[node].clone(),
+            node,
+            groups[node].clone(),
             ready_tx.clone(),
             start_rx.clone(),
             total_rx.clone(),
             planned,
             o.duration + o.drain,
+            o.via,
         )));
     }
     let sender = tokio::spawn(sender(
-        ctx.clone(),
+        nodes[0].clone(),
         ready_tx.clone(),
         start_rx.clone(),
         total_tx,
@@ -73,18 +161,21 @@ pub async fn run(ctx: Arc<Ctx>, o: &Opts) -> Report {
         planned,
         o.duration,
         o.drain,
+        o.via,
     ));
     drop(ready_tx);
-    let (_, _, pending) = collect_ready(ready_rx, n + 1, ctx.timeout).await;
+    // Every node's connect gate admits its own handshakes: the budget is
+    // the one of all clients through one gate, an upper bound.
+    let (_, _, pending) = collect_ready(ready_rx, n + 1, nodes[0].timeout).await;
     let connect_s = t_connect.elapsed();
 
     let start_at = Instant::now() + Duration::from_millis(50);
     let _ = start_tx.send(Some(start_at));
     tokio::time::sleep_until(start_at.into()).await;
-    let a = Snap::take(o.server_pid);
+    let a = Snap::take_all(&o.server_pids, o.redis_pid);
     let hard_end = start_at + o.duration + o.drain + Duration::from_secs(1);
     let mut results = join_all(handles, hard_end).await;
-    let b = Snap::take(o.server_pid);
+    let b = Snap::take_all(&o.server_pids, o.redis_pid);
     // Close the receivers outside the measured window.
     let closes: Vec<_> = results
         .iter_mut()
@@ -99,10 +190,21 @@ pub async fn run(ctx: Arc<Ctx>, o: &Opts) -> Report {
     };
     let window = Window::between(&a, &b);
 
-    let receivers = group.connected.load(Ordering::Relaxed);
-    let delivered: u64 = results.iter().map(|r| r.unique).sum();
-    let dups: u64 = results.iter().map(|r| r.dups).sum();
-    let last_delivery_us = results.iter().map(|r| r.last_us).max().unwrap_or(0);
+    let mut per_node: Vec<Tally> = groups
+        .iter()
+        .map(|g| Tally {
+            receivers: g.connected.load(Ordering::Relaxed),
+            ..Tally::default()
+        })
+        .collect();
+    let mut all = Tally::default();
+    for r in &results {
+        per_node[r.node].add(r);
+        all.add(r);
+    }
+    all.receivers = per_node.iter().map(|t| t.receivers).sum();
+    let (receivers, delivered, dups) = (all.receivers, all.delivered, all.dups);
+    let last_delivery_us = all.last_us;
     let expected = sres.sent * receivers;
     let missing = expected.saturating_sub(delivered);
     let span_s = if sres.sent > 0 {
@@ -121,19 +223,35 @@ pub async fn run(ctx: Arc<Ctx>, o: &Opts) -> Report {
     } else {
         0.0
     };
-    let hist = group.hist.lock().expect("hist");
-    let mut errors = group.errors.lock().expect("errors").clone();
-    errors.merge(&sres.errors);
-    let last_error = sres
-        .last_error
-        .clone()
-        .or_else(|| group.last_error.lock().expect("err").clone());
+    let mut hist = Hist::default();
+    let mut errors = sres.errors.clone();
+    let mut last_error = sres.last_error.clone();
+    for g in &groups {
+        hist.merge(&g.hist.lock().expect("hist"));
+        errors.merge(&g.errors.lock().expect("errors"));
+        if last_error.is_none() {
+            last_error = g.last_error.lock().expect("err").clone();
+        }
+    }
 
-    let mut r = Report::new(format!(
-        "broadcast: {n} websocket receivers + 1 sender at {} msg/s for {}s",
-        o.rate,
-        secs(o.duration)
-    ));
+    let via = match o.via {
+        Via::Contract => String::new(),
+        Via::Chat => " (via chat)".into(),
+    };
+    let mut r = Report::new(if k == 1 {
+        format!(
+            "broadcast: {n} websocket receivers + 1 sender at {} msg/s for {}s{via}",
+            o.rate,
+            secs(o.duration)
+        )
+    } else {
+        format!(
+            "cluster-broadcast: {n} websocket receivers over {k} nodes + 1 sender on node 1 \
+             at {} msg/s for {}s{via}",
+            o.rate,
+            secs(o.duration)
+        )
+    });
     r.row(
         "connect phase",
         format!(
@@ -162,7 +280,71 @@ pub async fn run(ctx: Arc<Ctx>, o: &Opts) -> Report {
     r.row("delivery latency", latency_ms(&hist));
     r.row("last delivery after last send", format!("{drain_ms:.1} ms"));
     r.row("errors", errors.summary());
+    if let Some(c) = window.redis_cpu_s {
+        r.row(
+            "Redis CPU",
+            format!(
+                "{c:.2} s ({:.0} % of a core), {} µs per message sent",
+                window.pct(c),
+                opt((sres.sent > 0).then(|| c * 1e6 / sres.sent as f64), 2)
+            ),
+        );
+    }
     report_cpu_and_errors(&mut r, &window, delivered, "delivery", &errors, last_error);
+    if k > 1 {
+        r.set("nodes", json!(k));
+        let mut rows = Vec::with_capacity(k);
+        let mut docs = Vec::with_capacity(k);
+        for (i, (t, g)) in per_node.iter().zip(&groups).enumerate() {
+            let h = g.hist.lock().expect("hist");
+            let missing = (sres.sent * t.receivers).saturating_sub(t.delivered);
+            let cpu = window.node_cpu_s.get(i).copied().flatten();
+            let us_per_op = cpu
+                .filter(|_| t.delivered > 0)
+                .map(|c| c * 1e6 / t.delivered as f64);
+            rows.push(vec![
+                format!("{}", i + 1),
+                nodes[i].target.host.clone(),
+                t.receivers.to_string(),
+                t.delivered.to_string(),
+                missing.to_string(),
+                t.dups.to_string(),
+                latency_ms(&h),
+                cpu.map(|c| format!("{:.0} %", window.pct(c)))
+                    .unwrap_or_else(|| "-".into()),
+                opt(us_per_op, 2),
+            ]);
+            docs.push(json!({
+                "node": i + 1,
+                "url": nodes[i].target.host,
+                "receivers": t.receivers,
+                "delivered": t.delivered,
+                "missing": missing,
+                "duplicates": t.dups,
+                "latency_us": h.to_json(),
+                "drain_ms": round2(t.last_us.saturating_sub(sres.last_us) as f64 / 1000.0),
+                "server_cpu_s": cpu.map(round2),
+                "server_cpu_pct": cpu.map(|c| round2(window.pct(c))),
+                "server_cpu_us_per_op": us_per_op.map(round2),
+            }));
+        }
+        r.grid(
+            &[
+                "node",
+                "address",
+                "receivers",
+                "delivered",
+                "missing",
+                "dups",
+                "latency",
+                "server CPU",
+                "µs/delivery",
+            ],
+            rows,
+        );
+        r.set("per_node", json!(docs));
+    }
+    r.set("via", json!(o.via.name()));
     r.set("receivers", json!(receivers));
     r.set("rate", json!(o.rate));
     r.set("planned", json!(planned));
@@ -182,14 +364,19 @@ pub async fn run(ctx: Arc<Ctx>, o: &Opts) -> Report {
 #[allow(clippy::too_many_arguments)]
 async fn receiver(
     ctx: Arc<Ctx>,
+    node: usize,
     group: Arc<Group>,
     ready: mpsc::Sender<bool>,
     mut start: watch::Receiver<Option<Instant>>,
     mut total: watch::Receiver<Option<u64>>,
     planned: u64,
     run_for: Duration,
+    via: Via,
 ) -> RecvResult {
-    let mut res = RecvResult::default();
+    let mut res = RecvResult {
+        node,
+        ..RecvResult::default()
+    };
     let Some(mut conn) = connect_client(&ctx, Transport::Websocket, &group, ready).await else {
         return res;
     };
@@ -229,9 +416,7 @@ async fn receiver(
                 };
                 let now = now_us();
                 let mut v = [0u64; 2];
-                let ok = fast_ints(&msg, br#"2["bcast","#, &mut v)
-                    || parse_event(&msg).is_some_and(|ev| ev.name == "bcast" && args_u64(&ev, &mut v));
-                if !ok {
+                if !via.parse(&msg, &mut v) {
                     continue;
                 }
                 let (seq, t) = (v[0], v[1]);
@@ -274,6 +459,7 @@ async fn sender(
     planned: u64,
     duration: Duration,
     drain: Duration,
+    via: Via,
 ) -> SendResult {
     let mut res = SendResult::default();
     let mut conn = match Conn::connect(&ctx, Transport::Websocket).await {
@@ -307,7 +493,7 @@ async fn sender(
                 if res.sent == 0 {
                     res.first_us = t;
                 }
-                if let Err(e) = conn.send(format!("42[\"broadcast\",{},{t}]", res.sent)).await {
+                if let Err(e) = conn.send(via.message(res.sent, t)).await {
                     res.errors.add("sender_send");
                     res.last_error = Some(format!("sender: {e}"));
                     failed = true;

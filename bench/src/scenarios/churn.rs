@@ -30,7 +30,7 @@ pub async fn run(ctx: Arc<Ctx>, o: &Opts) -> Report {
             ))
         })
         .collect();
-    let window = measure_window(o.server_pid, win_start, win_end).await;
+    let window = measure_window(o.server_pid(), win_start, win_end).await;
     join_all(handles, win_end + ctx.timeout + Duration::from_secs(3)).await;
 
     let cycles = group.ops();

@@ -60,7 +60,7 @@ pub async fn run(ctx: Arc<Ctx>, o: &Opts, mixed: bool) -> Report {
     let _ = start_tx.send(Some(start_at));
     let win_start = start_at + o.warmup;
     let win_end = win_start + o.duration;
-    let window = measure_window(o.server_pid, win_start, win_end).await;
+    let window = measure_window(o.server_pid(), win_start, win_end).await;
     join_all(handles, win_end + ctx.timeout + Duration::from_secs(3)).await;
 
     let groups: Vec<(&str, &Group, usize)> = if mixed {

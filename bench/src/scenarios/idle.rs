@@ -30,7 +30,7 @@ pub async fn run(ctx: Arc<Ctx>, o: &Opts) -> Report {
     let group = Arc::new(Group::default());
     let shared = Arc::new(Shared::default());
     let rss = |pid: Option<u32>| pid.and_then(rss_kib);
-    let rss_before = rss(o.server_pid);
+    let rss_before = rss(o.server_pid());
 
     let (ready_tx, ready_rx) = mpsc::channel(n.max(1));
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -50,15 +50,15 @@ pub async fn run(ctx: Arc<Ctx>, o: &Opts) -> Report {
     let (connected, failed, pending) = collect_ready(ready_rx, n, ctx.timeout).await;
     let connect_s = t_connect.elapsed();
     tokio::time::sleep(o.settle).await;
-    let rss_after = rss(o.server_pid);
+    let rss_after = rss(o.server_pid());
     let open_at_hold = connected as u64 - shared.dropped_before_hold.load(Ordering::Relaxed);
 
     shared.holding.store(true, Ordering::Relaxed);
-    let a = Snap::take(o.server_pid);
+    let a = Snap::take(o.server_pid());
     tokio::time::sleep(o.duration).await;
     shared.holding.store(false, Ordering::Relaxed);
-    let b = Snap::take(o.server_pid);
-    let rss_end = rss(o.server_pid);
+    let b = Snap::take(o.server_pid());
+    let rss_end = rss(o.server_pid());
     let window = Window::between(&a, &b);
     let _ = stop_tx.send(true);
     join_all(handles, Instant::now() + Duration::from_secs(5)).await;

@@ -30,11 +30,25 @@ pub struct Opts {
     pub settle: Duration,
     pub drain: Duration,
     pub polling_percent: f64,
-    pub server_pid: Option<u32>,
+    /// Server processes to read CPU time (and RSS) from: one, or one per
+    /// node of a cluster, in the order of the URLs.
+    pub server_pids: Vec<u32>,
+    /// Cluster runs: the Redis server the nodes share (its CPU is reported
+    /// apart from the nodes').
+    pub redis_pid: Option<u32>,
+    /// Broadcast: which events carry the messages.
+    pub via: broadcast::Via,
     /// Soak: the server's health route (JSON with `sessions`).
     pub health_path: Option<String>,
     /// Soak: how often the server is sampled.
     pub sample: Duration,
+}
+
+impl Opts {
+    /// The server of a single-node scenario (the first one given).
+    pub fn server_pid(&self) -> Option<u32> {
+        self.server_pids.first().copied()
+    }
 }
 
 /// How long the connect phase of `n` clients may take at most.

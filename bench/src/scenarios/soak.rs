@@ -109,7 +109,7 @@ pub async fn run(ctx: Arc<Ctx>, o: &Opts) -> Report {
         next_id: AtomicU64::new(1),
         confirmed: (0..rooms).map(|_| Mutex::new(Vec::new())).collect(),
     });
-    let pid = o.server_pid;
+    let pid = o.server_pid();
     let rss_start = pid.and_then(rss_kib);
     let t0 = Instant::now();
 
@@ -412,7 +412,7 @@ async fn sample(ctx: &Ctx, o: &Opts, shared: &Shared, t0: Instant) -> Sample {
     let sessions = sessions(ctx, o).await;
     Sample {
         t_s: t0.elapsed().as_secs_f64(),
-        rss_kib: o.server_pid.and_then(rss_kib),
+        rss_kib: o.server_pid().and_then(rss_kib),
         sessions,
         online: shared.c.online.load(Ordering::Relaxed),
         held: shared.c.held.load(Ordering::Relaxed),
