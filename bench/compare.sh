@@ -4,13 +4,19 @@
 # (bench/peers), Node socket.io 4.8.4 (bench/node) and a bare
 # tokio-tungstenite subset (bench/peers, the upper limit).
 #
+# The cluster case (cluster-broadcast, --cluster) runs two nodes on one
+# redis-server started here (ephemeral port, no persistence) for
+# socketgate (the gateway binary, --redis-url) and Node
+# (bench/node/server.mjs on @socket.io/redis-adapter 8.3), receivers spread
+# over both nodes and the sender on the first; nodes and Redis share core 0.
+#
 # For every case × server it starts a fresh server pinned to core 0 on a
 # free loopback port, waits until it answers a WebSocket handshake, runs
 # socketgate-load pinned to core 1 with --server-pid, stops the server, and
 # appends the JSON line (plus "case" and "server") to
 # bench/results/latest.jsonl. bench/table.py prints the table at the end.
 #
-#   bash bench/compare.sh [--servers a,b] [--scenarios x,y] [--quick] [--big]
+#   bash bench/compare.sh [--servers a,b] [--scenarios x,y] [--quick] [--big] [--cluster]
 #
 # Environment (defaults of a full run, about 10 minutes on 2 cores):
 #   SERVERS=socketgate,socketioxide,node,bare
@@ -25,6 +31,13 @@
 #                      connections (the hold stays long enough for pings)
 #   BIG=1              adds idle-big: BIG_CONNS=18000 idle WebSocket
 #                      connections to socketgate only
+#   CLUSTER=1          adds cluster-broadcast (socketgate and node only;
+#                      needs redis-server): CLUSTER_CLIENTS receivers
+#                      (default BCAST_CLIENTS) over two nodes at
+#                      CLUSTER_RATE msg/s (default BCAST_RATE), carried by
+#                      the relay's chat event (CLUSTER_VIA=chat; the
+#                      gateway binary has no broadcast/bcast)
+#   GATEWAY_BIN=target/release/socketgate   the gateway binary to cluster
 #   SKIP_BUILD=1       use the binaries already built
 #   OUT=bench/results/latest.jsonl
 #
@@ -48,6 +61,7 @@ while [[ $# -gt 0 ]]; do
         --scenarios) SCENARIOS=$2; shift 2 ;;
         --quick) QUICK=1; shift ;;
         --big) BIG=1; shift ;;
+        --cluster) CLUSTER=1; shift ;;
         -h | --help) sed -n '2,/^$/p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "compare.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
@@ -55,6 +69,7 @@ done
 
 QUICK=${QUICK:-0}
 BIG=${BIG:-0}
+CLUSTER=${CLUSTER:-0}
 SERVERS=${SERVERS:-$ALL_SERVERS}
 SCENARIOS=${SCENARIOS:-$ALL_SCENARIOS}
 if [[ $QUICK == 1 ]]; then
@@ -80,11 +95,18 @@ IDLE_POLL=${IDLE_POLL:-500}
 CHURN_CLIENTS=${CHURN_CLIENTS:-20}
 MIXED_CLIENTS=${MIXED_CLIENTS:-100}
 BIG_CONNS=${BIG_CONNS:-18000}
+CLUSTER_CLIENTS=${CLUSTER_CLIENTS:-$BCAST_CLIENTS}
+CLUSTER_RATE=${CLUSTER_RATE:-$BCAST_RATE}
+CLUSTER_VIA=${CLUSTER_VIA:-chat}
+GATEWAY_BIN=${GATEWAY_BIN:-$ROOT/target/release/socketgate}
 OUT=${OUT:-$BENCH/results/latest.jsonl}
 LOGS=$(dirname "$OUT")/logs
 
 if [[ $BIG == 1 ]] && ! has "$SCENARIOS" idle-big; then
     SCENARIOS=$SCENARIOS,idle-big
+fi
+if [[ $CLUSTER == 1 ]] && ! has "$SCENARIOS" cluster-broadcast; then
+    SCENARIOS=$SCENARIOS,cluster-broadcast
 fi
 
 log() { printf '[compare %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
@@ -93,8 +115,12 @@ for s in ${SERVERS//,/ }; do
     has "$ALL_SERVERS" "$s" || { echo "compare.sh: unknown server $s (known: $ALL_SERVERS)" >&2; exit 2; }
 done
 for c in ${SCENARIOS//,/ }; do
-    has "$ALL_SCENARIOS,idle-big" "$c" || { echo "compare.sh: unknown scenario $c (known: $ALL_SCENARIOS,idle-big)" >&2; exit 2; }
+    has "$ALL_SCENARIOS,idle-big,cluster-broadcast" "$c" || { echo "compare.sh: unknown scenario $c (known: $ALL_SCENARIOS,idle-big,cluster-broadcast)" >&2; exit 2; }
 done
+if has "$SCENARIOS" cluster-broadcast && ! command -v redis-server >/dev/null; then
+    echo "compare.sh: cluster-broadcast needs redis-server on the PATH (Debian/Ubuntu package redis-server: apt-get install redis-server)" >&2
+    exit 2
+fi
 command -v taskset >/dev/null || { echo "compare.sh: taskset (util-linux) is needed" >&2; exit 2; }
 [[ $(nproc) -ge 2 ]] || log "fewer than 2 cores: server and load tool will share one"
 
@@ -110,6 +136,11 @@ if [[ ${SKIP_BUILD:-0} != 1 ]]; then
     (cd "$ROOT" && cargo build --release --quiet --example bench_server)
     log "building bench/peers (release)"
     cargo build --release --quiet --manifest-path "$BENCH/peers/Cargo.toml"
+    if has "$SCENARIOS" cluster-broadcast && has "$SERVERS" socketgate \
+        && [[ $GATEWAY_BIN == "$ROOT/target/release/socketgate" ]]; then
+        log "building the socketgate gateway binary (release)"
+        (cd "$ROOT" && cargo build --release --quiet --bin socketgate)
+    fi
     log "building the load tool (release)"
     cargo build --release --quiet --manifest-path "$BENCH/Cargo.toml"
     if has "$SERVERS" node; then
@@ -120,7 +151,17 @@ fi
 
 # ---------------------------------------------------------------- servers
 
+# With CLUSTER_REDIS set (a redis:// URL), the command of a cluster node:
+# socketgate is then the gateway binary (bench_server takes no Redis URL).
+CLUSTER_REDIS=""
 server_cmd() { # server port
+    if [[ -n $CLUSTER_REDIS ]]; then
+        case $1 in
+            socketgate) echo "$GATEWAY_BIN --addr 127.0.0.1:$2 --redis-url $CLUSTER_REDIS" ;;
+            node) echo "node $BENCH/node/server.mjs --port $2 --redis-url $CLUSTER_REDIS" ;;
+        esac
+        return
+    fi
     case $1 in
         socketgate) echo "$ROOT/target/release/examples/bench_server --port $2" ;;
         socketioxide) echo "$BENCH/peers/target/release/socketioxide-server --port $2" ;;
@@ -131,6 +172,11 @@ server_cmd() { # server port
 
 # The bare server speaks WebSocket only.
 supports() { # server case
+    # Only these two have a Redis adapter here.
+    if [[ $2 == cluster-broadcast ]]; then
+        [[ $1 == socketgate || $1 == node ]]
+        return
+    fi
     [[ $1 != bare ]] && return 0
     case $2 in echo-ws | broadcast | broadcast-step | idle-ws | churn) return 0 ;; esac
     return 1
@@ -176,16 +222,16 @@ settle_time_wait() {
     log "  still $tw TIME_WAIT sockets after 75 s; going on"
 }
 
-start_server() { # server case
+start_server() { # server case [log-name]
     settle_time_wait
     SPORT=$(free_port)
     # taskset execs the command: $! is the server itself.
     # shellcheck disable=SC2046
-    taskset -c 0 $(server_cmd "$1" "$SPORT") >"$LOGS/$2-$1.log" 2>&1 &
+    taskset -c 0 $(server_cmd "$1" "$SPORT") >"$LOGS/$2-${3:-$1}.log" 2>&1 &
     SPID=$!
     for _ in $(seq 1 150); do
         if ! kill -0 "$SPID" 2>/dev/null; then
-            log "$1 exited during start-up (see $LOGS/$2-$1.log)"
+            log "$1 exited during start-up (see $LOGS/$2-${3:-$1}.log)"
             return 1
         fi
         if probe "$SPORT" 2>/dev/null; then
@@ -198,18 +244,34 @@ start_server() { # server case
     return 1
 }
 
-stop_server() {
-    [[ -n $SPID ]] || return 0
-    kill -TERM "$SPID" 2>/dev/null || true
+# SIGTERM, then SIGKILL after 5 s.
+stop_pid() { # pid
+    kill -TERM "$1" 2>/dev/null || true
     for _ in $(seq 1 50); do
-        kill -0 "$SPID" 2>/dev/null || break
+        kill -0 "$1" 2>/dev/null || break
         sleep 0.1
     done
-    kill -KILL "$SPID" 2>/dev/null || true
-    wait "$SPID" 2>/dev/null || true
+    kill -KILL "$1" 2>/dev/null || true
+    wait "$1" 2>/dev/null || true
+}
+
+stop_server() {
+    [[ -n $SPID ]] || return 0
+    stop_pid "$SPID"
     SPID=""
 }
-trap 'stop_server' EXIT
+# Cluster runs: the Redis server and the other nodes, stopped the same way
+# in the reverse order of their start (nodes before Redis, so they do not
+# log Redis going away).
+EXTRA_PIDS=()
+stop_extra() {
+    local i
+    for ((i = ${#EXTRA_PIDS[@]} - 1; i >= 0; i--)); do
+        stop_pid "${EXTRA_PIDS[i]}"
+    done
+    EXTRA_PIDS=()
+}
+trap 'stop_server; stop_extra' EXIT
 trap 'exit 130' INT TERM
 
 # ---------------------------------------------------------------- results
@@ -246,8 +308,8 @@ record_plain() { # case server json
 
 # start_server; when the server does not start, records the run as failed
 # (with the JSON fields of $3, e.g. ', "k": v', added) and counts it.
-start_or_record() { # server case [extra-fields]
-    start_server "$1" "$2" && return 0
+start_or_record() { # server case [extra-fields] [log-name]
+    start_server "$1" "$2" "${4:-}" && return 0
     record_plain "$2" "$1" "{\"failed\": \"server did not start\"${3:-}}"
     FAILED+=("$2/$1: server did not start")
     return 1
@@ -455,6 +517,88 @@ PY
     judge "$case" "$server"
 }
 
+# A RESP command to the Redis server on port $1; prints the first integer
+# reply line (":N") or the first line. A subshell, like probe.
+redis_cmd() ( # port words...
+    local port=$1 w line
+    shift
+    exec 3<>"/dev/tcp/127.0.0.1/$port" || exit 1
+    {
+        printf '*%d\r\n' $#
+        for w in "$@"; do printf '$%d\r\n%s\r\n' ${#w} "$w"; done
+    } >&3
+    while read -t 2 -r line <&3; do
+        line=${line%$'\r'}
+        case $line in
+            :*) echo "${line#:}"; exit 0 ;;
+            +* | -*) echo "$line"; exit 0 ;;
+        esac
+    done
+    exit 1
+)
+
+# Two nodes of `server` on a fresh redis-server (ephemeral port, nothing
+# saved), all pinned to core 0, the load tool on core 1; stops all three.
+cluster_run() { # server
+    local server=$1 case=cluster-broadcast rport rpid n1pid n1port n2port
+    settle_time_wait
+    rport=$(free_port)
+    taskset -c 0 redis-server --port "$rport" --bind 127.0.0.1 --save "" --appendonly no \
+        >"$LOGS/$case-$server-redis.log" 2>&1 &
+    rpid=$!
+    EXTRA_PIDS+=("$rpid")
+    for _ in $(seq 1 50); do
+        [[ $(redis_cmd "$rport" PING 2>/dev/null) == "+PONG" ]] && break
+        sleep 0.1
+    done
+    if [[ $(redis_cmd "$rport" PING 2>/dev/null) != "+PONG" ]]; then
+        log "redis-server did not answer on port $rport (see $LOGS/$case-$server-redis.log)"
+        stop_extra
+        record_plain "$case" "$server" '{"failed": "redis-server did not start"}'
+        FAILED+=("$case/$server: redis-server did not start")
+        return 0
+    fi
+    CLUSTER_REDIS=redis://127.0.0.1:$rport
+    if ! start_or_record "$server" "$case"; then
+        CLUSTER_REDIS=""
+        stop_extra
+        return 0
+    fi
+    n1pid=$SPID n1port=$SPORT
+    EXTRA_PIDS+=("$n1pid")
+    SPID=""
+    if ! start_or_record "$server" "$case" "" "$server-2"; then
+        CLUSTER_REDIS=""
+        stop_extra
+        return 0
+    fi
+    CLUSTER_REDIS=""
+    n2port=$SPORT
+    # Both nodes must listen on the bus before the first message: wait
+    # until Redis counts two subscribers of the request channel of "/"
+    # (each adapter subscribes to it after the broadcast pattern).
+    local subs=0
+    for _ in $(seq 1 100); do
+        subs=$(redis_cmd "$rport" PUBSUB NUMSUB 'socket.io-request#/#' 2>/dev/null || echo 0)
+        [[ $subs == 2 ]] && break
+        sleep 0.1
+    done
+    [[ $subs == 2 ]] || log "  only $subs node(s) subscribed on Redis after 10 s; going on"
+    RUN_OUT=$(mktemp)
+    local rc=0
+    taskset -c 1 "$LOAD" --scenario cluster-broadcast --via "$CLUSTER_VIA" \
+        --url "http://127.0.0.1:$n1port" --url "http://127.0.0.1:$n2port" \
+        --server-pid "$n1pid" --server-pid "$SPID" --redis-pid "$rpid" \
+        --clients "$CLUSTER_CLIENTS" --rate "$CLUSTER_RATE" --duration "$DURATION" \
+        --json-only --label "$server" >"$RUN_OUT" 2>>"$LOGS/$case-$server.load.log" || rc=$?
+    [[ $rc == 0 ]] || log "  load tool exited with status $rc (see $LOGS/$case-$server.load.log)"
+    stop_server
+    stop_extra
+    record "$RUN_OUT" "$case" "$server" "{\"redis_port\": $rport}"
+    rm -f "$RUN_OUT"
+    judge "$case" "$server"
+}
+
 # ---------------------------------------------------------------- run
 
 mkdir -p "$(dirname "$OUT")" "$LOGS"
@@ -495,6 +639,7 @@ for case in ${SCENARIOS//,/ }; do
             mixed) one_run "$case" "$server" --scenario mixed --clients "$MIXED_CLIENTS" \
                 --duration "$DURATION" ;;
             idle-big) idle_big ;;
+            cluster-broadcast) cluster_run "$server" ;;
         esac
     done
 done

@@ -37,6 +37,7 @@ CASES = [
     ("idle-ws", "idle, WebSocket"),
     ("idle-polling", "idle, polling"),
     ("idle-big", "idle, many WebSocket"),
+    ("cluster-broadcast", "broadcast over 2 nodes on Redis"),
 ]
 
 
@@ -80,7 +81,7 @@ def failed(case, d):
         why.append(f"{errs} errors")
     if d.get("connect_failed"):
         why.append(f"{d['connect_failed']} connections failed")
-    if case == "broadcast" and d.get("missing"):
+    if case in ("broadcast", "cluster-broadcast") and d.get("missing"):
         why.append(f"{d['missing']} deliveries missing")
     if case.startswith("idle"):
         dropped = (d.get("dropped_during_hold") or 0) + (d.get("dropped_before_hold") or 0)
@@ -124,6 +125,17 @@ def cell(case, d):
         main = f"{num(d.get('round_trips_per_s'))} rt/s · {us} · p99 {ms(lat.get('p99'))}"
     elif case == "broadcast":
         main = f"{num(d.get('delivered_per_s'))} del/s · {us} · missing {num(d.get('missing'))}"
+    elif case == "cluster-broadcast":
+        # µs/op: both nodes' CPU per delivery; p99 over every receiver and
+        # on the second node (reached only through Redis); Redis's share.
+        lat = d.get("latency_us") or {}
+        nodes = d.get("per_node") or []
+        p99_2 = (nodes[1].get("latency_us") or {}).get("p99") if len(nodes) > 1 else None
+        redis = (d.get("cpu") or {}).get("redis_cpu_pct")
+        main = (
+            f"{num(d.get('delivered_per_s'))} del/s · {us} · p99 {ms(lat.get('p99'))}"
+            f" (node 2: {ms(p99_2)}) · Redis {num(redis, 1)} % · missing {num(d.get('missing'))}"
+        )
     elif case == "churn":
         main = f"{num(d.get('cycles_per_s'))} cycles/s · {us}"
     elif case.startswith("idle"):
