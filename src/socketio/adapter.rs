@@ -13,31 +13,12 @@
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, RwLock, Weak};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use super::config::FullQueue;
-use super::namespace::NamespaceInner;
-use super::payload::{Encoded, Payload};
-use super::socket::{EmitError, SocketId};
-
-/// A room name.
-pub type Room = Arc<str>;
-
-/// Whom a broadcast is for.
-#[derive(Debug, Clone, Default)]
-pub struct BroadcastOptions {
-    /// Sockets in any of these rooms; every socket when empty.
-    pub rooms: Vec<Room>,
-    /// Minus sockets in any of these rooms.
-    pub except: Vec<Room>,
-    /// Minus this socket (the sender of a `broadcast`).
-    pub except_sid: Option<SocketId>,
-    /// The packet may be dropped for clients that are behind.
-    pub volatile: bool,
-    /// This node only.
-    pub local: bool,
-}
+use super::payload::Payload;
+pub use super::types::{BroadcastOptions, Room};
+use super::types::{EmitError, SocketId};
 
 /// A broadcast for the other nodes of a cluster.
 #[derive(Debug, Clone)]
@@ -255,8 +236,25 @@ impl RemoteAcks {
 /// weakly (the namespace owns the adapter).
 #[derive(Clone)]
 pub struct AdapterContext {
-    ns: Weak<NamespaceInner>,
+    ns: Arc<dyn LocalNamespace>,
     path: Arc<str>,
+}
+
+/// The namespace as its adapter sees it; implemented by the namespace
+/// (this module names no type of the layers above it).
+pub(crate) trait LocalNamespace: Send + Sync + 'static {
+    fn is_alive(&self) -> bool;
+    fn broadcast(&self, broadcast: &RemoteBroadcast) -> Result<(), EmitError>;
+    fn apply(&self, op: &RemoteOp);
+    fn sockets(&self, opts: &BroadcastOptions) -> Vec<SocketInfo>;
+    fn rooms(&self) -> Vec<Room>;
+    fn broadcast_with_acks(
+        &self,
+        broadcast: &RemoteBroadcast,
+        timeout: Duration,
+        acks: tokio::sync::mpsc::UnboundedSender<Payload>,
+    ) -> usize;
+    fn server_side(&self, data: Payload, reply: Option<ServerSideReply>) -> bool;
 }
 
 impl std::fmt::Debug for AdapterContext {
@@ -268,10 +266,10 @@ impl std::fmt::Debug for AdapterContext {
 }
 
 impl AdapterContext {
-    pub(crate) fn new(ns: &Arc<NamespaceInner>) -> Self {
+    pub(crate) fn new(path: &str, ns: Arc<dyn LocalNamespace>) -> Self {
         AdapterContext {
-            ns: Arc::downgrade(ns),
-            path: ns.path.as_str().into(),
+            ns,
+            path: path.into(),
         }
     }
 
@@ -282,62 +280,28 @@ impl AdapterContext {
 
     /// Whether the namespace still exists.
     pub fn is_alive(&self) -> bool {
-        self.ns.strong_count() > 0
+        self.ns.is_alive()
     }
 
     /// Delivers a broadcast from another node to this node's sockets (it
     /// is not handed on again).
     pub fn broadcast(&self, broadcast: &RemoteBroadcast) -> Result<(), EmitError> {
-        let Some(ns) = self.ns.upgrade() else {
-            return Ok(());
-        };
-        let mut opts = broadcast.opts.clone();
-        opts.local = true;
-        ns.emit_remote(&opts, &broadcast.data)
+        self.ns.broadcast(broadcast)
     }
 
     /// Applies a room operation from another node to this node's sockets.
     pub fn apply(&self, op: &RemoteOp) {
-        if let Some(ns) = self.ns.upgrade() {
-            super::namespace::apply_local(&ns, op);
-        }
+        self.ns.apply(op);
     }
 
     /// This node's sockets that `opts` selects, as other nodes see them.
     pub fn sockets(&self, opts: &BroadcastOptions) -> Vec<SocketInfo> {
-        let Some(ns) = self.ns.upgrade() else {
-            return Vec::new();
-        };
-        ns.adapter
-            .select(opts)
-            .iter()
-            .filter_map(|sid| ns.socket(sid))
-            .map(|socket| SocketInfo {
-                id: socket.id().clone(),
-                handshake: socket.handshake().to_node_json(),
-                rooms: socket.rooms(),
-                data: socket.data(),
-            })
-            .collect()
-    }
-
-    /// Runs this node's server-side handler of an event another node sent
-    /// (`data`: the name, then the arguments); `reply`, when the sender
-    /// waits for an answer, takes the handler's. Returns whether a handler
-    /// ran.
-    pub fn server_side(&self, data: Payload, reply: Option<ServerSideReply>) -> bool {
-        match self.ns.upgrade() {
-            Some(ns) => super::namespace::run_server_side(&ns, data, reply),
-            None => false,
-        }
+        self.ns.sockets(opts)
     }
 
     /// Every room with a socket of this node in it.
     pub fn rooms(&self) -> Vec<Room> {
-        self.ns
-            .upgrade()
-            .map(|ns| ns.adapter.all_rooms())
-            .unwrap_or_default()
+        self.ns.rooms()
     }
 
     /// Delivers a broadcast from another node that expects acks: how many
@@ -346,13 +310,18 @@ impl AdapterContext {
     pub fn broadcast_with_acks(
         &self,
         broadcast: &RemoteBroadcast,
-        timeout: std::time::Duration,
+        timeout: Duration,
     ) -> (usize, tokio::sync::mpsc::UnboundedReceiver<Payload>) {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        match self.ns.upgrade() {
-            Some(ns) => (ns.emit_remote_with_acks(broadcast, timeout, tx), rx),
-            None => (0, rx),
-        }
+        (self.ns.broadcast_with_acks(broadcast, timeout, tx), rx)
+    }
+
+    /// Runs this node's server-side handler of an event another node sent
+    /// (`data`: the name, then the arguments); `reply`, when the sender
+    /// waits for an answer, takes the handler's. Returns whether a handler
+    /// ran.
+    pub fn server_side(&self, data: Payload, reply: Option<ServerSideReply>) -> bool {
+        self.ns.server_side(data, reply)
     }
 }
 
@@ -492,35 +461,6 @@ impl Adapter for LocalAdapter {
             .filter(|sid| !excluded(sid) && seen.insert((*sid).clone()))
             .cloned()
             .collect()
-    }
-}
-
-/// Sends an encoded packet to one socket's session, under the full-queue
-/// policy: a volatile packet is dropped for a client that is behind; any
-/// other packet that does not fit closes the session (so nothing is lost
-/// silently), or with [`FullQueue::Drop`] is dropped and counted.
-pub(crate) fn deliver(
-    session: &crate::engine::Session,
-    packet: &Encoded,
-    volatile: bool,
-    policy: FullQueue,
-) -> Result<(), crate::engine::SendError> {
-    use crate::engine::SendError;
-    if volatile {
-        session.send_volatile(&packet.0);
-        return Ok(());
-    }
-    match session.send_all(&packet.0) {
-        Err(SendError::QueueFull) if policy == FullQueue::Drop => {
-            session.count_dropped();
-            Err(SendError::QueueFull)
-        }
-        Err(SendError::QueueFull) => {
-            tracing::warn!(sid = %session.sid(), queued = session.queued_bytes(), "slow consumer: closing");
-            session.close_now(crate::engine::CloseReason::SlowConsumer);
-            Err(SendError::QueueFull)
-        }
-        other => other,
     }
 }
 

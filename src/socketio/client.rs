@@ -377,7 +377,7 @@ impl Client {
 
     fn send_control(&self, ty: PacketType, nsp: &str, data: Option<&Value>) {
         let packet = payload::control(ty, nsp, data);
-        let _ = super::adapter::deliver(&self.session, &packet, false, FullQueue::Close);
+        let _ = super::delivery::deliver(&self.session, &packet, false, FullQueue::Close);
     }
 
     /// The engine session closed: every socket leaves with the reason, and

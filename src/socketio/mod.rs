@@ -4,6 +4,7 @@
 mod adapter;
 mod client;
 mod config;
+mod delivery;
 mod handshake;
 mod namespace;
 pub mod packet;
@@ -11,6 +12,7 @@ mod payload;
 mod reason;
 mod recovery;
 mod socket;
+mod types;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock, Weak};

@@ -18,6 +18,7 @@ use super::adapter::{
     RemoteOp, Room,
 };
 use super::config::FullQueue;
+use super::delivery;
 use super::handshake::Handshake;
 use super::payload::{self, Encoded, Payload};
 use super::recovery::SessionStore;
@@ -236,7 +237,10 @@ impl NamespaceInner {
             delivering: Mutex::new(()),
             closed: AtomicBool::new(false),
         });
-        ns.adapter.attach(AdapterContext::new(&ns));
+        ns.adapter.attach(AdapterContext::new(
+            &ns.path,
+            Arc::new(WeakNamespace(Arc::downgrade(&ns))),
+        ));
         ns
     }
 
@@ -374,7 +378,8 @@ impl NamespaceInner {
         let mut sent = 0;
         for socket in sockets {
             let answer = socket.expect_ack(id);
-            if adapter::deliver(socket.session(), &packet, broadcast.opts.volatile, policy).is_err()
+            if delivery::deliver(socket.session(), &packet, broadcast.opts.volatile, policy)
+                .is_err()
             {
                 socket.forget_ack(id);
                 continue;
@@ -438,7 +443,7 @@ impl NamespaceInner {
             if let Some(socket) = self.socket(&sid).filter(Socket::connected) {
                 // A failure closed that client (slow consumer) or it is
                 // gone; the others still get the packet.
-                let _ = adapter::deliver(
+                let _ = delivery::deliver(
                     socket.session(),
                     packet,
                     opts.volatile,
@@ -492,6 +497,81 @@ impl NamespaceInner {
             .get(sid)
             .cloned()
     }
+}
+
+/// The namespace as its adapter reaches it: weakly, since the namespace
+/// owns the adapter.
+struct WeakNamespace(Weak<NamespaceInner>);
+
+impl adapter::LocalNamespace for WeakNamespace {
+    fn is_alive(&self) -> bool {
+        self.0.strong_count() > 0
+    }
+
+    fn broadcast(&self, broadcast: &RemoteBroadcast) -> Result<(), EmitError> {
+        let Some(ns) = self.0.upgrade() else {
+            return Ok(());
+        };
+        let mut opts = broadcast.opts.clone();
+        opts.local = true;
+        ns.emit_remote(&opts, &broadcast.data)
+    }
+
+    fn apply(&self, op: &RemoteOp) {
+        if let Some(ns) = self.0.upgrade() {
+            apply_local(&ns, op);
+        }
+    }
+
+    fn sockets(&self, opts: &BroadcastOptions) -> Vec<adapter::SocketInfo> {
+        self.0
+            .upgrade()
+            .map(|ns| local_sockets(&ns, opts))
+            .unwrap_or_default()
+    }
+
+    fn rooms(&self) -> Vec<Room> {
+        self.0
+            .upgrade()
+            .map(|ns| ns.adapter.all_rooms())
+            .unwrap_or_default()
+    }
+
+    fn broadcast_with_acks(
+        &self,
+        broadcast: &RemoteBroadcast,
+        timeout: Duration,
+        acks: tokio::sync::mpsc::UnboundedSender<Payload>,
+    ) -> usize {
+        match self.0.upgrade() {
+            Some(ns) => ns.emit_remote_with_acks(broadcast, timeout, acks),
+            None => 0,
+        }
+    }
+
+    fn server_side(&self, data: Payload, reply: Option<adapter::ServerSideReply>) -> bool {
+        match self.0.upgrade() {
+            Some(ns) => run_server_side(&ns, data, reply),
+            None => false,
+        }
+    }
+}
+
+/// This node's sockets that `opts` selects, as other nodes see them.
+fn local_sockets(ns: &NamespaceInner, opts: &BroadcastOptions) -> Vec<adapter::SocketInfo> {
+    ns.adapter
+        .select(opts)
+        .iter()
+        .filter_map(|sid| ns.socket(sid))
+        .map(|socket| {
+            adapter::SocketInfo::new(
+                socket.id().clone(),
+                socket.handshake().to_node_json(),
+                socket.rooms(),
+                socket.data(),
+            )
+        })
+        .collect()
 }
 
 /// A client on its way into a namespace (middlewares, recovery). Dropped
@@ -884,7 +964,7 @@ impl BroadcastOperator {
             .filter_map(|socket| {
                 let answer = socket.expect_ack(id);
                 let policy = self.ns.shared.full_queue;
-                if adapter::deliver(socket.session(), &packet, self.opts.volatile, policy).is_err()
+                if delivery::deliver(socket.session(), &packet, self.opts.volatile, policy).is_err()
                 {
                     // Not sent: nobody will answer it.
                     socket.forget_ack(id);
@@ -917,9 +997,7 @@ impl BroadcastOperator {
     /// to, joined to and removed from rooms, and disconnected, wherever it
     /// is.
     pub async fn fetch_sockets(&self) -> Result<Gathered<RemoteSocket>, AdapterError> {
-        let ctx = AdapterContext::new(&self.ns);
-        let mut items: Vec<RemoteSocket> = ctx
-            .sockets(&self.opts)
+        let mut items: Vec<RemoteSocket> = local_sockets(&self.ns, &self.opts)
             .into_iter()
             .map(|info| RemoteSocket::new(info, &self.ns))
             .collect();

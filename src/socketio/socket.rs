@@ -10,90 +10,17 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::sync::oneshot;
 
-use super::adapter::{self, BroadcastOptions, Room};
 use super::config::FullQueue;
+use super::delivery;
 use super::handshake::Handshake;
 use super::namespace::{BroadcastOperator, NamespaceInner};
 use super::packet::{Packet, PacketType, is_reserved_event};
 use super::payload::{self, Encoded, Payload};
 use super::reason::DisconnectReason;
 use super::recovery::PersistedSession;
-use crate::engine::{SendError, Session};
-
-/// A socket's id: random, for every client. (socket.io-client 2.x computes
-/// an id of its own from the engine session id; the server does not use
-/// it, because the engine session id is a credential: whoever knows it can
-/// poll the session.) Cheap to clone.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct SocketId(Arc<str>);
-
-impl SocketId {
-    /// The id as text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl From<&str> for SocketId {
-    fn from(s: &str) -> Self {
-        SocketId(s.into())
-    }
-}
-
-impl From<String> for SocketId {
-    fn from(s: String) -> Self {
-        SocketId(s.into())
-    }
-}
-
-impl fmt::Display for SocketId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl fmt::Debug for SocketId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "SocketId({})", self.0)
-    }
-}
-
-/// Why an emit failed.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum EmitError {
-    /// The data could not be serialised to JSON.
-    #[error("cannot serialise the event data: {0}")]
-    Serialize(#[from] serde_json::Error),
-    /// The event name is reserved by socket.io (`connect`, `disconnect`…).
-    #[error("reserved event name")]
-    ReservedEvent,
-    /// The socket is disconnected.
-    #[error("socket disconnected")]
-    Disconnected,
-    /// The client does not keep up: its outbound queue is full and its
-    /// connection was closed (reason "slow consumer").
-    #[error("outbound queue full")]
-    QueueFull,
-    /// The packet alone is larger than a client's whole outbound queue
-    /// (`max_queue_bytes`): it was sent to nobody, and no client was
-    /// closed for it.
-    #[error("message larger than the outbound queue bound (max_queue_bytes)")]
-    MessageTooLarge,
-    /// The cluster bus could not take it (see the adapter's counters).
-    #[error("the cluster bus could not take it: {0}")]
-    Cluster(String),
-}
-
-impl From<SendError> for EmitError {
-    fn from(e: SendError) -> Self {
-        match e {
-            SendError::QueueFull => EmitError::QueueFull,
-            SendError::MessageTooLarge => EmitError::MessageTooLarge,
-            _ => EmitError::Disconnected,
-        }
-    }
-}
+use super::types::{BroadcastOptions, Room};
+pub use super::types::{EmitError, SocketId};
+use crate::engine::Session;
 
 /// Why a room a client asked for was refused (see
 /// [`Socket::join_client_room`]).
@@ -602,13 +529,13 @@ impl Socket {
     }
 
     /// Sends an encoded packet to this client (slow-consumer policy of
-    /// [`adapter::deliver`]).
+    /// [`delivery::deliver`]).
     pub(crate) fn send(&self, packet: &Encoded) -> Result<(), EmitError> {
         if !self.connected() {
             return Err(EmitError::Disconnected);
         }
         self.0.ns.shared.check_size(packet)?;
-        adapter::deliver(&self.0.session, packet, false, self.0.ns.shared.full_queue)
+        delivery::deliver(&self.0.session, packet, false, self.0.ns.shared.full_queue)
             .map_err(EmitError::from)
     }
 
@@ -712,7 +639,7 @@ impl Socket {
     pub fn disconnect(&self) {
         if self.connected() {
             let packet = payload::control(PacketType::Disconnect, &self.0.ns.path, None);
-            let _ = adapter::deliver(&self.0.session, &packet, false, FullQueue::Close);
+            let _ = delivery::deliver(&self.0.session, &packet, false, FullQueue::Close);
             if let Some(handlers) =
                 self.leave_namespace(DisconnectReason::ServerNamespaceDisconnect)
             {
