@@ -64,6 +64,20 @@ async fn next(ws: &mut Ws) -> serde_json::Value {
     serde_json::from_str(text.strip_prefix("42").unwrap_or_else(|| panic!("{text}"))).unwrap()
 }
 
+/// One raw client on each of three nodes.
+async fn one_client_each(nodes: &[Node]) -> [Ws; 3] {
+    let (a, _) = nodes[0].server.ws_joined().await;
+    let (b, _) = nodes[1].server.ws_joined().await;
+    let (c, _) = nodes[2].server.ws_joined().await;
+    [a, b, c]
+}
+
+/// The client joins `room` through the contract's `join` (acked).
+async fn join(ws: &mut Ws, room: &str) {
+    ws_send(ws, &format!("421[\"join\",\"{room}\"]")).await;
+    assert_eq!(ws_event(ws).await, format!("431[\"{room}\"]"));
+}
+
 /// A broadcast to everyone from `from`: each client's next event is it,
 /// which proves nothing else reached them before.
 async fn marker(from: &Node, clients: &mut [&mut Ws], n: u32) {
@@ -78,11 +92,8 @@ async fn broadcasts_reach_every_node_and_local_ones_stay() {
     let redis = RedisServer::start().await;
     let nodes = cluster(&redis, 3).await;
     let (a, b, c) = (&nodes[0], &nodes[1], &nodes[2]);
-    let (mut wa, _) = a.server.ws_joined().await;
-    let (mut wb, _) = b.server.ws_joined().await;
-    let (mut wc, _) = c.server.ws_joined().await;
-    ws_send(&mut wb, "421[\"join\",\"r\"]").await;
-    assert_eq!(ws_event(&mut wb).await, "431[\"r\"]");
+    let [mut wa, mut wb, mut wc] = one_client_each(&nodes).await;
+    join(&mut wb, "r").await;
 
     // To all, from a node with one client.
     a.server.io.emit("all", &1).unwrap();
@@ -175,11 +186,8 @@ async fn room_operations_reach_sockets_on_every_node() {
     let redis = RedisServer::start().await;
     let nodes = cluster(&redis, 3).await;
     let (a, b, c) = (&nodes[0], &nodes[1], &nodes[2]);
-    let (mut wa, _) = a.server.ws_joined().await;
-    let (mut wb, _) = b.server.ws_joined().await;
-    let (mut wc, _) = c.server.ws_joined().await;
-    ws_send(&mut wb, "421[\"join\",\"r\"]").await;
-    assert_eq!(ws_event(&mut wb).await, "431[\"r\"]");
+    let [mut wa, mut wb, mut wc] = one_client_each(&nodes).await;
+    join(&mut wb, "r").await;
 
     // Everyone in "r" (only b, on node B) joins "team", from node A.
     a.server.io.of("/").unwrap().to("r").join("team");

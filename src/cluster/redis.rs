@@ -381,6 +381,30 @@ impl Inner {
         Ok(answers)
     }
 
+    /// A request every other node answers once: the request (made with its
+    /// id) goes out, and what `pick` takes from each answer is gathered
+    /// until all answered or `timeout`.
+    async fn ask_each_node<T>(
+        &self,
+        nsp: &str,
+        timeout: Duration,
+        request: impl FnOnce(String) -> wire::Request,
+        pick: impl Fn(wire::Response) -> Option<Vec<T>>,
+    ) -> Result<Gathered<T>, AdapterError> {
+        let others = self.other_nodes(nsp).await?;
+        if others == 0 {
+            return Ok(Gathered::default());
+        }
+        let id = request_id();
+        let request = request(id.clone());
+        let answers = self
+            .ask(nsp, &id, &request, timeout, |a| a.len() >= others)
+            .await?;
+        let silent = others.saturating_sub(answers.len());
+        let items = answers.into_iter().filter_map(pick).flatten().collect();
+        Ok(Gathered::new(items, silent))
+    }
+
     /// How many other nodes listen on `nsp`'s request channel.
     async fn other_nodes(&self, nsp: &str) -> Result<usize, AdapterError> {
         let mut conn = self.publisher.clone();
@@ -760,37 +784,29 @@ impl Adapter for RedisAdapter {
     ) -> AdapterFuture<Result<Gathered<SocketInfo>, AdapterError>> {
         let (bus, path, target) = (self.bus.clone(), self.path.clone(), target_of(opts));
         Box::pin(async move {
-            let others = bus.other_nodes(&path).await?;
-            if others == 0 {
-                return Ok(Gathered::default());
-            }
-            let id = request_id();
-            let request = wire::Request::Fetch {
-                uid: Some(bus.uid.clone()),
-                request_id: id.clone(),
+            let uid = Some(bus.uid.clone());
+            let request = |request_id| wire::Request::Fetch {
+                uid,
+                request_id,
                 target,
             };
-            let answers = bus
-                .ask(&path, &id, &request, timeout, |a| a.len() >= others)
-                .await?;
-            let silent = others.saturating_sub(answers.len());
-            let items = answers
-                .into_iter()
-                .filter_map(|a| match a {
-                    wire::Response::Fetch { sockets, .. } => Some(sockets),
-                    _ => None,
-                })
-                .flatten()
-                .map(|s| {
-                    SocketInfo::new(
-                        SocketId::from(s.id),
-                        s.handshake,
-                        s.rooms.into_iter().map(Room::from).collect(),
-                        s.data.unwrap_or(serde_json::Value::Null),
-                    )
-                })
-                .collect();
-            Ok(Gathered::new(items, silent))
+            let pick = |answer| match answer {
+                wire::Response::Fetch { sockets, .. } => Some(
+                    sockets
+                        .into_iter()
+                        .map(|s: wire::RemoteSocket| {
+                            SocketInfo::new(
+                                SocketId::from(s.id),
+                                s.handshake,
+                                s.rooms.into_iter().map(Room::from).collect(),
+                                s.data.unwrap_or(serde_json::Value::Null),
+                            )
+                        })
+                        .collect(),
+                ),
+                _ => None,
+            };
+            bus.ask_each_node(&path, timeout, request, pick).await
         })
     }
 
@@ -800,29 +816,15 @@ impl Adapter for RedisAdapter {
     ) -> AdapterFuture<Result<Gathered<Room>, AdapterError>> {
         let (bus, path) = (self.bus.clone(), self.path.clone());
         Box::pin(async move {
-            let others = bus.other_nodes(&path).await?;
-            if others == 0 {
-                return Ok(Gathered::default());
-            }
-            let id = request_id();
-            let request = wire::Request::AllRooms {
-                uid: Some(bus.uid.clone()),
-                request_id: id.clone(),
+            let uid = Some(bus.uid.clone());
+            let request = |request_id| wire::Request::AllRooms { uid, request_id };
+            let pick = |answer| match answer {
+                wire::Response::AllRooms { rooms, .. } => {
+                    Some(rooms.into_iter().map(Room::from).collect())
+                }
+                _ => None,
             };
-            let answers = bus
-                .ask(&path, &id, &request, timeout, |a| a.len() >= others)
-                .await?;
-            let silent = others.saturating_sub(answers.len());
-            let items = answers
-                .into_iter()
-                .filter_map(|a| match a {
-                    wire::Response::AllRooms { rooms, .. } => Some(rooms),
-                    _ => None,
-                })
-                .flatten()
-                .map(Room::from)
-                .collect();
-            Ok(Gathered::new(items, silent))
+            bus.ask_each_node(&path, timeout, request, pick).await
         })
     }
 
@@ -845,30 +847,19 @@ impl Adapter for RedisAdapter {
     ) -> AdapterFuture<Result<Gathered<serde_json::Value>, AdapterError>> {
         let (bus, path, data) = (self.bus.clone(), self.path.clone(), data.clone());
         Box::pin(async move {
-            let others = bus.other_nodes(&path).await?;
-            if others == 0 {
-                return Ok(Gathered::default());
-            }
-            let id = request_id();
-            let request = wire::Request::ServerSideEmit {
-                uid: Some(bus.uid.clone()),
-                request_id: Some(id.clone()),
+            let uid = Some(bus.uid.clone());
+            let request = |request_id| wire::Request::ServerSideEmit {
+                uid,
+                request_id: Some(request_id),
                 data,
             };
-            let answers = bus
-                .ask(&path, &id, &request, timeout, |a| a.len() >= others)
-                .await?;
-            let silent = others.saturating_sub(answers.len());
-            let items = answers
-                .into_iter()
-                .filter_map(|a| match a {
-                    wire::Response::ServerSideEmit { data, .. } => {
-                        Some(data.unwrap_or(serde_json::Value::Null))
-                    }
-                    _ => None,
-                })
-                .collect();
-            Ok(Gathered::new(items, silent))
+            let pick = |answer| match answer {
+                wire::Response::ServerSideEmit { data, .. } => {
+                    Some(vec![data.unwrap_or(serde_json::Value::Null)])
+                }
+                _ => None,
+            };
+            bus.ask_each_node(&path, timeout, request, pick).await
         })
     }
 

@@ -395,16 +395,7 @@ impl Session {
             let Some(deadline) = deadline else { return };
             tokio::select! {
                 _ = tokio::time::sleep_until(deadline) => {
-                    let tick = self.machine().tick(Instant::now());
-                    if tick.pinged {
-                        self.wake_outbound();
-                    }
-                    if tick.timed_out {
-                        self.close_with(CloseReason::PingTimeout, false);
-                    }
-                    if tick.finished {
-                        self.finished();
-                    }
+                    self.apply_deadlines();
                 }
                 _ = &mut notified => {}
             }
