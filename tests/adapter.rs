@@ -13,7 +13,7 @@ use common::sio::{SioServer, config};
 use common::{ws_event, ws_send};
 use socketgate::socketio::{
     Adapter, AdapterContext, BroadcastOptions, LocalAdapter, RecoveryConfig, RemoteBroadcast, Room,
-    SocketId, SocketIo,
+    SocketIo,
 };
 
 /// A broadcast handed to the adapter: namespace, rooms, and its data (event
@@ -29,23 +29,8 @@ struct Recording {
 }
 
 impl Adapter for Recording {
-    fn join(&self, sid: &SocketId, rooms: &[Room]) {
-        self.rooms.join(sid, rooms);
-    }
-    fn leave(&self, sid: &SocketId, rooms: &[Room]) {
-        self.rooms.leave(sid, rooms);
-    }
-    fn leave_all(&self, sid: &SocketId) {
-        self.rooms.leave_all(sid);
-    }
-    fn rooms_of(&self, sid: &SocketId) -> Vec<Room> {
-        self.rooms.rooms_of(sid)
-    }
-    fn select(&self, opts: &BroadcastOptions) -> Vec<SocketId> {
-        self.rooms.select(opts)
-    }
-    fn all_rooms(&self) -> Vec<Room> {
-        self.rooms.all_rooms()
+    fn local(&self) -> &LocalAdapter {
+        &self.rooms
     }
     fn attach(&self, ctx: AdapterContext) {
         assert_eq!(ctx.path(), self.nsp);

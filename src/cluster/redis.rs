@@ -724,28 +724,8 @@ struct RedisAdapter {
 }
 
 impl Adapter for RedisAdapter {
-    fn join(&self, sid: &SocketId, rooms: &[Room]) {
-        self.rooms.join(sid, rooms);
-    }
-
-    fn leave(&self, sid: &SocketId, rooms: &[Room]) {
-        self.rooms.leave(sid, rooms);
-    }
-
-    fn leave_all(&self, sid: &SocketId) {
-        self.rooms.leave_all(sid);
-    }
-
-    fn rooms_of(&self, sid: &SocketId) -> Vec<Room> {
-        self.rooms.rooms_of(sid)
-    }
-
-    fn select(&self, opts: &BroadcastOptions) -> Vec<SocketId> {
-        self.rooms.select(opts)
-    }
-
-    fn all_rooms(&self) -> Vec<Room> {
-        self.rooms.all_rooms()
+    fn local(&self) -> &LocalAdapter {
+        &self.rooms
     }
 
     fn attach(&self, ctx: AdapterContext) {

@@ -91,19 +91,36 @@ pub enum AdapterError {
 pub type AdapterFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
 /// Room membership and broadcast fan-out of one namespace.
+///
+/// Local membership lives in a [`LocalAdapter`] the adapter holds
+/// ([`local`](Self::local)); the membership methods default to it.
 pub trait Adapter: Send + Sync + 'static {
+    /// The rooms of this node's sockets.
+    fn local(&self) -> &LocalAdapter;
     /// Adds a socket to rooms.
-    fn join(&self, sid: &SocketId, rooms: &[Room]);
+    fn join(&self, sid: &SocketId, rooms: &[Room]) {
+        self.local().add(sid, rooms);
+    }
     /// Removes a socket from rooms.
-    fn leave(&self, sid: &SocketId, rooms: &[Room]);
+    fn leave(&self, sid: &SocketId, rooms: &[Room]) {
+        self.local().remove(sid, rooms);
+    }
     /// Removes a socket from every room (it disconnected).
-    fn leave_all(&self, sid: &SocketId);
+    fn leave_all(&self, sid: &SocketId) {
+        self.local().remove_all(sid);
+    }
     /// The rooms a socket is in.
-    fn rooms_of(&self, sid: &SocketId) -> Vec<Room>;
+    fn rooms_of(&self, sid: &SocketId) -> Vec<Room> {
+        self.local().rooms_of_socket(sid)
+    }
     /// The local sockets a broadcast reaches.
-    fn select(&self, opts: &BroadcastOptions) -> Vec<SocketId>;
+    fn select(&self, opts: &BroadcastOptions) -> Vec<SocketId> {
+        self.local().selected(opts)
+    }
     /// Every room with a local socket in it (sockets' own rooms included).
-    fn all_rooms(&self) -> Vec<Room>;
+    fn all_rooms(&self) -> Vec<Room> {
+        self.local().rooms()
+    }
     /// Called once when the namespace exists, with the handle through
     /// which what other nodes send is delivered here.
     fn attach(&self, ctx: AdapterContext) {
@@ -383,7 +400,14 @@ impl LocalAdapter {
 }
 
 impl Adapter for LocalAdapter {
-    fn join(&self, sid: &SocketId, rooms: &[Room]) {
+    fn local(&self) -> &LocalAdapter {
+        self
+    }
+}
+
+impl LocalAdapter {
+    /// Adds a socket to rooms.
+    pub fn add(&self, sid: &SocketId, rooms: &[Room]) {
         let mut s = self.write();
         for room in rooms {
             s.rooms.entry(room.clone()).or_default().insert(sid.clone());
@@ -394,7 +418,8 @@ impl Adapter for LocalAdapter {
         }
     }
 
-    fn leave(&self, sid: &SocketId, rooms: &[Room]) {
+    /// Removes a socket from rooms.
+    pub fn remove(&self, sid: &SocketId, rooms: &[Room]) {
         let mut s = self.write();
         for room in rooms {
             if let Some(members) = s.rooms.get_mut(room) {
@@ -409,7 +434,8 @@ impl Adapter for LocalAdapter {
         }
     }
 
-    fn leave_all(&self, sid: &SocketId) {
+    /// Removes a socket from every room.
+    pub fn remove_all(&self, sid: &SocketId) {
         let mut s = self.write();
         let Some(joined) = s.sockets.remove(sid) else {
             return;
@@ -424,7 +450,8 @@ impl Adapter for LocalAdapter {
         }
     }
 
-    fn rooms_of(&self, sid: &SocketId) -> Vec<Room> {
+    /// The rooms a socket is in.
+    pub fn rooms_of_socket(&self, sid: &SocketId) -> Vec<Room> {
         self.read()
             .sockets
             .get(sid)
@@ -432,11 +459,13 @@ impl Adapter for LocalAdapter {
             .unwrap_or_default()
     }
 
-    fn all_rooms(&self) -> Vec<Room> {
+    /// Every room with a socket in it.
+    pub fn rooms(&self) -> Vec<Room> {
         self.read().rooms.keys().cloned().collect()
     }
 
-    fn select(&self, opts: &BroadcastOptions) -> Vec<SocketId> {
+    /// The sockets a broadcast reaches.
+    pub fn selected(&self, opts: &BroadcastOptions) -> Vec<SocketId> {
         let s = self.read();
         let excluded = |sid: &SocketId| {
             opts.except_sid.as_ref() == Some(sid)
