@@ -186,7 +186,19 @@ fn on_connect(socket: Socket) {
                         .iter()
                         .map(|(id, e)| json!({ "id": id.as_str(), "error": e.to_string() }))
                         .collect();
-                    json!({ "replies": replies, "missing": missing })
+                    // Sockets on other nodes of a cluster answer without
+                    // their id.
+                    let remote: Vec<_> = results
+                        .remote_replies
+                        .iter()
+                        .map(|answer| Value::from(answer.args.clone()))
+                        .collect();
+                    json!({
+                        "replies": replies,
+                        "missing": missing,
+                        "remote": remote,
+                        "remoteMissing": results.remote_missing,
+                    })
                 }
                 Err(e) => json!({ "error": e.to_string() }),
             };
