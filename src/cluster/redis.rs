@@ -45,7 +45,8 @@ pub struct RedisConfig {
     pub publish_queue: usize,
     /// Messages received and not yet handled, at most; default 10 000.
     pub receive_queue: usize,
-    /// How often the bus is checked (and reconnected); default 500 ms.
+    /// How often the bus is checked (and reconnected); default 500 ms
+    /// (100 ms at most while it is down).
     pub health_interval: Duration,
 }
 
@@ -690,6 +691,13 @@ async fn health_loop(inner: Weak<Inner>) {
             Ok(_) => set_up(&i, true, None),
             Err(e) => set_up(&i, false, Some(&e.to_string())),
         }
+        // Looked at more often while Redis is away, so that traffic
+        // resumes soon after it is back.
+        let interval = if i.counters.state.load(Ordering::Relaxed) == UP {
+            interval
+        } else {
+            interval.min(Duration::from_millis(100))
+        };
         drop(i);
         tokio::select! {
             _ = tokio::time::sleep(interval) => {}
