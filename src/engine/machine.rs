@@ -649,10 +649,10 @@ impl Machine {
         }
     }
 
-    /// Whether the client probed the new WebSocket: its `5` may be on the
-    /// way, and the upgrade settles at any moment.
-    pub(crate) fn is_upgrade_probed(&self) -> bool {
-        self.state == (State::Upgrading { probed: true })
+    /// Whether a WebSocket is attached for an upgrade that has not settled
+    /// (probed or not).
+    pub(crate) fn is_upgrading(&self) -> bool {
+        matches!(self.state, State::Upgrading { .. })
     }
 
     /// `5` arrived: the WebSocket becomes the session's transport.
@@ -974,9 +974,9 @@ mod tests {
         assert_eq!(m.poll_step(id, 100), sent(&["4during"]));
         m.poll_end(id);
         m.push(text("4queued")).unwrap();
-        assert!(!m.is_upgrade_probed());
+        assert!(m.is_upgrading(), "attached, not probed yet");
         assert!(m.upgrade_probe());
-        assert!(m.is_upgrade_probed());
+        assert!(m.is_upgrading());
         let id = m.poll_begin().unwrap();
         assert_eq!(
             m.poll_step(id, 100),
@@ -985,7 +985,7 @@ mod tests {
         );
         m.poll_end(id);
         assert!(m.upgrade_complete());
-        assert!(!m.is_upgrade_probed());
+        assert!(!m.is_upgrading());
         assert_eq!(m.transport(), TransportKind::WebSocket);
         assert_eq!(m.poll_begin(), Err(PollRefusal::WrongTransport));
         assert_eq!(m.post_begin(), Err(PollRefusal::WrongTransport));

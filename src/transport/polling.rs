@@ -98,11 +98,17 @@ const UPGRADE_SETTLE: Duration = Duration::from_millis(100);
 /// `5` would stall every such upgrade until it timed out. After the hold,
 /// a GET ends with the noop (the client is pausing) and a POST is read,
 /// as before.
+///
+/// The same holds for a request that arrives after the WebSocket was
+/// attached and before its `2probe` was read: the three may have been sent
+/// together, and which connection's task runs first must not decide the
+/// answer. Real clients rarely poll in that window (they are waiting for
+/// `3probe`), so the hold costs them nothing in the common case.
 async fn settle_upgrade(session: &Session) {
-    if !session.machine().is_upgrade_probed() {
+    if !session.machine().is_upgrading() {
         return;
     }
-    let settled = session.wait_outbound(|m| (!m.is_upgrade_probed()).then_some(()));
+    let settled = session.wait_outbound(|m| (!m.is_upgrading()).then_some(()));
     let _ = tokio::time::timeout(UPGRADE_SETTLE, settled).await;
 }
 

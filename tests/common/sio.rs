@@ -193,12 +193,13 @@ fn on_connect(socket: Socket) {
                         .iter()
                         .map(|answer| Value::from(answer.args.clone()))
                         .collect();
-                    json!({
-                        "replies": replies,
-                        "missing": missing,
-                        "remote": remote,
-                        "remoteMissing": results.remote_missing,
-                    })
+                    let mut report = json!({ "replies": replies, "missing": missing });
+                    // Only in a cluster, where other nodes were asked.
+                    if !remote.is_empty() || results.remote_missing > 0 {
+                        report["remote"] = Value::from(remote);
+                        report["remoteMissing"] = Value::from(results.remote_missing);
+                    }
+                    report
                 }
                 Err(e) => json!({ "error": e.to_string() }),
             };
