@@ -69,6 +69,12 @@ pub(crate) async fn poll(
     if finished {
         session.finished();
     }
+    // This GET was pending when its client's POST closed the session: it
+    // is the GET in flight the close left a note for, and it has had its
+    // noop. A later GET must learn the session is gone.
+    if session.machine().close_reason() == Some(CloseReason::TransportClose) {
+        engine.take_client_close(&session.sid());
+    }
     answer(session.protocol(), framing, &frames)
 }
 
