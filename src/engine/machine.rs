@@ -621,6 +621,13 @@ impl Machine {
         }
     }
 
+    /// [`ws_step`](Self::ws_step) once the writer wrote (flushed) `written`
+    /// bytes it had taken.
+    pub(crate) fn ws_step_after(&mut self, written: usize) -> WsStep {
+        self.written(written);
+        self.ws_step()
+    }
+
     /// The WebSocket writer wrote (flushed) `bytes` it had taken.
     pub(crate) fn written(&mut self, bytes: usize) {
         self.in_flight = self.in_flight.saturating_sub(bytes);

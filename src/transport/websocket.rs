@@ -237,8 +237,15 @@ async fn run(session: Session, mut ws: Ws) {
     // The close code a refused client frame calls for; when unset, the
     // session's close reason decides.
     let mut failure_code = None;
+    // Bytes written since the last look at the queue: released with that
+    // look (one lock, not two, per write), then senders waiting for room
+    // are woken.
+    let mut written_bytes = 0;
     loop {
-        let step = session.machine().ws_step();
+        let step = session.machine().ws_step_after(written_bytes);
+        if std::mem::take(&mut written_bytes) > 0 {
+            session.wake_drained();
+        }
         match step {
             WsStep::Send(frames) => {
                 let bytes: usize = frames.iter().map(Frame::len).sum();
@@ -253,9 +260,9 @@ async fn run(session: Session, mut ws: Ws) {
                     r = write => r,
                     _ = session.terminated().cancelled() => break,
                 };
-                // Written to the socket: no longer ours to hold.
-                session.machine().written(bytes);
-                session.wake_drained();
+                // Written to the socket: no longer ours to hold (counted
+                // off at the next look at the queue, just below).
+                written_bytes = bytes;
                 if let Err(e) = written {
                     tracing::debug!(sid = %session.sid(), error = %e, "WebSocket write failed");
                     session.close_with(CloseReason::TransportError, false);
