@@ -368,6 +368,17 @@ async fn call_ack(ws: &mut Ws, id: u32, event: &str, arg: serde_json::Value) -> 
     }
 }
 
+/// The other nodes' answers to a broadcast with acks, sorted.
+fn remote_answers(results: &socketgate::socketio::AckResults) -> Vec<String> {
+    let mut replies: Vec<String> = results
+        .remote_replies
+        .iter()
+        .map(|p| p.args[0].as_str().unwrap().to_owned())
+        .collect();
+    replies.sort();
+    replies
+}
+
 async fn wait_servers(node: &Node, n: usize) {
     let ns = node.server.io.of("/").unwrap();
     let deadline = tokio::time::Instant::now() + common::DEADLINE;
@@ -588,12 +599,7 @@ async fn a_node_socket_io_server_and_socketgate_nodes_share_a_cluster() {
         ws_send(ws, &format!("43{id}[\"{answer}\"]")).await;
     }
     let results = poll.await.unwrap();
-    let mut replies: Vec<String> = results
-        .remote_replies
-        .iter()
-        .map(|p| p.args[0].as_str().unwrap().to_owned())
-        .collect();
-    replies.sort();
+    let replies = remote_answers(&results);
     assert_eq!(replies, ["yes-b", "yes-n"]);
     assert_eq!((results.remote_missing, results.silent_nodes), (0, 0));
 
@@ -712,12 +718,7 @@ async fn fetch_sockets_acks_and_rooms_span_the_nodes() {
         ws_send(ws, &format!("43{id}[\"{answer}\"]")).await;
     }
     let results = poll.await.unwrap();
-    let mut replies: Vec<String> = results
-        .remote_replies
-        .iter()
-        .map(|p| p.args[0].as_str().unwrap().to_owned())
-        .collect();
-    replies.sort();
+    let replies = remote_answers(&results);
     assert_eq!(replies, ["yes-b", "yes-c"]);
     assert_eq!(results.remote_missing, 1, "c2 did not answer");
     assert_eq!(results.silent_nodes, 0);

@@ -144,7 +144,25 @@ impl Session {
     /// session closes, or at once ([`SendError::MessageTooLarge`]) when the
     /// messages alone are larger than the whole queue.
     pub async fn send_all_wait(&self, messages: &[Message]) -> Result<(), SendError> {
-        let frames = || messages.iter().map(Message::frame);
+        let pushed = self
+            .until_room(|m| match m.push_all(messages.iter().map(Message::frame)) {
+                Err(SendError::QueueFull) => None,
+                done => Some(done),
+            })
+            .await;
+        if pushed.is_ok() {
+            self.0.outbound.notify_waiters();
+        }
+        pushed
+    }
+
+    /// Tries `attempt` on the machine until it has an answer (`Some`),
+    /// waiting for the transport to drain between tries; a close ends the
+    /// wait with [`SendError::Closed`].
+    async fn until_room(
+        &self,
+        mut attempt: impl FnMut(&mut Machine) -> Option<Result<(), SendError>>,
+    ) -> Result<(), SendError> {
         // Counted before registering, so the transport that drains after
         // our look at the queue sees us (the machine's mutex orders both).
         self.0.drain_waiters.fetch_add(1, Ordering::SeqCst);
@@ -153,14 +171,8 @@ impl Session {
             let drained = self.0.drained.notified();
             tokio::pin!(drained);
             drained.as_mut().enable();
-            let pushed = self.machine().push_all(frames());
-            match pushed {
-                Err(SendError::QueueFull) => {}
-                Ok(()) => {
-                    self.0.outbound.notify_waiters();
-                    return Ok(());
-                }
-                other => return other,
+            if let Some(answer) = attempt(&mut self.machine()) {
+                return answer;
             }
             tokio::select! {
                 _ = &mut drained => {}
@@ -228,29 +240,16 @@ impl Session {
     /// [`send_all_wait`](Self::send_all_wait)); nothing is queued. Fails when
     /// the session closes, or at once when `bytes` alone pass the bound.
     pub async fn wait_room(&self, bytes: usize) -> Result<(), SendError> {
-        self.0.drain_waiters.fetch_add(1, Ordering::SeqCst);
-        let _waiting = DrainWaiter(&self.0.drain_waiters);
-        loop {
-            let drained = self.0.drained.notified();
-            tokio::pin!(drained);
-            drained.as_mut().enable();
-            {
-                let m = self.machine();
-                if !m.is_open() {
-                    return Err(SendError::Closed);
-                }
-                if bytes > m.max_queue_bytes() {
-                    return Err(SendError::MessageTooLarge);
-                }
-                if m.held_bytes() + bytes <= m.max_queue_bytes() {
-                    return Ok(());
-                }
+        self.until_room(|m| {
+            if !m.is_open() {
+                Some(Err(SendError::Closed))
+            } else if bytes > m.max_queue_bytes() {
+                Some(Err(SendError::MessageTooLarge))
+            } else {
+                (m.held_bytes() + bytes <= m.max_queue_bytes()).then_some(Ok(()))
             }
-            tokio::select! {
-                _ = &mut drained => {}
-                _ = self.0.terminated.cancelled() => return Err(SendError::Closed),
-            }
-        }
+        })
+        .await
     }
 
     /// Whether a polling GET and a polling POST are in progress, in that
