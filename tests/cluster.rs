@@ -752,6 +752,15 @@ async fn fetch_sockets_acks_and_rooms_span_the_nodes() {
         "b, c and c2 still answered: {found:?}"
     );
     drop(mute);
+
+    // A fetched socket leaves a room, and is disconnected, on its node.
+    fb.leave("fetched");
+    common::until("the remote leave", || {
+        !socket_b.rooms().iter().any(|r| &**r == "fetched")
+    })
+    .await;
+    fb.disconnect();
+    assert_eq!(ws_event(&mut wb).await, "41");
 }
 
 /// Hostile or broken messages on every channel: counted as malformed and

@@ -144,3 +144,46 @@ async fn a_connect_handler_that_panics_does_not_stall_the_socket() {
     ws_send(&mut other, "40/boom,").await;
     assert!(ws_event(&mut other).await.starts_with("40/boom,"));
 }
+
+/// A dynamic namespace's room policy names the rooms its clients ask for,
+/// and `max_client_rooms` bounds how many they join.
+#[tokio::test]
+async fn room_policies_and_bounds_apply_to_dynamic_namespaces() {
+    let server = SioServer::start(config().max_client_rooms(2)).await;
+    server
+        .io
+        .dyn_ns_with(
+            |p| p.starts_with("/team-"),
+            |socket| socketgate::gateway::self_service_rooms(&socket),
+        )
+        .room_policy(|socket, name| {
+            Ok(socketgate::socketio::Room::from(format!(
+                "{}:{name}",
+                socket.ns()
+            )))
+        });
+    let mut ws = server.ws_open().await;
+    ws_send(&mut ws, "40/team-1,").await;
+    assert!(ws_event(&mut ws).await.starts_with("40/team-1,"));
+    for (id, room) in ["a", "b"].iter().enumerate() {
+        ws_send(&mut ws, &format!("42/team-1,{id}[\"join\",\"{room}\"]")).await;
+        assert_eq!(
+            ws_event(&mut ws).await,
+            format!("43/team-1,{id}[\"{room}\"]")
+        );
+    }
+    ws_send(&mut ws, "42/team-1,9[\"join\",\"c\"]").await;
+    assert_eq!(
+        ws_event(&mut ws).await,
+        "43/team-1,9[{\"error\":\"too many rooms (at most 2)\"}]"
+    );
+    let socket = server.io.of("/team-1").unwrap().sockets()[0].clone();
+    let mut rooms: Vec<String> = socket
+        .rooms()
+        .iter()
+        .filter(|r| &***r != socket.id().as_str())
+        .map(|r| r.to_string())
+        .collect();
+    rooms.sort();
+    assert_eq!(rooms, ["/team-1:a", "/team-1:b"]);
+}
