@@ -21,11 +21,15 @@ struct Node {
 }
 
 async fn node(redis: &RedisServer) -> Node {
+    node_with(RedisConfig::new(redis.url())).await
+}
+
+async fn node_with(bus: RedisConfig) -> Node {
     // A heartbeat slow enough for raw clients that do not read while the
     // test waits on something else.
     let mut cfg = config();
     cfg.engine = cfg.engine.ping_interval(Duration::from_secs(10));
-    let bus = RedisBus::new(RedisConfig::new(redis.url())).unwrap();
+    let bus = RedisBus::new(bus).unwrap();
     let io = SocketIo::builder()
         .config(cfg)
         .adapter(bus.adapter_factory())
@@ -249,6 +253,12 @@ async fn a_redis_restart_loses_only_what_was_sent_while_it_was_down() {
     a.server.io.emit("while-down", &1).unwrap();
     assert_eq!(next(&mut wa).await, serde_json::json!(["while-down", 1]));
     common::until("the unpublished count", || a.bus.stats().unpublished >= 1).await;
+    // What can only go to other nodes says it could not.
+    let refused = a.server.io.of("/").unwrap().server_side_emit("hello", &1);
+    assert!(
+        matches!(refused, Err(socketgate::socketio::EmitError::Cluster(_))),
+        "{refused:?}"
+    );
 
     let _redis = RedisServer::start_on(port).await;
     let back = tokio::time::Instant::now();
@@ -366,6 +376,16 @@ async fn call_ack(ws: &mut Ws, id: u32, event: &str, arg: serde_json::Value) -> 
             return serde_json::from_str::<serde_json::Value>(ack).unwrap()[0].clone();
         }
     }
+}
+
+/// JSON strings, sorted.
+fn sorted_texts(values: &[serde_json::Value]) -> Vec<String> {
+    let mut texts: Vec<String> = values
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect();
+    texts.sort();
+    texts
 }
 
 /// The other nodes' answers to a broadcast with acks, sorted.
@@ -844,12 +864,7 @@ async fn server_side_events_reach_the_other_nodes_and_come_back_answered() {
         .server_side_emit_with_ack("hello", &2, Duration::from_secs(2))
         .await
         .unwrap();
-    let mut answers: Vec<String> = answers
-        .items
-        .iter()
-        .map(|v| v.as_str().unwrap().to_owned())
-        .collect();
-    answers.sort();
+    let answers = sorted_texts(&answers.items);
     assert_eq!(answers, ["b:2", "c:2"]);
 
     // A Node server in the cluster answers and asks too.
@@ -859,12 +874,7 @@ async fn server_side_events_reach_the_other_nodes_and_come_back_answered() {
         .server_side_emit_with_ack("hello", &3, Duration::from_secs(2))
         .await
         .unwrap();
-    let mut answers: Vec<String> = answers
-        .items
-        .iter()
-        .map(|v| v.as_str().unwrap().to_owned())
-        .collect();
-    answers.sort();
+    let answers = sorted_texts(&answers.items);
     assert_eq!(answers, ["b:3", "c:3", "node:3"]);
     let mut wn = node_client(port).await;
     let report = call_ack(&mut wn, 1, "sse", serde_json::json!(4)).await;
@@ -895,4 +905,38 @@ async fn socket_io_clients_spread_over_three_nodes() {
         let stats = node.bus.stats();
         assert_eq!((stats.unpublished, stats.malformed), (0, 0), "{stats:?}");
     }
+}
+
+/// Two clusters on one Redis, kept apart by their channel prefix.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_channel_prefix_keeps_clusters_apart() {
+    let redis = RedisServer::start().await;
+    let mut app2 = RedisConfig::new(redis.url());
+    app2.prefix = "app2".to_owned();
+    let (a, b) = (node_with(app2.clone()).await, node_with(app2).await);
+    let other = node(&redis).await;
+    let client = redis::Client::open(redis.url()).unwrap();
+    let conn = client.get_multiplexed_async_connection().await.unwrap();
+    common::until_async("both app2 nodes to subscribe", || {
+        let mut conn = conn.clone();
+        async move {
+            let counts: Vec<(String, usize)> = redis::cmd("PUBSUB")
+                .arg("NUMSUB")
+                .arg("app2-request#/#")
+                .arg("socket.io-request#/#")
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            counts[0].1 == 2 && counts[1].1 == 1
+        }
+    })
+    .await;
+    let (mut wb, _) = b.server.ws_joined().await;
+    let (mut wo, _) = other.server.ws_joined().await;
+    a.server.io.emit("app2", &1).unwrap();
+    assert_eq!(next(&mut wb).await, serde_json::json!(["app2", 1]));
+    // The node on the default prefix got nothing: its next event is its
+    // own marker.
+    other.server.io.emit("marker", &2).unwrap();
+    assert_eq!(next(&mut wo).await, serde_json::json!(["marker", 2]));
 }

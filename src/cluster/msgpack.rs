@@ -658,10 +658,11 @@ fn len32(n: usize) -> u32 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn hex(s: &str) -> Bytes {
+    /// Bytes from hex text (whitespace ignored); the wire tests use it too.
+    pub(crate) fn hex(s: &str) -> Bytes {
         let s: String = s.split_whitespace().collect();
         (0..s.len())
             .step_by(2)

@@ -1264,15 +1264,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-
-    fn hex(s: &str) -> Bytes {
-        let s: String = s.split_whitespace().collect();
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect::<Vec<u8>>()
-            .into()
-    }
+    use crate::cluster::msgpack::tests::hex;
 
     /// One file of `tests/fixtures/cluster/`, written by
     /// `tests/node/cluster-fixtures.mjs` from the real Node packages.

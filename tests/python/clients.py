@@ -57,6 +57,15 @@ timer.daemon = True
 timer.start()
 
 
+
+def expected(name, what, event, value):
+    """The value of the inbox entry that should be the event `what` (an error reported by a
+    handler fails the run)."""
+    if event == "error":
+        raise Failed(f"{name}: {value}")
+    check(f"{name}: the event after {what}", event, what)
+    return value
+
 class Failed(Exception):
     pass
 
@@ -118,10 +127,7 @@ class SyncPeer:
             event, value = self.inbox.get(timeout=WAIT)
         except queue.Empty:
             raise Failed(f"{self.name}: no {what} within {WAIT} s")
-        if event == "error":
-            raise Failed(f"{self.name}: {value}")
-        check(f"{self.name}: the event after {what}", event, what)
-        return value
+        return expected(self.name, what, event, value)
 
     def disconnect(self):
         # python-engineio 4.15.1's polling disconnect can miss its close packet and then
@@ -207,10 +213,7 @@ class AsyncPeer:
             event, value = await asyncio.wait_for(self.inbox.get(), WAIT)
         except asyncio.TimeoutError:
             raise Failed(f"{self.name}: no {what} within {WAIT} s")
-        if event == "error":
-            raise Failed(f"{self.name}: {value}")
-        check(f"{self.name}: the event after {what}", event, what)
-        return value
+        return expected(self.name, what, event, value)
 
     async def disconnect(self):
         # Bounded, as for the sync client: the verdict must not wait on a long poll.
