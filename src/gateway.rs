@@ -17,6 +17,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -30,7 +31,7 @@ use tokio::net::TcpListener;
 use tower::Layer;
 use tower::util::MapRequest;
 
-use crate::cluster::{RedisBus, RedisConfig};
+use crate::cluster::{NodeRegistry, NodesConfig, RedisBus, RedisConfig};
 use crate::engine::Engine;
 use crate::socketio::{Event, Room, Socket, SocketIo, SocketIoConfig};
 
@@ -56,6 +57,17 @@ pub struct GatewayConfig {
     /// Redis for a cluster of nodes (the Node socket.io Redis adapter's
     /// format); default none: one node, in memory.
     pub redis_url: Option<String>,
+    /// The secret the nodes of a cluster share: with it, a request for a
+    /// session another node owns is forwarded there (no sticky load
+    /// balancer needed); default none: such a request gets "Session ID
+    /// unknown".
+    pub cluster_secret: Option<String>,
+    /// This node's id in the cluster (1–65535); default none: a free
+    /// random one.
+    pub node_id: Option<u16>,
+    /// Where the other nodes reach this one; default the listening address
+    /// (which must then not be a wildcard such as 0.0.0.0).
+    pub advertise_addr: Option<SocketAddr>,
 }
 
 impl Default for GatewayConfig {
@@ -69,6 +81,9 @@ impl Default for GatewayConfig {
                 "client-demo/node_modules/socket.io-client/dist/socket.io.min.js",
             )),
             redis_url: None,
+            cluster_secret: None,
+            node_id: None,
+            advertise_addr: None,
         }
     }
 }
@@ -101,6 +116,24 @@ impl GatewayConfig {
     /// Sets [`redis_url`](Self::redis_url).
     pub fn redis_url(mut self, url: Option<String>) -> Self {
         self.redis_url = url;
+        self
+    }
+
+    /// Sets [`cluster_secret`](Self::cluster_secret).
+    pub fn cluster_secret(mut self, secret: Option<String>) -> Self {
+        self.cluster_secret = secret;
+        self
+    }
+
+    /// Sets [`node_id`](Self::node_id).
+    pub fn node_id(mut self, id: Option<u16>) -> Self {
+        self.node_id = id;
+        self
+    }
+
+    /// Sets [`advertise_addr`](Self::advertise_addr).
+    pub fn advertise_addr(mut self, addr: Option<SocketAddr>) -> Self {
+        self.advertise_addr = addr;
         self
     }
 
@@ -224,12 +257,23 @@ fn asset(content_type: &'static str, body: impl Into<Body>) -> Response<Body> {
     res
 }
 
+/// The cluster this gateway is a node of.
+#[derive(Clone, Default)]
+struct Cluster {
+    bus: Option<RedisBus>,
+    nodes: Option<NodeRegistry>,
+}
+
 /// `GET /health`: the engine's live counters, for monitoring and for
 /// load balancers' health checks.
-fn health(engine: &Engine, recovery_ms: u128, bus: Option<&RedisBus>) -> Response<Body> {
+fn health(engine: &Engine, recovery_ms: u128, cluster: &Cluster) -> Response<Body> {
     let stats = engine.stats();
-    let cluster = bus.map(|bus| {
+    let bus = cluster.bus.as_ref().map(|bus| {
         let s = bus.stats();
+        let nodes = cluster.nodes.as_ref().map(|n| {
+            let n = n.stats();
+            serde_json::json!({ "alive": n.alive, "joined": n.joined, "died": n.died })
+        });
         serde_json::json!({
             "bus": if s.up { "up" } else { "down" },
             "uid": bus.uid(),
@@ -238,18 +282,41 @@ fn health(engine: &Engine, recovery_ms: u128, bus: Option<&RedisBus>) -> Respons
             "received": s.received,
             "malformed": s.malformed,
             "dropped_incoming": s.dropped_incoming,
+            "nodes": nodes,
         })
     });
     let body = serde_json::json!({
-        "status": "ok",
+        "status": if engine.is_shutting_down() { "shutting down" } else { "ok" },
+        "node_id": engine.config().node_id,
         "sessions": stats.sessions,
         "volatile_dropped": stats.volatile_dropped,
         "slow_consumer_closes": stats.slow_consumer_closes,
         "dropped_full": stats.dropped_full,
         "recovery_ms": recovery_ms,
-        "cluster": cluster,
+        "cluster": bus,
+        "routing": {
+            "forwarded": stats.forwarded,
+            "forward_failures": stats.forward_failures,
+            "relayed": stats.relayed,
+            "served_forwarded": stats.served_forwarded,
+            "refused_forwards": stats.refused_forwards,
+            "owner_unknown": stats.owner_unknown,
+        },
     });
     asset("application/json", body.to_string())
+}
+
+/// `GET /ready`: 200 while the node takes new clients, 503 once it is
+/// shutting down (so a load balancer stops sending it handshakes first).
+fn ready(engine: &Engine) -> Response<Body> {
+    let mut res = asset(
+        "application/json",
+        serde_json::json!({ "ready": !engine.is_shutting_down() }).to_string(),
+    );
+    if engine.is_shutting_down() {
+        *res.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+    }
+    res
 }
 
 /// A file read now, or 404 when it cannot be read.
@@ -266,16 +333,16 @@ fn not_found() -> Response<Body> {
     res
 }
 
-/// The gateway's own routes: the demo page, the client bundle when present
-/// and `/health`. socket.io is not among them: mount `io.layer()` around
+/// The gateway's own routes: the demo page, the client bundle when present,
+/// `/health` and `/ready`. socket.io is not among them: mount `io.layer()` around
 /// the router, as [`serve`] does. The socket.io path must be the default
 /// one for the page and the bundle route to line up.
 pub fn router(io: &SocketIo, config: &GatewayConfig) -> Router {
-    router_with_bus(io, config, None)
+    router_in_cluster(io, config, Cluster::default())
 }
 
-/// [`router`], whose `/health` also reports the cluster bus.
-fn router_with_bus(io: &SocketIo, config: &GatewayConfig, bus: Option<RedisBus>) -> Router {
+/// [`router`], whose `/health` also reports the cluster.
+fn router_in_cluster(io: &SocketIo, config: &GatewayConfig, cluster: Cluster) -> Router {
     let mut router = Router::new();
     for &(name, content_type, embedded) in DEMO {
         let dir = config.demo_dir.clone();
@@ -301,12 +368,20 @@ fn router_with_bus(io: &SocketIo, config: &GatewayConfig, bus: Option<RedisBus>)
         .recovery
         .as_ref()
         .map_or(0, |r| r.max_disconnection_duration.as_millis());
+    let ready_engine = engine.clone();
     router
         .route(
             "/health",
             get(move || {
-                let (engine, bus) = (engine.clone(), bus.clone());
-                async move { health(&engine, recovery_ms, bus.as_ref()) }
+                let (engine, cluster) = (engine.clone(), cluster.clone());
+                async move { health(&engine, recovery_ms, &cluster) }
+            }),
+        )
+        .route(
+            "/ready",
+            get(move || {
+                let engine = ready_engine.clone();
+                async move { ready(&engine) }
             }),
         )
         .route(
@@ -329,30 +404,56 @@ pub async fn serve(
     config: GatewayConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let bus = match &config.redis_url {
-        Some(url) => {
-            Some(RedisBus::new(RedisConfig::new(url.clone())).map_err(std::io::Error::other)?)
+    let addr = listener.local_addr()?;
+    let mut io_config = config.io.clone();
+    let mut cluster = Cluster::default();
+    if let Some(url) = &config.redis_url {
+        let bus = RedisBus::new(RedisConfig::new(url.clone())).map_err(std::io::Error::other)?;
+        tracing::info!(uid = bus.uid(), "cluster on Redis {}", redact(url));
+        let advertise = config.advertise_addr.unwrap_or(addr);
+        if advertise.ip().is_unspecified() {
+            return Err(std::io::Error::other(format!(
+                "listening on {addr}: give --advertise-addr, the address the other nodes reach this one on"
+            )));
         }
-        None => None,
-    };
-    let mut builder = SocketIo::builder().config(config.io.clone());
-    if let Some(bus) = &bus {
+        let secret = config.cluster_secret.clone().unwrap_or_default();
+        let mut nodes_config = NodesConfig::new(url.clone(), advertise, secret.clone());
+        nodes_config.node_id = config.node_id;
+        let nodes = NodeRegistry::join(nodes_config)
+            .await
+            .map_err(std::io::Error::other)?;
+        io_config.engine.node_id = nodes.id();
+        if secret.is_empty() {
+            tracing::warn!(
+                "no --cluster-secret: a request for a session of another node gets 'Session ID unknown' (the load balancer must be sticky); give every node the same secret to forward them"
+            );
+        }
+        cluster = Cluster {
+            bus: Some(bus),
+            nodes: Some(nodes),
+        };
+    }
+    let mut builder = SocketIo::builder().config(io_config);
+    if let Some(bus) = &cluster.bus {
         builder = builder.adapter(bus.adapter_factory());
-        tracing::info!(
-            uid = bus.uid(),
-            "cluster on Redis {}",
-            redact(config.redis_url.as_deref().unwrap_or_default())
-        );
     }
     let io = builder.build().map_err(std::io::Error::other)?;
+    if let Some(nodes) = &cluster.nodes
+        && config
+            .cluster_secret
+            .as_ref()
+            .is_some_and(|s| !s.is_empty())
+    {
+        io.engine().route_sessions(Arc::new(nodes.clone()));
+    }
     relay(&io);
-    let addr = listener.local_addr()?;
     // The engine sits in front of the router rather than inside it as a
     // route layer: socket.io requests, nearly all of the traffic, then skip
     // routing and the per-request clone of the routed service (8 % less
     // server CPU per polling round trip). Each connection's requests carry
     // its peer address, as axum's `ConnectInfo` does for a router.
-    let app = io.layer().layer(router_with_bus(&io, &config, bus));
+    let nodes = cluster.nodes.clone();
+    let app = io.layer().layer(router_in_cluster(&io, &config, cluster));
     let make_service = tower::service_fn(move |stream: IncomingStream<'_, TcpListener>| {
         let peer = ConnectInfo(*stream.remote_addr());
         let app = MapRequest::new(app.clone(), move |mut req: Request<Body>| {
@@ -373,6 +474,9 @@ pub async fn serve(
             );
             if !io_for_shutdown.shutdown(grace).await {
                 tracing::warn!("some sessions did not close within {grace:?}");
+            }
+            if let Some(nodes) = &nodes {
+                nodes.leave().await;
             }
         })
         .await?;

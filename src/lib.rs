@@ -69,7 +69,9 @@ pub mod socketio;
 mod test_rng;
 mod transport;
 
-pub use cluster::{BusError, BusStats, RedisBus, RedisConfig};
+pub use cluster::{
+    BusError, BusStats, NodeRegistry, NodesConfig, NodesStats, RedisBus, RedisConfig,
+};
 pub use engine::{Engine, EngineConfig, EngineHandler};
 pub use origin::AllowedOrigins;
 pub use service::{EngineLayer, EngineService, NotFound};

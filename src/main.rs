@@ -63,6 +63,23 @@ struct Args {
     /// in memory.
     #[arg(long, env = "SOCKETGATE_REDIS_URL")]
     redis_url: Option<String>,
+    /// The secret every node of a cluster shares: with it, a request for a
+    /// session another node owns is forwarded there, so the load balancer
+    /// need not be sticky. Prefer the environment variable (a flag shows
+    /// in the process list).
+    #[arg(long, env = "SOCKETGATE_CLUSTER_SECRET", hide_env_values = true)]
+    cluster_secret: Option<String>,
+    /// This node's id in the cluster (1-65535); default a free random one.
+    #[arg(long, env = "SOCKETGATE_NODE_ID", value_parser = clap::value_parser!(u16).range(1..))]
+    node_id: Option<u16>,
+    /// Where the other nodes of the cluster reach this one; default the
+    /// listening address.
+    #[arg(long, env = "SOCKETGATE_ADVERTISE_ADDR")]
+    advertise_addr: Option<SocketAddr>,
+    /// How long a shutdown (SIGTERM) waits for clients to be told and
+    /// flushed, in milliseconds.
+    #[arg(long, env = "SOCKETGATE_SHUTDOWN_GRACE_MS", default_value_t = 10_000)]
+    shutdown_grace_ms: u64,
 }
 
 #[tokio::main]
@@ -93,7 +110,11 @@ async fn main() -> std::io::Result<()> {
         .io(io)
         .demo_dir(args.demo_dir)
         .client_bundle(Some(args.client_bundle))
-        .redis_url(args.redis_url);
+        .redis_url(args.redis_url)
+        .cluster_secret(args.cluster_secret)
+        .node_id(args.node_id)
+        .advertise_addr(args.advertise_addr)
+        .shutdown_grace(Duration::from_millis(args.shutdown_grace_ms));
     let listener = tokio::net::TcpListener::bind(config.addr).await?;
     // Served from a runtime worker: the main thread is not one, and
     // accepting there hands every new connection over to a worker across

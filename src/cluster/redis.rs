@@ -265,7 +265,7 @@ impl Drop for Inner {
 }
 
 /// A random id for this node, as the Node adapter's (6 characters).
-fn node_uid() -> String {
+pub(crate) fn node_uid() -> String {
     let mut raw = [0u8; 6];
     if getrandom::fill(&mut raw).is_err() {
         tracing::error!("no randomness for the node's bus id: using the time");

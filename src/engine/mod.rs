@@ -25,6 +25,8 @@ pub use packet::{Binary, Message, Packet, Str};
 pub use session::{RequestInfo, Session};
 pub use sid::Sid;
 
+pub use crate::transport::forward::{FORWARDED_FOR_HEADER, SECRET_HEADER, SessionRouter};
+
 pub(crate) use machine::{PollRefusal, PollStep, Timing, WsStep};
 pub(crate) use open::OpenData;
 
@@ -56,6 +58,9 @@ pub(crate) struct EngineInner {
     /// Polling sessions their client closed (a POST of `1`) while no GET
     /// was pending: see [`EngineInner::remember_client_close`].
     client_closes: std::sync::Mutex<std::collections::HashMap<Sid, (Instant, Protocol)>>,
+    /// Where the other nodes of a cluster are, once
+    /// [`Engine::route_sessions`] set it.
+    pub(crate) routing: std::sync::OnceLock<crate::transport::Routing>,
 }
 
 /// How long a client-closed polling session answers its one GET in flight.
@@ -167,6 +172,12 @@ pub(crate) struct Counters {
     pub(crate) volatile_dropped: AtomicU64,
     pub(crate) slow_consumer_closes: AtomicU64,
     pub(crate) dropped_full: AtomicU64,
+    pub(crate) forwarded: AtomicU64,
+    pub(crate) forward_failures: AtomicU64,
+    pub(crate) relayed: AtomicU64,
+    pub(crate) served_forwarded: AtomicU64,
+    pub(crate) refused_forwards: AtomicU64,
+    pub(crate) owner_unknown: AtomicU64,
 }
 
 /// What the engine counted since it started.
@@ -182,6 +193,22 @@ pub struct EngineStats {
     pub slow_consumer_closes: u64,
     /// Messages dropped for a full queue under the drop policy.
     pub dropped_full: u64,
+    /// Requests for sessions of other nodes that were sent on to their
+    /// owner and answered (WebSocket relays included).
+    pub forwarded: u64,
+    /// Requests whose owner could not be reached (the client got
+    /// "Session ID unknown").
+    pub forward_failures: u64,
+    /// WebSocket upgrades relayed to the owner of their session.
+    pub relayed: u64,
+    /// Requests other nodes forwarded here, served as local ones.
+    pub served_forwarded: u64,
+    /// Requests that claimed to be forwarded without the cluster secret
+    /// (refused with 403).
+    pub refused_forwards: u64,
+    /// Requests naming a node that no live node is (answered "Session ID
+    /// unknown").
+    pub owner_unknown: u64,
 }
 
 /// An engine.io server: configuration, handler and the live sessions.
@@ -201,6 +228,7 @@ impl Engine {
             handshake_rate: HandshakeRate::default(),
             pending_closes: AtomicUsize::new(0),
             client_closes: Default::default(),
+            routing: std::sync::OnceLock::new(),
         }))
     }
 
@@ -212,7 +240,27 @@ impl Engine {
             volatile_dropped: c.volatile_dropped.load(Ordering::Relaxed),
             slow_consumer_closes: c.slow_consumer_closes.load(Ordering::Relaxed),
             dropped_full: c.dropped_full.load(Ordering::Relaxed),
+            forwarded: c.forwarded.load(Ordering::Relaxed),
+            forward_failures: c.forward_failures.load(Ordering::Relaxed),
+            relayed: c.relayed.load(Ordering::Relaxed),
+            served_forwarded: c.served_forwarded.load(Ordering::Relaxed),
+            refused_forwards: c.refused_forwards.load(Ordering::Relaxed),
+            owner_unknown: c.owner_unknown.load(Ordering::Relaxed),
         }
+    }
+
+    /// Makes this engine one node of a cluster: a request for a session it
+    /// does not have, whose id names another node, is forwarded to that
+    /// node as `router` locates it (see [`SessionRouter`]), and requests
+    /// other nodes forward here are served when they carry the router's
+    /// secret. Sessions opened here carry [`EngineConfig::node_id`], which
+    /// must be this node's id in the router. Set once; false when a router
+    /// was already set.
+    pub fn route_sessions(&self, router: std::sync::Arc<dyn SessionRouter>) -> bool {
+        self.0
+            .routing
+            .set(crate::transport::Routing::new(router))
+            .is_ok()
     }
 
     /// Stops opening sessions (handshakes get 503), closes every session

@@ -1,7 +1,10 @@
 //! The transports, and the routing of one engine.io request to them.
 
+pub(crate) mod forward;
 mod polling;
 mod websocket;
+
+pub(crate) use forward::Routing;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -123,6 +126,21 @@ where
         None => Framing::Plain { b64: query.b64 },
     };
 
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| *addr);
+    let (from_node, client_addr) = match forward::origin(engine, headers)? {
+        forward::Origin::Client => (false, peer),
+        forward::Origin::Node(addr) => {
+            engine
+                .counters
+                .served_forwarded
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            (true, addr.or(peer))
+        }
+    };
+
     if let Some(sid) = query.sid {
         let sid = Sid::parse(sid).ok_or(EngineError::UnknownSid)?;
         let Some(session) = engine.sessions.get(&sid).map(|s| s.clone()) else {
@@ -131,6 +149,12 @@ where
                 && let Some(protocol) = engine.take_client_close(&sid)
             {
                 return Ok(polling::noop(protocol, framing));
+            }
+            // Another node's session: its owner answers. A request another
+            // node forwarded is never sent on again.
+            if !from_node && sid.node() != cfg.node_id {
+                let websocket = transport == Transport::WebSocket && wants_ws;
+                return forward::forward(engine, sid, req, client_addr, websocket).await;
             }
             return Err(EngineError::UnknownSid);
         };
@@ -163,10 +187,7 @@ where
     let request = RequestInfo {
         uri: detach_uri(req.uri()),
         headers: detach_headers(req.headers()),
-        remote_addr: req
-            .extensions()
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(addr)| *addr),
+        remote_addr: client_addr,
     };
     Ok(match transport {
         Transport::Polling => polling::open(engine, protocol, request, framing),
