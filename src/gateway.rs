@@ -31,7 +31,9 @@ use tokio::net::TcpListener;
 use tower::Layer;
 use tower::util::MapRequest;
 
-use crate::cluster::{NodeRegistry, NodesConfig, RedisBus, RedisConfig};
+use crate::cluster::{
+    ClusterStore, ClusterStoreConfig, NodeRegistry, NodesConfig, RedisBus, RedisConfig,
+};
 use crate::engine::Engine;
 use crate::socketio::{Event, Room, Socket, SocketIo, SocketIoConfig};
 
@@ -262,6 +264,7 @@ fn asset(content_type: &'static str, body: impl Into<Body>) -> Response<Body> {
 struct Cluster {
     bus: Option<RedisBus>,
     nodes: Option<NodeRegistry>,
+    store: Option<ClusterStore>,
 }
 
 /// `GET /health`: the engine's live counters, for monitoring and for
@@ -294,6 +297,17 @@ fn health(engine: &Engine, recovery_ms: u128, cluster: &Cluster) -> Response<Bod
         "dropped_full": stats.dropped_full,
         "recovery_ms": recovery_ms,
         "cluster": bus,
+        "recovery": cluster.store.as_ref().map(|store| {
+            let s = store.stats();
+            serde_json::json!({
+                "recovered": s.recovered,
+                "not_recovered": s.not_recovered,
+                "appended": s.appended,
+                "delivered": s.delivered,
+                "sessions_dropped": s.sessions_dropped,
+                "malformed": s.malformed,
+            })
+        }),
         "routing": {
             "forwarded": stats.forwarded,
             "forward_failures": stats.forward_failures,
@@ -428,14 +442,27 @@ pub async fn serve(
                 "no --cluster-secret: a request for a session of another node gets 'Session ID unknown' (the load balancer must be sticky); give every node the same secret to forward them"
             );
         }
+        // With recovery on, sessions and packets live in Redis: a client
+        // recovers on whichever node it comes back to.
+        let store = match &io_config.recovery {
+            Some(recovery) => Some(
+                ClusterStore::new(ClusterStoreConfig::new(url.clone(), recovery))
+                    .map_err(std::io::Error::other)?,
+            ),
+            None => None,
+        };
         cluster = Cluster {
             bus: Some(bus),
             nodes: Some(nodes),
+            store,
         };
     }
     let mut builder = SocketIo::builder().config(io_config);
     if let Some(bus) = &cluster.bus {
         builder = builder.adapter(bus.adapter_factory());
+    }
+    if let Some(store) = &cluster.store {
+        builder = builder.cluster_store(store.clone());
     }
     let io = builder.build().map_err(std::io::Error::other)?;
     if let Some(nodes) = &cluster.nodes
@@ -452,7 +479,7 @@ pub async fn serve(
     // routing and the per-request clone of the routed service (8 % less
     // server CPU per polling round trip). Each connection's requests carry
     // its peer address, as axum's `ConnectInfo` does for a router.
-    let nodes = cluster.nodes.clone();
+    let (nodes, store) = (cluster.nodes.clone(), cluster.store.clone());
     let app = io.layer().layer(router_in_cluster(&io, &config, cluster));
     let make_service = tower::service_fn(move |stream: IncomingStream<'_, TcpListener>| {
         let peer = ConnectInfo(*stream.remote_addr());
@@ -474,6 +501,13 @@ pub async fn serve(
             );
             if !io_for_shutdown.shutdown(grace).await {
                 tracing::warn!("some sessions did not close within {grace:?}");
+            }
+            // The sessions the closes kept go to Redis before the node
+            // says it is gone: the others recover its clients.
+            if let Some(store) = &store
+                && !store.flush(Duration::from_secs(2)).await
+            {
+                tracing::warn!("some sessions could not be written to Redis before exiting: their clients start afresh");
             }
             if let Some(nodes) = &nodes {
                 nodes.leave().await;

@@ -70,7 +70,8 @@ mod test_rng;
 mod transport;
 
 pub use cluster::{
-    BusError, BusStats, NodeRegistry, NodesConfig, NodesStats, RedisBus, RedisConfig,
+    BusError, BusStats, ClusterStore, ClusterStoreConfig, ClusterStoreStats, NodeRegistry,
+    NodesConfig, NodesStats, RedisBus, RedisConfig,
 };
 pub use engine::{Engine, EngineConfig, EngineHandler};
 pub use origin::AllowedOrigins;

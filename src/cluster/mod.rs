@@ -12,11 +12,13 @@
 pub(crate) mod msgpack;
 pub(crate) mod nodes;
 pub(crate) mod redis;
+pub(crate) mod streams;
 #[allow(dead_code)]
 pub(crate) mod wire;
 
 pub use nodes::{NodeRegistry, NodesConfig, NodesStats};
 pub use redis::{BusError, BusStats, RedisBus, RedisConfig};
+pub use streams::{ClusterStore, ClusterStoreConfig, ClusterStoreStats};
 
 use std::time::Duration;
 

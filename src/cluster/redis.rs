@@ -972,7 +972,7 @@ fn opts_of(target: wire::Target) -> BroadcastOptions {
     }
 }
 
-fn from_remote_broadcast(uid: &str, nsp: &str, b: &RemoteBroadcast) -> wire::Broadcast {
+pub(crate) fn from_remote_broadcast(uid: &str, nsp: &str, b: &RemoteBroadcast) -> wire::Broadcast {
     let target = target_of(&b.opts);
     wire::Broadcast {
         uid: uid.to_owned(),
@@ -987,7 +987,9 @@ fn from_remote_broadcast(uid: &str, nsp: &str, b: &RemoteBroadcast) -> wire::Bro
     }
 }
 
-fn into_remote_broadcast(b: wire::Broadcast) -> (BroadcastOptions, crate::socketio::Payload) {
+pub(crate) fn into_remote_broadcast(
+    b: wire::Broadcast,
+) -> (BroadcastOptions, crate::socketio::Payload) {
     let mut opts = opts_of(wire::Target {
         rooms: b.rooms,
         except: b.except,

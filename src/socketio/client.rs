@@ -170,6 +170,20 @@ impl Client {
             lock(&self.sockets).by_ns.remove(&nsp);
             return self.refuse(&nsp, &ConnectError::new("Invalid namespace"));
         };
+        if let Some(cluster) = joining.ns().shared.cluster.clone()
+            && self.protocol == Protocol::V4
+            && let Some((pid, offset)) = recovery_auth(&auth)
+        {
+            let handshake = Arc::new(Handshake::new(self.session.request(), auth));
+            let client = self.clone();
+            let io = io.clone();
+            tokio::spawn(async move {
+                client
+                    .connect_recovering(&io, joining, handshake, cluster, pid, offset)
+                    .await;
+            });
+            return;
+        }
         let recovery = self.recovery_request(joining.ns(), &auth);
         let handshake = Arc::new(Handshake::new(self.session.request(), auth));
         let skip = recovery.is_some()
@@ -208,16 +222,15 @@ impl Client {
         if self.protocol != Protocol::V4 {
             return None;
         }
-        let pid = auth.get("pid")?.as_str()?;
-        let offset = auth.get("offset")?.as_str()?;
-        let session = store.take(&ns.path, pid);
+        let (pid, offset) = recovery_auth(auth)?;
+        let session = store.take(&ns.path, &pid);
         // A socket with that id must not still be connected (a client
         // cannot be in two places at once).
         let session = session.filter(|s| ns.socket(&s.sid).is_none());
         tracing::debug!(ns = %ns.path, known = session.is_some(), "recovery requested");
         Some(Recovery {
             session: session?,
-            offset: offset.to_owned(),
+            offset,
         })
     }
 
@@ -260,6 +273,18 @@ impl Client {
                 socket
             }
         };
+        self.joined(joining, socket);
+    }
+
+    /// The socket is in: its connect handler runs, then what arrived
+    /// meanwhile is dispatched.
+    fn joined(&self, joining: Joining, socket: Socket) {
+        let ns = joining.ns().clone();
+        if let Some(cluster) = &ns.shared.cluster
+            && let Some(session) = socket.snapshot()
+        {
+            cluster.save_live(&session);
+        }
         // Counted as joined before the guard lets the namespace go.
         drop(joining);
         self.joined_once.store(true, Ordering::Release);
@@ -278,40 +303,141 @@ impl Client {
         let Some(store) = ns.shared.store.clone() else {
             return Joined::No;
         };
+        ns.in_delivery_order(|| {
+            let room = ns
+                .shared
+                .max_queue_bytes
+                .saturating_sub(self.session.held_bytes());
+            match store.missed(&r.session, &r.offset, room) {
+                Ok(missed) => self.recover_found(ns, handshake, &r.session, missed),
+                Err(e) => {
+                    tracing::debug!(ns = %ns.path, error = %e, "not recovered");
+                    Joined::No
+                }
+            }
+        })
+    }
+
+    /// Brings `session` back with the packets it `missed`: the CONNECT
+    /// answer and the missed packets are queued in one piece, then the
+    /// socket joins with its rooms and data. The caller makes sure no live
+    /// packet is delivered meanwhile.
+    fn recover_found(
+        &self,
+        ns: &Arc<NamespaceInner>,
+        handshake: &Arc<Handshake>,
+        session: &PersistedSession,
+        missed: Vec<Vec<Message>>,
+    ) -> Joined {
+        // A socket with that id must not still be connected here (a
+        // client cannot be in two places at once).
+        if ns.socket(&session.sid).is_some() {
+            return Joined::No;
+        }
         let socket = Socket::new(
-            r.session.sid.clone(),
+            session.sid.clone(),
             ns.clone(),
             self.session.clone(),
             handshake.clone(),
-            Some(r.session.pid.clone()),
+            Some(session.pid.clone()),
             true,
         );
         let answer = self.connect_answer(&socket);
-        ns.in_delivery_order(|| {
-            let room = ns.shared.max_queue_bytes.saturating_sub(self.session.held_bytes());
-            let missed = match store.missed(&r.session, &r.offset, room) {
-                Ok(missed) => missed,
-                Err(e) => {
-                    tracing::debug!(ns = %ns.path, error = %e, "not recovered");
-                    return Joined::No;
-                }
-            };
-            let mut messages = payload::control(PacketType::Connect, &ns.path, answer.as_ref()).0;
-            messages.extend(missed.into_iter().flatten());
-            match self.session.send_all(&messages) {
-                Ok(()) => {}
-                Err(SendError::Closed) => return Joined::Gone,
-                Err(e) => {
-                    tracing::debug!(ns = %ns.path, error = %e, "not recovered: the missed packets do not fit");
-                    return Joined::No;
-                }
+        let mut messages = payload::control(PacketType::Connect, &ns.path, answer.as_ref()).0;
+        messages.extend(missed.into_iter().flatten());
+        match self.session.send_all(&messages) {
+            Ok(()) => {}
+            Err(SendError::Closed) => return Joined::Gone,
+            Err(e) => {
+                tracing::debug!(ns = %ns.path, error = %e, "not recovered: the missed packets do not fit");
+                return Joined::No;
             }
-            if !self.register(ns, &socket) {
-                return Joined::Gone;
+        }
+        if !self.register(ns, &socket) {
+            return Joined::Gone;
+        }
+        socket.restore(session);
+        Joined::Yes(socket)
+    }
+
+    /// A connection to a namespace whose sessions live in the cluster's
+    /// store, from a client that asks for its previous socket: the session
+    /// and the packets it missed come from Redis, whatever node had it.
+    /// Middlewares run first unless recovery skips them; without a session
+    /// to recover, the client gets a new socket as usual.
+    async fn connect_recovering(
+        self: Arc<Self>,
+        io: &Arc<IoInner>,
+        joining: Joining,
+        handshake: Arc<Handshake>,
+        cluster: crate::cluster::ClusterStore,
+        pid: String,
+        offset: String,
+    ) {
+        let ns = joining.ns().clone();
+        let skip = io
+            .config
+            .recovery
+            .as_ref()
+            .is_some_and(|r| r.skip_middlewares);
+        if !skip && !self.passes_middlewares(&ns, &handshake).await {
+            return;
+        }
+        let joined = cluster
+            .recover(&ns.path, &pid, &offset, |found| {
+                let Some((session, missed)) = found else {
+                    return Joined::No;
+                };
+                let room = ns.shared.max_queue_bytes.saturating_sub(self.session.held_bytes());
+                let mut bytes = 0usize;
+                let mut packets = Vec::with_capacity(missed.len());
+                for m in missed {
+                    let Some((event, args)) = m.data.args.split_first() else {
+                        continue;
+                    };
+                    let args = super::Payload {
+                        args: args.to_vec(),
+                        bins: m.data.bins.clone(),
+                    };
+                    let Some(event) = event.as_str() else { continue };
+                    let Ok(packet) =
+                        payload::event_payload(&ns.path, None, event, &args, Some(&m.offset))
+                    else {
+                        continue;
+                    };
+                    bytes += packet.frame_bytes();
+                    if bytes > room {
+                        tracing::debug!(ns = %ns.path, "not recovered: the missed packets do not fit");
+                        return Joined::No;
+                    }
+                    packets.push(packet.0);
+                }
+                self.recover_found(&ns, &handshake, &session, packets)
+            })
+            .await;
+        cluster.count_recovery(matches!(joined, Joined::Yes(_)));
+        match joined {
+            Joined::Yes(socket) => self.joined(joining, socket),
+            Joined::Gone => {}
+            Joined::No => {
+                if skip && !self.passes_middlewares(&ns, &handshake).await {
+                    return;
+                }
+                self.join(io, joining, handshake, None);
             }
-            socket.restore(&r.session);
-            Joined::Yes(socket.clone())
-        })
+        }
+    }
+
+    /// Runs the namespace's middlewares; a refusal is answered (and false).
+    async fn passes_middlewares(&self, ns: &NamespaceInner, handshake: &Arc<Handshake>) -> bool {
+        for m in ns.handlers.middlewares() {
+            if let Err(err) = m(handshake.clone()).await {
+                lock(&self.sockets).by_ns.remove(&ns.path);
+                self.refuse(&ns.path, &err);
+                return false;
+            }
+        }
+        true
     }
 
     /// Makes `socket` the client's socket in `ns` and a member of the
@@ -363,7 +489,7 @@ impl Client {
         // session id, but the server never uses or shows that one: the
         // engine sid lets whoever knows it poll the session.
         let id = SocketId::from(random()?);
-        let with_recovery = ns.shared.store.is_some() && self.protocol == Protocol::V4;
+        let with_recovery = ns.shared.recovery_on() && self.protocol == Protocol::V4;
         let pid = if with_recovery { Some(random()?) } else { None };
         Some(Socket::new(
             id,
@@ -397,6 +523,14 @@ impl Client {
     pub(crate) fn session(&self) -> &Session {
         &self.session
     }
+}
+
+/// The private session id and last offset a protocol 5 client presents
+/// to get its previous socket back.
+fn recovery_auth(auth: &Value) -> Option<(String, String)> {
+    let pid = auth.get("pid")?.as_str()?;
+    let offset = auth.get("offset")?.as_str()?;
+    Some((pid.to_owned(), offset.to_owned()))
 }
 
 /// How a recovery ended.

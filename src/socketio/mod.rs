@@ -33,6 +33,7 @@ pub use namespace::{
 };
 pub use payload::Payload;
 pub use reason::DisconnectReason;
+pub(crate) use recovery::addressed_to;
 pub use recovery::{MemoryStore, PersistedSession, RecoveryConfig, ReplayError, SessionStore};
 pub use socket::{
     AckError, AckSender, EmitError, Event, Extensions, JoinError, MAX_ROOM_NAME, Socket, SocketId,
@@ -201,6 +202,7 @@ pub struct SocketIoBuilder {
     config: SocketIoConfig,
     adapter: AdapterFactory,
     store: Option<Arc<dyn SessionStore>>,
+    cluster: Option<crate::cluster::ClusterStore>,
 }
 
 impl std::fmt::Debug for SocketIoBuilder {
@@ -208,6 +210,7 @@ impl std::fmt::Debug for SocketIoBuilder {
         f.debug_struct("SocketIoBuilder")
             .field("config", &self.config)
             .field("store", &self.store.is_some())
+            .field("cluster", &self.cluster.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -240,15 +243,31 @@ impl SocketIoBuilder {
         self
     }
 
+    /// Connection state recovery for a cluster: sessions and packets in
+    /// Redis, so a client recovers on whichever node it reconnects to (see
+    /// [`ClusterStore`](crate::cluster::ClusterStore)). Replaces
+    /// [`store`](Self::store); needs [`SocketIoConfig::recovery`]. Every
+    /// recoverable packet then takes its order from the cluster's stream,
+    /// delivered on each node as it reads it back.
+    pub fn cluster_store(mut self, store: crate::cluster::ClusterStore) -> Self {
+        self.cluster = Some(store);
+        self
+    }
+
     /// The server, or why the settings do not make one.
     pub fn build(self) -> Result<SocketIo, BuildError> {
         self.config.validate().map_err(BuildError::InvalidConfig)?;
+        if self.config.recovery.is_none() && self.cluster.is_some() {
+            return Err(BuildError::StoreWithoutRecovery);
+        }
         let store = match (&self.config.recovery, self.store) {
             (None, Some(_)) => return Err(BuildError::StoreWithoutRecovery),
             (None, None) => None,
+            _ if self.cluster.is_some() => None,
             (Some(_), Some(store)) => Some(store),
             (Some(r), None) => Some(Arc::new(MemoryStore::new(r.clone())) as Arc<dyn SessionStore>),
         };
+        let cluster = self.cluster;
         let config = self.config;
         let limits = packet::Limits::default()
             .max_attachments(config.max_attachments)
@@ -258,6 +277,7 @@ impl SocketIoBuilder {
             node_id: config.engine.node_id,
             shared: Shared {
                 store,
+                cluster: cluster.clone(),
                 full_queue: config.full_queue,
                 max_queue_bytes: config.engine.max_queue_bytes,
                 max_client_rooms: config.max_client_rooms,
@@ -272,6 +292,9 @@ impl SocketIoBuilder {
         // engine (a layer, a service) keeps the whole server alive. The
         // layer holds nothing back, so there is no cycle.
         let engine = Engine::new(io.config.engine.clone(), Handler(io.clone()));
+        if let Some(cluster) = &cluster {
+            cluster.attach(Arc::new(LogSinkOf(Arc::downgrade(&io))));
+        }
         let sio = SocketIo { io, engine };
         // Like the reference server, the main namespace always exists.
         sio.register("/", Handlers::new(Arc::new(|_| {})), NsKind::Implicit);
@@ -300,6 +323,7 @@ impl SocketIo {
             config: SocketIoConfig::default(),
             adapter: Arc::new(|_| Box::new(LocalAdapter::default())),
             store: None,
+            cluster: None,
         }
     }
 
@@ -444,6 +468,31 @@ fn normalize(path: &str) -> String {
         path.to_owned()
     } else {
         format!("/{path}")
+    }
+}
+
+/// The socket.io layer as the cluster recovery stream sees it: where its
+/// entries are delivered, and which sessions live here.
+struct LogSinkOf(std::sync::Weak<IoInner>);
+
+impl crate::cluster::streams::LogSink for LogSinkOf {
+    fn deliver(&self, nsp: &str, opts: &BroadcastOptions, data: &Payload, offset: &str) {
+        let Some(io) = self.0.upgrade() else { return };
+        let Some(ns) = read(&io.namespaces).get(nsp).cloned() else {
+            return;
+        };
+        ns.deliver_logged(opts, data, offset);
+    }
+
+    fn live_sessions(&self) -> Vec<PersistedSession> {
+        let Some(io) = self.0.upgrade() else {
+            return Vec::new();
+        };
+        let namespaces: Vec<_> = read(&io.namespaces).values().cloned().collect();
+        namespaces
+            .iter()
+            .flat_map(|ns| ns.live_sessions())
+            .collect()
     }
 }
 

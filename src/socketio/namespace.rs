@@ -149,6 +149,8 @@ impl Handlers {
 pub(crate) struct Shared {
     /// Recovery state, when connection state recovery is on.
     pub(crate) store: Option<Arc<dyn SessionStore>>,
+    /// Recovery state in the cluster's Redis (then `store` is `None`).
+    pub(crate) cluster: Option<crate::cluster::ClusterStore>,
     pub(crate) full_queue: FullQueue,
     /// The engine's per-session queue bound: a packet larger than this can
     /// never be queued ([`EmitError::MessageTooLarge`]).
@@ -158,6 +160,12 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    /// Whether connection state recovery is on (in this process or in the
+    /// cluster).
+    pub(crate) fn recovery_on(&self) -> bool {
+        self.store.is_some() || self.cluster.is_some()
+    }
+
     /// Refuses a packet that no client's queue could ever hold, before it
     /// is retained or sent to anyone.
     pub(crate) fn check_size(&self, packet: &Encoded) -> Result<(), EmitError> {
@@ -211,6 +219,23 @@ pub(crate) struct NamespaceInner {
     /// Set by [`Namespace::close`]: new connections are refused.
     closed: AtomicBool,
 }
+
+/// The event name and the arguments of an event's data.
+fn split_event(data: &Payload) -> Option<(&str, Payload)> {
+    let (event, args) = data.args.split_first()?;
+    Some((
+        event.as_str()?,
+        Payload {
+            args: args.to_vec(),
+            bins: data.bins.clone(),
+        },
+    ))
+}
+
+/// An offset as long as the cluster stream's longest (`<ms>-<seq>` with
+/// 13 and up to 6 digits), for checking a packet's size before its offset
+/// is known.
+const OFFSET_SIZE_PROBE: &str = "0000000000000-000000";
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -289,6 +314,16 @@ impl NamespaceInner {
         encode: impl Fn(Option<&str>) -> Result<Encoded, serde_json::Error>,
         remote: impl FnOnce() -> Result<Payload, serde_json::Error>,
     ) -> Result<(), EmitError> {
+        if let Some(cluster) = &self.shared.cluster
+            && !opts.volatile
+        {
+            // The cluster's stream orders it; every node (this one too)
+            // delivers it as it reads it back, with its offset.
+            let packet = encode(Some(OFFSET_SIZE_PROBE))?;
+            self.shared.check_size(&packet)?;
+            let data = remote()?;
+            return cluster.append(&self.path, opts, data);
+        }
         let remote = if !opts.local && self.adapter.is_remote() {
             Some(RemoteBroadcast::new(opts.clone(), remote()?))
         } else {
@@ -325,17 +360,18 @@ impl NamespaceInner {
         opts: &BroadcastOptions,
         data: &Payload,
     ) -> Result<(), EmitError> {
-        let Some((event, args)) = data.args.split_first() else {
+        let Some((event, args)) = split_event(data) else {
             return Ok(());
-        };
-        let Some(event) = event.as_str() else {
-            return Ok(());
-        };
-        let args = Payload {
-            args: args.to_vec(),
-            bins: data.bins.clone(),
         };
         let path = &self.path;
+        if self.shared.cluster.is_some() {
+            // From the pub/sub bus (a Node server, the emitter): every node
+            // got it, so it cannot go to the shared stream (each would add
+            // it once). Delivered here as it is, without an offset.
+            let packet = payload::event_payload(path, None, event, &args, None)?;
+            self.deliver(opts, &packet, None);
+            return Ok(());
+        }
         self.emit_with(
             opts,
             |offset| payload::event_payload(path, None, event, &args, offset),
@@ -393,6 +429,32 @@ impl NamespaceInner {
             });
         }
         sent
+    }
+
+    /// Delivers an entry of the cluster's recovery stream to the sockets
+    /// of this node that `opts` selects, with its offset.
+    pub(crate) fn deliver_logged(&self, opts: &BroadcastOptions, data: &Payload, offset: &str) {
+        let Some((event, args)) = split_event(data) else {
+            return;
+        };
+        match payload::event_payload(&self.path, None, event, &args, Some(offset)) {
+            Ok(packet) => self.deliver(opts, &packet, None),
+            Err(e) => {
+                tracing::warn!(ns = %self.path, error = %e, "a stream entry could not be encoded")
+            }
+        }
+    }
+
+    /// The sessions of this namespace's sockets that can recover.
+    pub(crate) fn live_sessions(&self) -> Vec<super::PersistedSession> {
+        let sockets: Vec<Socket> = self
+            .sockets
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        sockets.iter().filter_map(Socket::snapshot).collect()
     }
 
     /// Delivers the outbox in order, unless another thread is at it (it

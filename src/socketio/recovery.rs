@@ -373,7 +373,7 @@ impl SessionStore for MemoryStore {
 }
 
 /// Whether a packet sent to `target` was for the socket `session` was.
-fn addressed_to(target: &BroadcastOptions, session: &PersistedSession) -> bool {
+pub(crate) fn addressed_to(target: &BroadcastOptions, session: &PersistedSession) -> bool {
     let member = |room: &Room| session.rooms.contains(room);
     (target.rooms.is_empty() || target.rooms.iter().any(member))
         && !target.except.iter().any(member)

@@ -378,7 +378,7 @@ impl Socket {
         &self,
         encode: impl Fn(Option<&str>) -> Result<Encoded, serde_json::Error>,
     ) -> Result<(), EmitError> {
-        if self.0.ns.shared.store.is_some() {
+        if self.0.ns.shared.recovery_on() {
             // The socket is here: nothing for other nodes.
             let never = || unreachable!("a local emit is not handed to the cluster");
             return self.0.ns.emit_with(&self.own_room(), encode, never);
@@ -413,7 +413,7 @@ impl Socket {
             return Err(EmitError::Disconnected);
         }
         let path = &self.0.ns.path;
-        if self.0.ns.shared.store.is_none() {
+        if !self.0.ns.shared.recovery_on() {
             let packet = payload::event(path, None, event, data, None)?;
             self.0.ns.shared.check_size(&packet)?;
             return self
@@ -544,11 +544,37 @@ impl Socket {
     /// Joins a room.
     pub fn join(&self, room: impl Into<Room>) {
         self.0.ns.adapter.join(&self.0.id, &[room.into()]);
+        self.rooms_changed();
     }
 
     /// Leaves a room.
     pub fn leave(&self, room: impl Into<Room>) {
         self.0.ns.adapter.leave(&self.0.id, &[room.into()]);
+        self.rooms_changed();
+    }
+
+    /// With recovery in a cluster, the session kept in Redis follows the
+    /// socket's rooms: a node that dies leaves it as it was.
+    fn rooms_changed(&self) {
+        if let Some(cluster) = &self.0.ns.shared.cluster
+            && self.connected()
+            && let Some(session) = self.snapshot()
+        {
+            cluster.save_live(&session);
+        }
+    }
+
+    /// What recovery keeps of this socket; `None` without recovery.
+    pub(crate) fn snapshot(&self) -> Option<PersistedSession> {
+        let pid = self.0.pid.as_ref()?;
+        Some(PersistedSession {
+            ns: self.0.ns.path.clone(),
+            sid: self.0.id.clone(),
+            pid: pid.clone(),
+            rooms: self.rooms(),
+            data: self.data(),
+            extensions: self.0.extensions.snapshot(),
+        })
     }
 
     /// The rooms this socket is in (its own id among them).
@@ -713,24 +739,22 @@ impl Socket {
     /// Keeps the socket's state for recovery when the connection was lost
     /// (not when either side left the namespace on purpose).
     fn persist(&self, reason: DisconnectReason) {
-        let (Some(store), Some(pid)) = (&self.0.ns.shared.store, &self.0.pid) else {
-            return;
-        };
         let recoverable = !matches!(
             reason,
             DisconnectReason::ClientNamespaceDisconnect
                 | DisconnectReason::ServerNamespaceDisconnect
                 | DisconnectReason::ParseError
         );
-        if recoverable {
-            store.persist(PersistedSession {
-                ns: self.0.ns.path.clone(),
-                sid: self.0.id.clone(),
-                pid: pid.clone(),
-                rooms: self.rooms(),
-                data: self.data(),
-                extensions: self.0.extensions.snapshot(),
-            });
+        if !recoverable {
+            return;
+        }
+        let Some(session) = self.snapshot() else {
+            return;
+        };
+        if let Some(store) = &self.0.ns.shared.store {
+            store.persist(session);
+        } else if let Some(cluster) = &self.0.ns.shared.cluster {
+            cluster.save_disconnected(&session);
         }
     }
 
