@@ -447,6 +447,7 @@ pub async fn serve(
         let store = match &io_config.recovery {
             Some(recovery) => Some(
                 ClusterStore::new(ClusterStoreConfig::new(url.clone(), recovery))
+                    .await
                     .map_err(std::io::Error::other)?,
             ),
             None => None,

@@ -6,7 +6,6 @@
 mod common;
 
 use std::process::Stdio;
-use std::time::Duration;
 
 use serde_json::Value;
 use socketgate::engine::Sid;
@@ -73,7 +72,11 @@ async fn a_node_claims_its_id_and_a_taken_id_is_refused() {
     let (_a, a) = node(&redis.url(), "s", &["--node-id", "7"]).await;
     assert_eq!(health(&a).await["node_id"], 7);
     let sid = common::handshake_sid(url(&a, "")).await;
-    assert_eq!(Sid::parse(&sid).unwrap().node(), 7, "the sid names its node");
+    assert_eq!(
+        Sid::parse(&sid).unwrap().node(),
+        7,
+        "the sid names its node"
+    );
 
     // A second node asking for the same id does not start.
     let out = tokio::time::timeout(
@@ -98,7 +101,10 @@ async fn a_node_claims_its_id_and_a_taken_id_is_refused() {
     for addr in [&a, &b, &c] {
         ids.push(health(addr).await["node_id"].as_u64().unwrap());
     }
-    assert!(ids[0] != ids[1] && ids[1] != ids[2] && ids[0] != ids[2], "{ids:?}");
+    assert!(
+        ids[0] != ids[1] && ids[1] != ids[2] && ids[0] != ids[2],
+        "{ids:?}"
+    );
     // And each sees the others.
     common::until_async("every node sees three", || async {
         health(&b).await["cluster"]["nodes"]["alive"] == 3

@@ -216,18 +216,34 @@ const READ_BATCH: usize = 512;
 const CATCH_UP: Duration = Duration::from_secs(2);
 
 impl ClusterStore {
-    /// Sets the store up; Redis need not be up yet (writes wait in the
-    /// bounded queue, the reader retries).
-    pub fn new(config: ClusterStoreConfig) -> Result<Self, BusError> {
+    /// Sets the store up. Redis must answer (it is retried for a few
+    /// seconds): the node reads the stream from its current end, and a
+    /// packet emitted before that point would never be delivered here.
+    /// Later outages are ridden out (writes wait in the bounded queue, the
+    /// reader retries).
+    pub async fn new(config: ClusterStoreConfig) -> Result<Self, BusError> {
         let conn = super::manager(&config.url)?;
-        let reader = super::manager(&config.url)?;
+        let mut reader = super::manager(&config.url)?;
+        let key = format!("{}#stream", config.prefix);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let start = loop {
+            match newest(&mut reader, &key).await {
+                Ok(at) => break at,
+                Err(e) if Instant::now() >= deadline => {
+                    return Err(BusError::Setup(format!(
+                        "cannot read the recovery stream in Redis ({e}): the cluster needs Redis up when a node starts"
+                    )));
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(250)).await,
+            }
+        };
         let (writes, queued) = mpsc::channel(config.write_queue.max(1));
-        let (progress, _) = watch::channel(Offset::default());
+        let (progress, _) = watch::channel(start);
         let inner = Arc::new(Inner {
             uid: super::redis::node_uid(),
             conn,
             writes,
-            cursor: tokio::sync::Mutex::new(Offset::default()),
+            cursor: tokio::sync::Mutex::new(start),
             progress,
             sink: OnceLock::new(),
             kept: Mutex::new(VecDeque::new()),
@@ -236,7 +252,7 @@ impl ClusterStore {
             config,
         });
         tokio::spawn(write_loop(Arc::downgrade(&inner), queued));
-        tokio::spawn(read_loop(Arc::downgrade(&inner), reader));
+        tokio::spawn(read_loop(Arc::downgrade(&inner), reader, start));
         tokio::spawn(renew_loop(Arc::downgrade(&inner)));
         Ok(ClusterStore(inner))
     }
@@ -262,6 +278,27 @@ impl ClusterStore {
         let queued = tokio::time::timeout(deadline, self.0.writes.send(Write::Flush(done))).await;
         matches!(queued, Ok(Ok(())))
             && matches!(tokio::time::timeout(deadline, flushed).await, Ok(Ok(())))
+    }
+
+    /// Waits (up to `deadline`) until what was emitted so far is written
+    /// and read back, so delivered here: a server that shuts down delivers
+    /// what it emitted before closing its clients.
+    pub(crate) async fn settle(&self, deadline: Duration) {
+        let until = Instant::now() + deadline;
+        if !self.flush(deadline).await {
+            return;
+        }
+        let Ok(Ok(newest)) =
+            tokio::time::timeout_at(until, newest(&mut self.0.conn.clone(), &self.stream_key()))
+                .await
+        else {
+            return;
+        };
+        let mut progress = self.0.progress.subscribe();
+        let _ = tokio::time::timeout_at(until, async {
+            progress.wait_for(|at| *at >= newest).await.is_ok()
+        })
+        .await;
     }
 
     pub(crate) fn attach(&self, sink: Arc<dyn LogSink>) {
@@ -533,7 +570,11 @@ async fn write_loop(inner: Weak<Inner>, mut queued: mpsc::Receiver<Write>) {
                 store.uid.clone(),
                 store.config.max_len,
             );
+            // All or nothing: a batch retried after a failure is not added
+            // twice (short of a failure between Redis applying it and us
+            // hearing so).
             let mut pipe = redis::pipe();
+            pipe.atomic();
             let mut appended = 0u64;
             for w in &batch {
                 match w {
@@ -605,44 +646,32 @@ async fn write_loop(inner: Weak<Inner>, mut queued: mpsc::Receiver<Write>) {
     }
 }
 
-async fn read_loop(inner: Weak<Inner>, mut conn: ConnectionManager) {
+/// The id of the newest entry of the stream (0-0 when it is empty).
+async fn newest(conn: &mut ConnectionManager, key: &str) -> Result<Offset, redis::RedisError> {
+    let newest: StreamRangeReply = redis::cmd("XREVRANGE")
+        .arg(key)
+        .arg("+")
+        .arg("-")
+        .arg("COUNT")
+        .arg(1)
+        .query_async(conn)
+        .await?;
+    Ok(newest
+        .ids
+        .first()
+        .and_then(|e| Offset::parse(&e.id))
+        .unwrap_or_default())
+}
+
+/// Reads the stream from `last` on, in order, and delivers each batch with
+/// the cursor held.
+async fn read_loop(inner: Weak<Inner>, mut conn: ConnectionManager, mut last: Offset) {
     let Some((key, stop)) = inner
         .upgrade()
         .map(|s| (format!("{}#stream", s.config.prefix), s.stop.clone()))
     else {
         return;
     };
-    // Start after the last entry there now: what came before was for
-    // sockets this node never had (a recovery replays it from the stream).
-    let mut last = loop {
-        let newest: Result<StreamRangeReply, _> = redis::cmd("XREVRANGE")
-            .arg(&key)
-            .arg("+")
-            .arg("-")
-            .arg("COUNT")
-            .arg(1)
-            .query_async(&mut conn)
-            .await;
-        match newest {
-            Ok(r) => {
-                break r
-                    .ids
-                    .first()
-                    .and_then(|e| Offset::parse(&e.id))
-                    .unwrap_or_default();
-            }
-            Err(_) => {
-                tokio::select! {
-                    _ = stop.cancelled() => return,
-                    _ = tokio::time::sleep(Duration::from_millis(100)) => {}
-                }
-            }
-        }
-    };
-    if let Some(store) = inner.upgrade() {
-        *store.cursor.lock().await = last;
-        store.progress.send_replace(last);
-    }
     let options = StreamReadOptions::default().count(READ_BATCH).block(1000);
     let mut failing = false;
     loop {

@@ -450,6 +450,10 @@ impl SocketIo {
     /// server built on the same store recovers them. Returns whether every
     /// connection closed within the deadline.
     pub async fn shutdown(&self, deadline: Duration) -> bool {
+        if let Some(cluster) = &self.io.shared.cluster {
+            // What was emitted before goes out before the closes.
+            cluster.settle(deadline.min(Duration::from_secs(2))).await;
+        }
         self.engine.shutdown(deadline).await
     }
 }

@@ -1182,7 +1182,10 @@ pub(crate) fn apply_local(ns: &Arc<NamespaceInner>, op: &RemoteOp) {
 }
 
 /// An event's data for other nodes: the name, then the argument.
-fn remote_data<T: Serialize + ?Sized>(event: &str, data: &T) -> Result<Payload, serde_json::Error> {
+pub(crate) fn remote_data<T: Serialize + ?Sized>(
+    event: &str,
+    data: &T,
+) -> Result<Payload, serde_json::Error> {
     Ok(Payload {
         args: vec![Value::from(event), serde_json::to_value(data)?],
         bins: Vec::new(),
@@ -1190,7 +1193,7 @@ fn remote_data<T: Serialize + ?Sized>(event: &str, data: &T) -> Result<Payload, 
 }
 
 /// [`remote_data`] for arguments that are already a payload.
-fn remote_payload(event: &str, payload: &Payload) -> Payload {
+pub(crate) fn remote_payload(event: &str, payload: &Payload) -> Payload {
     let mut args = Vec::with_capacity(payload.args.len() + 1);
     args.push(Value::from(event));
     args.extend(payload.args.iter().cloned());

@@ -368,20 +368,23 @@ impl Socket {
     pub fn emit<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), EmitError> {
         check_event(event)?;
         let path = &self.0.ns.path;
-        self.emit_event(|offset| payload::event(path, None, event, data, offset))
+        self.emit_event(
+            |offset| payload::event(path, None, event, data, offset),
+            || super::namespace::remote_data(event, data),
+        )
     }
 
     /// Sends an event to this client. With recovery on it goes through the
     /// namespace, so that it is retained (and given an offset) for this
-    /// socket even while it is away.
+    /// socket even while it is away (with a cluster store, through the
+    /// cluster's stream, described by `data`).
     fn emit_event(
         &self,
         encode: impl Fn(Option<&str>) -> Result<Encoded, serde_json::Error>,
+        data: impl FnOnce() -> Result<Payload, serde_json::Error>,
     ) -> Result<(), EmitError> {
         if self.0.ns.shared.recovery_on() {
-            // The socket is here: nothing for other nodes.
-            let never = || unreachable!("a local emit is not handed to the cluster");
-            return self.0.ns.emit_with(&self.own_room(), encode, never);
+            return self.0.ns.emit_with(&self.own_room(), encode, data);
         }
         self.send(&encode(None)?)
     }
@@ -431,14 +434,20 @@ impl Socket {
         if !self.connected() {
             return Err(EmitError::Disconnected);
         }
-        self.emit_event(|offset| payload::event(path, None, event, data, offset))
+        self.emit_event(
+            |offset| payload::event(path, None, event, data, offset),
+            || super::namespace::remote_data(event, data),
+        )
     }
 
     /// Emits `event` with any arguments, binary included.
     pub fn emit_payload(&self, event: &str, payload: &Payload) -> Result<(), EmitError> {
         check_event(event)?;
         let path = &self.0.ns.path;
-        self.emit_event(|offset| payload::event_payload(path, None, event, payload, offset))
+        self.emit_event(
+            |offset| payload::event_payload(path, None, event, payload, offset),
+            || Ok(super::namespace::remote_payload(event, payload)),
+        )
     }
 
     /// Emits `event` and waits up to `timeout` for the client's

@@ -1,0 +1,275 @@
+//! Connection state recovery on a cluster store (sessions and packets in a
+//! real Redis): the recovery contract of tests/recovery.rs holds with the
+//! real socket.io-client, a client recovers on another server after a
+//! graceful shutdown, and an offset that left the capped stream means a
+//! fresh socket, never a partial replay.
+
+mod common;
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::redis::RedisServer;
+use common::sio::{SioServer, config};
+use serde_json::Value;
+use socketgate::socketio::{RecoveryConfig, SocketIo, SocketIoConfig};
+use socketgate::{ClusterStore, ClusterStoreConfig};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+fn recovery(window: Duration) -> RecoveryConfig {
+    RecoveryConfig::default().max_disconnection_duration(window)
+}
+
+async fn server_on(redis: &RedisServer, recovery: RecoveryConfig) -> SocketIo {
+    let cfg: SocketIoConfig = config().recovery(recovery.clone());
+    let store = ClusterStore::new(ClusterStoreConfig::new(redis.url(), &recovery))
+        .await
+        .expect("the store starts");
+    SocketIo::builder()
+        .config(cfg)
+        .cluster_store(store)
+        .build()
+        .unwrap()
+}
+
+async fn run(scenario: &str, mode: &str, window: Duration) -> Value {
+    let redis = RedisServer::start().await;
+    let io = server_on(&redis, recovery(window)).await;
+    let server = SioServer::serve(io, "127.0.0.1:0".parse().unwrap()).await;
+    common::run_node("recovery-client.mjs", &[scenario, mode, &server.base()]).await
+}
+
+async fn recovered(scenario: &str, mode: &str) {
+    let v = run(scenario, mode, Duration::from_secs(120)).await;
+    assert_eq!(v["recovered"], true, "{v}");
+    assert_eq!(v["events"]["direct"], 50, "{v}");
+    assert_eq!(v["events"]["room"], 50, "{v}");
+    assert_eq!(v["data"], serde_json::json!({ "x": 1 }), "{v}");
+}
+
+mod transport_close {
+    use super::*;
+
+    #[tokio::test]
+    async fn polling() {
+        recovered("transport-close", "polling").await
+    }
+
+    #[tokio::test]
+    async fn websocket() {
+        recovered("transport-close", "websocket").await
+    }
+
+    #[tokio::test]
+    async fn polling_then_upgrade() {
+        recovered("transport-close", "default").await
+    }
+}
+
+#[tokio::test]
+async fn ping_timeout_websocket() {
+    recovered("ping-timeout", "websocket").await
+}
+
+#[tokio::test]
+async fn not_after_the_window() {
+    let v = run("expired", "websocket", Duration::from_millis(1000)).await;
+    assert_eq!(v["recovered"], false, "{v}");
+    assert_ne!(v["firstSocketId"], v["secondSocketId"], "{v}");
+}
+
+/// A server shuts down gracefully; another one (a node with a store of its
+/// own, on the same Redis) takes its address, and the waiting client is
+/// recovered there with the 20 events sent before the shutdown.
+#[tokio::test]
+async fn recovered_by_another_node_after_a_graceful_shutdown() {
+    let redis = RedisServer::start().await;
+    let window = recovery(Duration::from_secs(120));
+    let first = SioServer::serve(
+        server_on(&redis, window.clone()).await,
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await;
+    let addr = first.addr;
+    let mut client = tokio::process::Command::new("node")
+        .arg(common::node_dir().join("recovery-client.mjs"))
+        .args(["shutdown", "websocket", &first.base()])
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("node");
+    let mut lines = BufReader::new(client.stdout.take().unwrap()).lines();
+    let mut out = Vec::new();
+    loop {
+        let line = tokio::time::timeout(common::DEADLINE, lines.next_line())
+            .await
+            .expect("the client got ready")
+            .unwrap()
+            .expect("the client is running");
+        out.push(line.clone());
+        if line.contains("\"ready\":true") {
+            break;
+        }
+        assert!(!line.contains("\"ok\":false"), "{out:#?}");
+    }
+    for i in 0..20 {
+        first.io.emit("pre", &i).unwrap();
+    }
+    assert!(first.io.shutdown(Duration::from_secs(5)).await);
+    first.stop().await;
+
+    let second = SioServer::serve(server_on(&redis, window).await, addr).await;
+    let verdict = loop {
+        let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+            .await
+            .expect("a verdict")
+            .unwrap();
+        match line {
+            Some(l) => {
+                out.push(l.clone());
+                if l.contains("\"ok\":") {
+                    break serde_json::from_str::<Value>(&l).unwrap();
+                }
+            }
+            None => panic!("the client exited without a verdict: {out:#?}"),
+        }
+    };
+    assert_eq!(verdict["ok"], true, "{out:#?}");
+    assert_eq!(verdict["recovered"], true, "{verdict}");
+    assert_eq!(verdict["counts"]["preBeforeDisconnect"], 20, "{verdict}");
+    assert!(client.wait().await.unwrap().success());
+    second.stop().await;
+}
+
+/// The last argument of an event packet: its offset.
+fn offset_of(packet: &str) -> String {
+    let args: Value = serde_json::from_str(packet.strip_prefix("42").unwrap()).unwrap();
+    args.as_array()
+        .and_then(|a| a.last())
+        .and_then(Value::as_str)
+        .unwrap_or_else(|| panic!("no offset in {packet}"))
+        .to_owned()
+}
+
+/// A raw WebSocket client joined to `/`: its socket id and pid, the
+/// contract's `auth` event read.
+async fn join(server: &SioServer) -> (common::Ws, String, String) {
+    let mut ws = server.ws_open().await;
+    common::ws_send(&mut ws, "40").await;
+    let answer = common::ws_text(&mut ws).await;
+    let json: Value = serde_json::from_str(answer.strip_prefix("40").unwrap()).unwrap();
+    let auth = common::ws_event(&mut ws).await;
+    assert!(auth.starts_with("42[\"auth\""), "{auth}");
+    (
+        ws,
+        json["sid"].as_str().unwrap().to_owned(),
+        json["pid"]
+            .as_str()
+            .expect("recovery gives a pid")
+            .to_owned(),
+    )
+}
+
+async fn stream_len(redis: &RedisServer) -> usize {
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    redis::cmd("XLEN")
+        .arg("socket.io#stream")
+        .query_async(&mut conn)
+        .await
+        .unwrap()
+}
+
+/// The stream keeps about `max_packets` entries. A client whose offset was
+/// trimmed away is not recovered (a new socket id and pid), while one whose
+/// offset is still there gets everything after it.
+#[tokio::test]
+async fn an_offset_that_left_the_stream_is_not_recovered() {
+    let redis = RedisServer::start().await;
+    let io = server_on(&redis, recovery(Duration::from_secs(60)).max_packets(200)).await;
+    let server = SioServer::serve(io, "127.0.0.1:0".parse().unwrap()).await;
+
+    let (mut ws, id, pid) = join(&server).await;
+    server.io.emit("first", &1).unwrap();
+    let first = common::ws_event(&mut ws).await;
+    assert!(first.starts_with("42[\"first\",1,"), "{first}");
+    let offset = offset_of(&first);
+    drop(ws);
+    common::until("the socket left", || {
+        server.io.of("/").unwrap().sockets().is_empty()
+    })
+    .await;
+    // Far more than the stream keeps.
+    for i in 0..2000 {
+        server.io.emit("later", &i).unwrap();
+    }
+    common::until_async("the stream was trimmed", || async {
+        let len = stream_len(&redis).await;
+        len > 0 && len < 1000
+    })
+    .await;
+
+    let mut ws = server.ws_open().await;
+    common::ws_send(
+        &mut ws,
+        &format!(r#"40{{"pid":"{pid}","offset":"{offset}"}}"#),
+    )
+    .await;
+    let answer = common::ws_text(&mut ws).await;
+    let json: Value = serde_json::from_str(answer.strip_prefix("40").unwrap()).unwrap();
+    assert_ne!(json["sid"], id.as_str(), "{answer}");
+    assert_ne!(
+        json["pid"],
+        pid.as_str(),
+        "a new session gets a new pid: {answer}"
+    );
+    server.stop().await;
+}
+
+/// With the offset still in the stream, the replay holds every packet
+/// after it, in order, each once, and the live ones follow.
+#[tokio::test]
+async fn a_replay_is_complete_and_in_order_with_live_packets() {
+    let redis = RedisServer::start().await;
+    let io = server_on(&redis, recovery(Duration::from_secs(60))).await;
+    let server = SioServer::serve(io, "127.0.0.1:0".parse().unwrap()).await;
+    let (mut ws, id, pid) = join(&server).await;
+    server.io.emit("n", &-1).unwrap();
+    let offset = offset_of(&common::ws_event(&mut ws).await);
+    drop(ws);
+    common::until("the socket left", || {
+        server.io.of("/").unwrap().sockets().is_empty()
+    })
+    .await;
+    for i in 0..100 {
+        server.io.emit("n", &i).unwrap();
+    }
+    // Emitted while the client comes back: live or replayed, never both.
+    let io = server.io.clone();
+    let emitter = tokio::spawn(async move {
+        for i in 100..300 {
+            io.emit("n", &i).unwrap();
+            tokio::task::yield_now().await;
+        }
+    });
+    let mut ws = server.ws_open().await;
+    common::ws_send(
+        &mut ws,
+        &format!(r#"40{{"pid":"{pid}","offset":"{offset}"}}"#),
+    )
+    .await;
+    let answer = common::ws_text(&mut ws).await;
+    let json: Value = serde_json::from_str(answer.strip_prefix("40").unwrap()).unwrap();
+    assert_eq!(json["sid"], id.as_str(), "recovered: {answer}");
+    emitter.await.unwrap();
+    let mut seen = Vec::new();
+    while seen.len() < 300 {
+        let packet = common::ws_event(&mut ws).await;
+        let args: Value = serde_json::from_str(packet.strip_prefix("42").unwrap()).unwrap();
+        if args[0] == "n" {
+            seen.push(args[1].as_i64().unwrap());
+        }
+    }
+    assert_eq!(seen, (0..300).collect::<Vec<_>>());
+    server.stop().await;
+}
