@@ -273,3 +273,35 @@ async fn a_replay_is_complete_and_in_order_with_live_packets() {
     assert_eq!(seen, (0..300).collect::<Vec<_>>());
     server.stop().await;
 }
+
+/// Redis goes away and comes back empty: what was emitted meanwhile waits
+/// in the bounded queue and is delivered, in order, once it is back; the
+/// server never stops answering, and later packets flow as before.
+#[tokio::test]
+async fn a_redis_restart_delays_packets_but_loses_none_queued() {
+    let mut redis = RedisServer::start().await;
+    let port = redis.port;
+    let io = server_on(&redis, recovery(Duration::from_secs(60))).await;
+    let server = SioServer::serve(io, "127.0.0.1:0".parse().unwrap()).await;
+    let (mut ws, _, _) = join(&server).await;
+
+    redis.kill().await;
+    for i in 0..10 {
+        server.io.emit("n", &i).unwrap();
+    }
+    // The server still answers: a new client gets its session.
+    let _other = server.ws_open().await;
+    let _redis = RedisServer::start_on(port).await;
+    for i in 10..20 {
+        server.io.emit("n", &i).unwrap();
+    }
+    let mut seen = Vec::new();
+    while seen.len() < 20 {
+        let packet = common::ws_event(&mut ws).await;
+        let args: Value = serde_json::from_str(packet.strip_prefix("42").unwrap()).unwrap();
+        assert_eq!(args[0], "n", "{packet}");
+        seen.push(args[1].as_i64().unwrap());
+    }
+    assert_eq!(seen, (0..20).collect::<Vec<_>>());
+    server.stop().await;
+}

@@ -61,6 +61,8 @@ pub(crate) struct EngineInner {
     /// Where the other nodes of a cluster are, once
     /// [`Engine::route_sessions`] set it.
     pub(crate) routing: std::sync::OnceLock<crate::transport::Routing>,
+    /// Whether a refused origin was logged as a warning yet.
+    pub(crate) origin_warned: AtomicBool,
 }
 
 /// How long a client-closed polling session answers its one GET in flight.
@@ -229,6 +231,7 @@ impl Engine {
             pending_closes: AtomicUsize::new(0),
             client_closes: Default::default(),
             routing: std::sync::OnceLock::new(),
+            origin_warned: AtomicBool::new(false),
         }))
     }
 

@@ -112,7 +112,10 @@ where
         .check(headers.get(header::ORIGIN), headers.get(header::HOST))
     {
         OriginCheck::Allowed => {}
-        OriginCheck::Forbidden => return Err(EngineError::Forbidden),
+        OriginCheck::Forbidden => {
+            origin_refused(engine, headers);
+            return Err(EngineError::Forbidden);
+        }
         OriginCheck::Malformed => return Err(EngineError::BadRequest),
     }
     let wants_ws = websocket::is_upgrade_request(headers);
@@ -193,6 +196,26 @@ where
         Transport::Polling => polling::open(engine, protocol, request, framing),
         Transport::WebSocket => websocket::open(engine, protocol, req, request),
     })
+}
+
+/// Logs a refused origin: the first time as a warning (a proxy that drops
+/// the port from `Host`, or a missing `--allowed-origins`, refuses every
+/// browser), later ones at debug level.
+fn origin_refused(engine: &EngineInner, headers: &HeaderMap) {
+    let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    if !engine
+        .origin_warned
+        .swap(true, std::sync::atomic::Ordering::Relaxed)
+    {
+        tracing::warn!(
+            ?origin,
+            ?host,
+            "refused a request from an origin that is not allowed (403): allow it with allowed_origins (--allowed-origins), and behind a proxy pass the Host header with its port (nginx: proxy_set_header Host $http_host); further refusals are logged at debug level"
+        );
+    } else {
+        tracing::debug!(?origin, ?host, "origin not allowed");
+    }
 }
 
 /// A copy of the URI in its own allocation. hyper's parsed URI and header
