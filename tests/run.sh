@@ -37,6 +37,13 @@ if ! command -v redis-server >/dev/null && [ ! -x /usr/bin/redis-server ]; then
     service redis-server stop >/dev/null 2>&1 || true
 fi
 
+echo "==> nginx (the no-sticky-sessions tests put one, round-robin, in front of three nodes)"
+if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ]; then
+    apt_install nginx
+    # The package starts a server on port 80; the tests run their own.
+    service nginx stop >/dev/null 2>&1 || true
+fi
+
 echo "==> python venv (target/venv-demo: python-socketio for the Python demo client)"
 command -v python3 >/dev/null || apt_install python3 python3-venv
 if [ ! -x target/venv-demo/bin/python ]; then

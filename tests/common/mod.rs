@@ -2,6 +2,7 @@
 //! recording engine handler, plus small raw HTTP / WebSocket / Node helpers.
 #![allow(dead_code)]
 
+pub mod nginx;
 pub mod redis;
 pub mod sio;
 
