@@ -85,3 +85,35 @@ async fn readme_client_snippet_talks_to_the_quickstart_server() {
     assert_eq!(stdout.trim(), "hello, world");
     server.abort();
 }
+
+/// The nginx configuration the README shows is the one the cluster tests
+/// run behind (tests/common/nginx.rs): every directive of its `location`
+/// and `map` blocks, in order.
+#[test]
+fn readme_shows_the_nginx_config_the_tests_use() {
+    let readme = readme();
+    let block = fenced(&readme, "nginx")
+        .into_iter()
+        .next()
+        .expect("an nginx block in the README");
+    let shown: Vec<&str> = block.lines().map(str::trim).collect();
+    for part in [common::nginx::CONNECTION_MAP, common::nginx::LOCATION] {
+        let directives: Vec<&str> = part
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .collect();
+        let start = shown
+            .iter()
+            .position(|l| *l == directives[0])
+            .unwrap_or_else(|| panic!("README's nginx block lacks {:?}", directives[0]));
+        let mut at = start;
+        for d in directives {
+            let found = shown[at..]
+                .iter()
+                .position(|l| *l == d)
+                .unwrap_or_else(|| panic!("README's nginx block lacks {d:?} (in order)"));
+            at += found + 1;
+        }
+    }
+}
