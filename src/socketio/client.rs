@@ -415,7 +415,9 @@ impl Client {
                 self.recover_found(&ns, &handshake, &session, packets)
             })
             .await;
-        cluster.count_recovery(matches!(joined, Joined::Yes(_)));
+        let recovered = matches!(joined, Joined::Yes(_));
+        cluster.count_recovery(recovered);
+        tracing::debug!(ns = %ns.path, recovered, "a client asked to recover its socket");
         match joined {
             Joined::Yes(socket) => self.joined(joining, socket),
             Joined::Gone => {}

@@ -215,6 +215,7 @@ where
         };
         let owner_upgrade = hyper::upgrade::on(&mut res);
         engine.counters.relayed.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(%sid, node, %owner, "relaying a WebSocket to the owner of its session");
         tokio::spawn(async move {
             let (client_io, owner_io) = match tokio::join!(client_upgrade, owner_upgrade) {
                 (Ok(c), Ok(o)) => (c, o),
@@ -223,9 +224,7 @@ where
                     return;
                 }
             };
-            let (mut client_io, mut owner_io) = (TokioIo::new(client_io), TokioIo::new(owner_io));
-            // Ends when either side closes; the other is then closed too.
-            let _ = tokio::io::copy_bidirectional(&mut client_io, &mut owner_io).await;
+            relay(TokioIo::new(client_io), TokioIo::new(owner_io)).await;
         });
         let mut answer = Response::new(Body::empty());
         *answer.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
@@ -244,6 +243,26 @@ where
     Ok(Response::from_parts(parts, Body::new(body)))
 }
 
+/// Joins a client's upgraded connection to its owner's, byte for byte,
+/// until either side is done: then both are dropped (closed). Waiting for
+/// both directions would keep a relay whose client vanished without a word
+/// alive for good, after its owner closed the session.
+async fn relay<C, O>(client: C, owner: O)
+where
+    C: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    O: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let (mut client_read, mut client_write) = tokio::io::split(client);
+    let (mut owner_read, mut owner_write) = tokio::io::split(owner);
+    tokio::select! {
+        _ = tokio::io::copy(&mut client_read, &mut owner_write) => {}
+        _ = tokio::io::copy(&mut owner_read, &mut client_write) => {}
+    }
+    use tokio::io::AsyncWriteExt;
+    let _ = client_write.shutdown().await;
+    let _ = owner_write.shutdown().await;
+}
+
 /// Drops the headers of the hop from the owner.
 fn strip_hop_by_hop(headers: &mut HeaderMap) {
     let names: Vec<HeaderName> = headers.keys().filter(|n| hop_by_hop(n)).cloned().collect();
@@ -255,6 +274,29 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A relay ends when either side ends, and passes bytes both ways.
+    #[tokio::test]
+    async fn a_relay_ends_with_either_side() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (client, mut client_peer) = tokio::io::duplex(64);
+        let (owner, mut owner_peer) = tokio::io::duplex(64);
+        let relay = tokio::spawn(relay(client, owner));
+        client_peer.write_all(b"2probe").await.unwrap();
+        let mut buf = [0u8; 6];
+        owner_peer.read_exact(&mut buf).await.unwrap();
+        assert_eq!(&buf, b"2probe");
+        owner_peer.write_all(b"3probe").await.unwrap();
+        client_peer.read_exact(&mut buf).await.unwrap();
+        assert_eq!(&buf, b"3probe");
+        // The owner goes; the client side, silent, is closed too.
+        drop(owner_peer);
+        tokio::time::timeout(std::time::Duration::from_secs(5), relay)
+            .await
+            .expect("the relay ends")
+            .unwrap();
+        assert_eq!(client_peer.read(&mut buf).await.unwrap(), 0, "closed");
+    }
 
     #[test]
     fn secrets_compare_whole() {
