@@ -305,3 +305,46 @@ async fn a_redis_restart_delays_packets_but_loses_none_queued() {
     assert_eq!(seen, (0..20).collect::<Vec<_>>());
     server.stop().await;
 }
+
+/// A socket that leaves on purpose cannot be recovered: its session is
+/// removed from Redis, and presenting its pid again gives a new socket.
+#[tokio::test]
+async fn a_socket_that_left_on_purpose_is_forgotten() {
+    let redis = RedisServer::start().await;
+    let io = server_on(&redis, recovery(Duration::from_secs(60))).await;
+    let server = SioServer::serve(io, "127.0.0.1:0".parse().unwrap()).await;
+    let (mut ws, id, pid) = join(&server).await;
+    server.io.emit("n", &1).unwrap();
+    let offset = offset_of(&common::ws_event(&mut ws).await);
+    let key = format!("socket.io#session#{pid}");
+    let client = redis::Client::open(redis.url()).unwrap();
+    let conn = client.get_multiplexed_async_connection().await.unwrap();
+    let exists = || {
+        let (mut conn, key) = (conn.clone(), key.clone());
+        async move {
+            redis::cmd("EXISTS")
+                .arg(&key)
+                .query_async::<i64>(&mut conn)
+                .await
+                .unwrap()
+                == 1
+        }
+    };
+    common::until_async("the live session is in Redis", exists).await;
+    common::ws_send(&mut ws, "41").await;
+    common::until_async("the session is gone from Redis", || async {
+        !exists().await
+    })
+    .await;
+
+    let mut ws = server.ws_open().await;
+    common::ws_send(
+        &mut ws,
+        &format!(r#"40{{"pid":"{pid}","offset":"{offset}"}}"#),
+    )
+    .await;
+    let answer = common::ws_text(&mut ws).await;
+    let json: Value = serde_json::from_str(answer.strip_prefix("40").unwrap()).unwrap();
+    assert_ne!(json["sid"], id.as_str(), "{answer}");
+    server.stop().await;
+}

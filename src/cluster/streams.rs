@@ -126,6 +126,9 @@ enum Write {
         record: String,
         ttl: Duration,
     },
+    Forget {
+        pid: String,
+    },
     Flush(oneshot::Sender<()>),
 }
 
@@ -200,6 +203,12 @@ if owner and owner ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'owner', ARGV[1], 'rec', ARGV[2])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return 1";
+
+/// Removes a session unless another node has claimed it since.
+const FORGET: &str = r"
+local owner = redis.call('HGET', KEYS[1], 'owner')
+if owner and owner ~= ARGV[1] then return 0 end
+return redis.call('DEL', KEYS[1])";
 
 /// Takes a session over: returns it, and makes this node its owner.
 const CLAIM: &str = r"
@@ -365,6 +374,14 @@ impl ClusterStore {
             kept.push_back(now);
         }
         self.save(session, window);
+    }
+
+    /// Removes the session of a socket that left on purpose (it cannot be
+    /// recovered).
+    pub(crate) fn forget(&self, pid: &str) {
+        let _ = self.0.writes.try_send(Write::Forget {
+            pid: pid.to_owned(),
+        });
     }
 
     fn save(&self, session: &PersistedSession, ttl: Duration) {
@@ -598,6 +615,14 @@ async fn write_loop(inner: Weak<Inner>, mut queued: mpsc::Receiver<Write>) {
                             .arg(&uid)
                             .arg(record)
                             .arg(ttl.as_millis().to_string())
+                            .ignore();
+                    }
+                    Write::Forget { pid } => {
+                        pipe.cmd("EVAL")
+                            .arg(FORGET)
+                            .arg(1)
+                            .arg(session_key(&prefix, pid))
+                            .arg(&uid)
                             .ignore();
                     }
                     Write::Flush(_) => {}

@@ -755,6 +755,9 @@ impl Socket {
                 | DisconnectReason::ParseError
         );
         if !recoverable {
+            if let (Some(cluster), Some(pid)) = (&self.0.ns.shared.cluster, &self.0.pid) {
+                cluster.forget(pid);
+            }
             return;
         }
         let Some(session) = self.snapshot() else {
