@@ -21,15 +21,23 @@ fn recovery(window: Duration) -> RecoveryConfig {
 }
 
 async fn server_on(redis: &RedisServer, recovery: RecoveryConfig) -> SocketIo {
+    server_with_store(redis, recovery).await.0
+}
+
+async fn server_with_store(
+    redis: &RedisServer,
+    recovery: RecoveryConfig,
+) -> (SocketIo, ClusterStore) {
     let cfg: SocketIoConfig = config().recovery(recovery.clone());
     let store = ClusterStore::new(ClusterStoreConfig::new(redis.url(), &recovery))
         .await
         .expect("the store starts");
-    SocketIo::builder()
+    let io = SocketIo::builder()
         .config(cfg)
-        .cluster_store(store)
+        .cluster_store(store.clone())
         .build()
-        .unwrap()
+        .unwrap();
+    (io, store)
 }
 
 async fn run(scenario: &str, mode: &str, window: Duration) -> Value {
@@ -346,5 +354,41 @@ async fn a_socket_that_left_on_purpose_is_forgotten() {
     let answer = common::ws_text(&mut ws).await;
     let json: Value = serde_json::from_str(answer.strip_prefix("40").unwrap()).unwrap();
     assert_ne!(json["sid"], id.as_str(), "{answer}");
+    server.stop().await;
+}
+
+/// Whatever lands in the stream that is not a packet (another program, a
+/// corrupted write) is skipped and counted; the packets around it arrive.
+#[tokio::test]
+async fn bad_stream_entries_are_counted_and_skipped() {
+    let redis = RedisServer::start().await;
+    let (io, store) = server_with_store(&redis, recovery(Duration::from_secs(60))).await;
+    let server = SioServer::serve(io, "127.0.0.1:0".parse().unwrap()).await;
+    let (mut ws, _, _) = join(&server).await;
+    server.io.emit("n", &1).unwrap();
+    assert!(common::ws_event(&mut ws).await.starts_with("42[\"n\",1,"));
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    for junk in [&b"\xc1"[..], b"not msgpack", b"\x93\xa1x\x80\x80"] {
+        let _: String = redis::cmd("XADD")
+            .arg("socket.io#stream")
+            .arg("*")
+            .arg("m")
+            .arg(junk)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+    }
+    let _: String = redis::cmd("XADD")
+        .arg("socket.io#stream")
+        .arg("*")
+        .arg("other")
+        .arg("field")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    server.io.emit("n", &2).unwrap();
+    assert!(common::ws_event(&mut ws).await.starts_with("42[\"n\",2,"));
+    assert_eq!(store.stats().malformed, 4, "{:?}", store.stats());
     server.stop().await;
 }
