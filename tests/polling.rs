@@ -245,3 +245,31 @@ async fn server_close_flushes_then_sends_the_close_packet() {
     assert_eq!(server.closed(&sid).await, CloseReason::ServerClose);
     server.drained().await;
 }
+
+/// A proxy that never got a poll's answer (the node between it and the
+/// owner died while passing it on) resends the same request, same `t`: it
+/// gets the same answer again, so nothing taken from the queue is lost. A
+/// new poll (another `t`) gets what came next.
+#[tokio::test]
+async fn a_poll_resent_with_the_same_t_gets_the_same_answer() {
+    let server = TestServer::start(config()).await;
+    let sid = open_polling(&server).await;
+    let get = |t: &'static str| {
+        let url = server.url(&format!("EIO=4&transport=polling&sid={sid}&t={t}"));
+        async move {
+            let res = http().get(url).send().await.unwrap();
+            (res.status().as_u16(), res.text().await.unwrap())
+        }
+    };
+    assert_eq!(post(&server, &sid, "4first").await.0, 200);
+    assert_eq!(get("Oa1").await, (200, "4first".to_owned()));
+    assert_eq!(post(&server, &sid, "4second").await.0, 200);
+    assert_eq!(get("Oa1").await, (200, "4first".to_owned()), "resent");
+    assert_eq!(get("Oa2").await, (200, "4second".to_owned()));
+    // A poll without `t` leaves nothing to resend: the old `t` is then a
+    // new poll.
+    assert_eq!(post(&server, &sid, "4third").await.0, 200);
+    assert_eq!(poll(&server, &sid).await, (200, "4third".to_owned()));
+    assert_eq!(post(&server, &sid, "4fourth").await.0, 200);
+    assert_eq!(get("Oa2").await, (200, "4fourth".to_owned()));
+}

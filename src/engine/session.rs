@@ -61,6 +61,9 @@ pub(crate) struct Shared {
     drain_waiters: AtomicUsize,
     terminated: CancellationToken,
     request: RequestInfo,
+    /// The last poll's answer, with the request's cache-buster `t`: see
+    /// [`Session::replay_poll`].
+    last_poll: Mutex<Option<(Box<str>, Vec<super::packet::Frame>)>>,
 }
 
 impl Session {
@@ -80,7 +83,27 @@ impl Session {
             drain_waiters: AtomicUsize::new(0),
             terminated: CancellationToken::new(),
             request,
+            last_poll: Mutex::new(None),
         }))
+    }
+
+    /// Keeps what a poll answered, under its cache-buster `t` (or forgets
+    /// the last one, without `t`), until the next poll.
+    pub(crate) fn remember_poll(&self, t: Option<&str>, frames: &[super::packet::Frame]) {
+        let mut last = self.0.last_poll.lock().unwrap_or_else(|e| e.into_inner());
+        *last = t.map(|t| (Box::from(t), frames.to_vec()));
+    }
+
+    /// What the last poll answered, when this poll is that one again: the
+    /// same request (same `t`) resent by a proxy that never got the answer
+    /// (a node between it and this one died while passing it on). Without
+    /// this the answer, taken from the queue, would be lost.
+    pub(crate) fn replay_poll(&self, t: &str) -> Option<Vec<super::packet::Frame>> {
+        let last = self.0.last_poll.lock().unwrap_or_else(|e| e.into_inner());
+        match &*last {
+            Some((seen, frames)) if &**seen == t => Some(frames.clone()),
+            _ => None,
+        }
     }
 
     /// The session id.

@@ -30,6 +30,8 @@ struct Query<'a> {
     b64: bool,
     /// `j`: JSONP, with the callback index.
     j: Option<&'a str>,
+    /// `t`: the client's cache-buster, unique per request.
+    t: Option<&'a str>,
 }
 
 impl<'a> Query<'a> {
@@ -46,6 +48,7 @@ impl<'a> Query<'a> {
                 "sid" => q.sid = Some(v),
                 "b64" => q.b64 = true,
                 "j" => q.j = Some(v),
+                "t" => q.t = Some(v),
                 _ => {}
             }
         }
@@ -167,7 +170,9 @@ where
         return Ok(match (transport, req.method()) {
             (Transport::WebSocket, _) if wants_ws => websocket::upgrade(engine, session, req),
             (Transport::WebSocket, _) => return Err(EngineError::BadRequest),
-            (Transport::Polling, &Method::GET) => polling::poll(engine, session, framing).await,
+            (Transport::Polling, &Method::GET) => {
+                polling::poll(engine, session, framing, query.t).await
+            }
             (Transport::Polling, &Method::POST) => {
                 polling::post(engine, session, req, framing).await
             }

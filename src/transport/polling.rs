@@ -39,7 +39,12 @@ pub(crate) async fn poll(
     engine: &EngineInner,
     session: Session,
     framing: Framing,
+    t: Option<&str>,
 ) -> Response<Body> {
+    if let Some(frames) = t.and_then(|t| session.replay_poll(t)) {
+        tracing::debug!(sid = %session.sid(), "a poll resent by a proxy gets its answer again");
+        return answer(session.protocol(), framing, &frames);
+    }
     settle_upgrade(&session).await;
     // Bound first: the guard must be released before `refuse` locks again.
     let begun = session.machine().poll_begin();
@@ -66,6 +71,7 @@ pub(crate) async fn poll(
         })
         .await;
     session.wake_drained();
+    session.remember_poll(t, &frames);
     if finished {
         session.finished();
     }
