@@ -16,181 +16,18 @@
 
 mod common;
 
-use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Stdio;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::nginx::Nginx;
-use common::redis::RedisServer;
+use common::cluster::{Cluster, Health, health};
 use serde_json::Value;
 use socketgate::engine::Sid;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
-use tokio::process::Child;
-
-/// Every node: cross-node recovery for a minute, a heartbeat quick enough
-/// that a dead peer is noticed within seconds.
-const NODE_FLAGS: &[&str] = &[
-    "--recovery-ms",
-    "60000",
-    "--ping-interval-ms",
-    "1000",
-    "--ping-timeout-ms",
-    "2000",
-];
 
 /// The script's own watchdog is 90 s; this is the backstop (under nextest's
 /// 120 s).
 const SCRIPT_DEADLINE: Duration = Duration::from_secs(100);
-
-/// The parts of `GET /health` this test reads.
-#[derive(Debug, Clone, Copy)]
-struct Health {
-    node_id: u16,
-    alive: u64,
-    bus_up: bool,
-    forwarded: u64,
-    served_forwarded: u64,
-}
-
-async fn health(addr: &str) -> Health {
-    let text = common::get_text(format!("http://{addr}/health")).await;
-    let json: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
-    let n = |v: &Value| v.as_u64().unwrap_or(0);
-    Health {
-        node_id: json["node_id"].as_u64().expect("node_id in /health") as u16,
-        alive: n(&json["cluster"]["nodes"]["alive"]),
-        bus_up: json["cluster"]["bus"] == "up",
-        forwarded: n(&json["routing"]["forwarded"]),
-        served_forwarded: n(&json["routing"]["served_forwarded"]),
-    }
-}
-
-/// One node; its log is read all along (or it would block on the pipe) and
-/// kept.
-struct Node {
-    child: Child,
-    addr: String,
-    node_id: u16,
-    log: Arc<Mutex<Vec<String>>>,
-}
-
-impl Node {
-    async fn start(addr: &str, redis: &str, secret: &str, bundle: &str) -> Node {
-        let mut args = vec![
-            "--addr",
-            addr,
-            "--redis-url",
-            redis,
-            "--cluster-secret",
-            secret,
-            "--client-bundle",
-            bundle,
-        ];
-        args.extend_from_slice(NODE_FLAGS);
-        let (child, addr, mut lines) = common::spawn_gateway(&args).await;
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let keep = log.clone();
-        tokio::spawn(async move {
-            while let Ok(Some(line)) = lines.next_line().await {
-                let mut log = keep.lock().unwrap();
-                if log.len() >= 5_000 {
-                    log.drain(..1_000);
-                }
-                log.push(line);
-            }
-        });
-        let node_id = health(&addr).await.node_id;
-        Node {
-            child,
-            addr,
-            node_id,
-            log,
-        }
-    }
-
-    /// Its log lines at WARN or ERROR level.
-    fn warnings(&self) -> Vec<String> {
-        self.log
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|l| l.contains(" WARN ") || l.contains(" ERROR "))
-            .cloned()
-            .collect()
-    }
-}
-
-struct Cluster {
-    nodes: Vec<Node>,
-    nginx: Nginx,
-    _redis: RedisServer,
-}
-
-impl Cluster {
-    async fn start(bundle: &str) -> Cluster {
-        let redis = RedisServer::start().await;
-        let mut raw = [0u8; 16];
-        getrandom::fill(&mut raw).unwrap();
-        let secret: String = raw.iter().map(|b| format!("{b:02x}")).collect();
-        // nginx first, over three free ports the nodes then listen on. The
-        // page is same-origin through nginx: nginx passes the Host header
-        // with its port (`$http_host`), so no --allowed-origins is needed.
-        let addrs: Vec<String> = (0..3)
-            .map(|_| {
-                let port = std::net::TcpListener::bind("127.0.0.1:0")
-                    .unwrap()
-                    .local_addr()
-                    .unwrap()
-                    .port();
-                format!("127.0.0.1:{port}")
-            })
-            .collect();
-        let nginx = Nginx::start(&addrs).await;
-        let mut nodes = Vec::new();
-        for addr in &addrs {
-            let node = Node::start(addr, &redis.url(), &secret, bundle).await;
-            assert_eq!(&node.addr, addr);
-            nodes.push(node);
-        }
-        let ids: BTreeSet<u16> = nodes.iter().map(|n| n.node_id).collect();
-        assert_eq!(ids.len(), 3, "three nodes, three ids: {ids:?}");
-        for node in &nodes {
-            let addr = node.addr.clone();
-            common::until_async(&format!("node {} to see 3 nodes", node.node_id), || {
-                let addr = addr.clone();
-                async move {
-                    let h = health(&addr).await;
-                    h.alive == 3 && h.bus_up
-                }
-            })
-            .await;
-        }
-        Cluster {
-            nodes,
-            nginx,
-            _redis: redis,
-        }
-    }
-}
-
-impl Drop for Cluster {
-    /// On failure: the end of every node's log and nginx's error log.
-    fn drop(&mut self) {
-        if !std::thread::panicking() {
-            return;
-        }
-        for node in &self.nodes {
-            let log = node.log.lock().unwrap();
-            eprintln!("--- node {} ({}) log, last lines", node.node_id, node.addr);
-            for line in log.iter().rev().take(80).rev() {
-                eprintln!("{line}");
-            }
-        }
-        eprintln!("--- nginx error log\n{}", self.nginx.error_log());
-    }
-}
 
 #[tokio::test]
 async fn polling_only_browser_chat_survives_a_killed_node() {
@@ -213,7 +50,8 @@ async fn polling_only_browser_chat_survives_a_killed_node() {
     );
     let artifacts = root.join("target/e2e-artifacts");
 
-    let mut cluster = Cluster::start(bundle.to_str().expect("a UTF-8 path")).await;
+    let mut cluster =
+        Cluster::start(&["--client-bundle", bundle.to_str().expect("a UTF-8 path")]).await;
     let url = cluster.nginx.url();
 
     let mut script = tokio::process::Command::new("node")

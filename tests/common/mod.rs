@@ -2,6 +2,7 @@
 //! recording engine handler, plus small raw HTTP / WebSocket / Node helpers.
 #![allow(dead_code)]
 
+pub mod cluster;
 pub mod nginx;
 pub mod redis;
 pub mod sio;
@@ -414,15 +415,15 @@ pub fn node_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/node")
 }
 
-/// Runs a Node script from `tests/node` and returns its parsed last line
-/// (`{"ok":true,…}`); panics with the script's output when it fails.
-pub async fn run_node(script: &str, args: &[&str]) -> serde_json::Value {
+/// Starts a Node script from `tests/node` with its stdout and stderr piped
+/// (killed when dropped).
+pub fn spawn_node(script: &str, args: &[&str]) -> tokio::process::Child {
     let dir = node_dir();
     assert!(
         dir.join("node_modules").is_dir(),
         "tests/node/node_modules is missing: run the README's test command (it runs `npm ci` in tests/node)"
     );
-    let child = tokio::process::Command::new("node")
+    tokio::process::Command::new("node")
         .arg(dir.join(script))
         .args(args)
         .current_dir(&dir)
@@ -430,7 +431,13 @@ pub async fn run_node(script: &str, args: &[&str]) -> serde_json::Value {
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
-        .expect("node must be installed to run the interop tests");
+        .expect("node must be installed to run the interop tests")
+}
+
+/// Runs a Node script from `tests/node` and returns its parsed last line
+/// (`{"ok":true,…}`); panics with the script's output when it fails.
+pub async fn run_node(script: &str, args: &[&str]) -> serde_json::Value {
+    let child = spawn_node(script, args);
     let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
         .await
         .expect("node script finished in time")
