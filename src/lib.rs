@@ -64,6 +64,7 @@ pub mod fuzzing;
 pub mod gateway;
 pub mod origin;
 mod service;
+pub mod settings;
 pub mod socketio;
 #[cfg(test)]
 mod test_rng;

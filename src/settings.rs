@@ -1,0 +1,441 @@
+//! The gateway's settings: one list, read from flags, `SOCKETGATE_*`
+//! environment variables and a TOML file, in that order of precedence,
+//! over built-in defaults.
+//!
+//! Every setting is a flag (`--ping-interval-ms`), an environment variable
+//! (`SOCKETGATE_PING_INTERVAL_MS`) and a TOML key (`ping_interval_ms`): the
+//! flag's name with `_` for `-`. A file names its keys at the top level:
+//!
+//! ```toml
+//! addr = "0.0.0.0:3000"
+//! advertise_addr = "10.0.0.1:3000"
+//! redis_url = "redis://10.0.0.9:6379"
+//! recovery_ms = 120000
+//! allowed_origins = ["https://app.example.com"]
+//! ```
+//!
+//! An unknown key or a malformed value stops the start with the file, the
+//! line and the key. `socketgate config default` prints every setting with
+//! its default and its documentation (a file that, read back, equals the
+//! defaults); `socketgate config check FILE` validates a file.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::CommandFactory;
+use serde::{Deserialize, Serialize};
+
+use crate::gateway::GatewayConfig;
+use crate::socketio::{RecoveryConfig, SocketIoConfig};
+use crate::{AllowedOrigins, EngineConfig};
+
+/// How the log is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines (colours only on a terminal).
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Every setting of the gateway, each optional: what one source (flags and
+/// environment, or a file) says. [`Settings::defaults`] fills them all.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, clap::Args)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct Settings {
+    /// Address to listen on.
+    #[arg(long, env = "SOCKETGATE_ADDR")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub addr: Option<SocketAddr>,
+    /// URL path of the socket.io endpoint.
+    #[arg(long, env = "SOCKETGATE_PATH")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// Server ping interval, in milliseconds.
+    #[arg(long, env = "SOCKETGATE_PING_INTERVAL_MS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ping_interval_ms: Option<u64>,
+    /// How long a pong may take, in milliseconds.
+    #[arg(long, env = "SOCKETGATE_PING_TIMEOUT_MS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ping_timeout_ms: Option<u64>,
+    /// Largest message a client may send, in bytes.
+    #[arg(long, env = "SOCKETGATE_MAX_PAYLOAD")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_payload: Option<usize>,
+    /// How long a client may stay without joining a namespace, in
+    /// milliseconds.
+    #[arg(long, env = "SOCKETGATE_CONNECT_TIMEOUT_MS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connect_timeout_ms: Option<u64>,
+    /// Browser origins allowed besides the gateway's own (a list; `*`
+    /// allows all). As a flag or variable: comma-separated.
+    #[arg(long, env = "SOCKETGATE_ALLOWED_ORIGINS", value_delimiter = ',')]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allowed_origins: Option<Vec<String>>,
+    /// Accept legacy clients (engine.io v3: socket.io-client 2.x).
+    #[arg(long, env = "SOCKETGATE_ALLOW_EIO3", num_args = 0..=1, default_missing_value = "true",
+          value_parser = clap::builder::BoolishValueParser::new())]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allow_eio3: Option<bool>,
+    /// Connection state recovery: keep a disconnected client's session and
+    /// the packets it misses for this many milliseconds; 0 turns it off (as
+    /// in the reference server). With it on, every event carries an offset
+    /// as its last argument, which clients without recovery support
+    /// (python-socketio, rust_socketio, socket.io-client before 4.6) hand to
+    /// their handlers. Retained packets are bounded (10 000 packets,
+    /// 16 MiB).
+    #[arg(long, env = "SOCKETGATE_RECOVERY_MS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recovery_ms: Option<u64>,
+    /// Serve the demo page from this folder instead of the built-in copy.
+    #[arg(long, env = "SOCKETGATE_DEMO_DIR")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub demo_dir: Option<PathBuf>,
+    /// The socket.io-client browser bundle to serve at
+    /// /socket.io/socket.io.min.js (the demo page uses its own small client
+    /// when the file is missing).
+    #[arg(long, env = "SOCKETGATE_CLIENT_BUNDLE")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_bundle: Option<PathBuf>,
+    /// Redis for a cluster of nodes (`redis://host:port`), compatible with
+    /// the Node socket.io Redis adapter and emitter; none: one node, in
+    /// memory.
+    #[arg(long, env = "SOCKETGATE_REDIS_URL")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redis_url: Option<String>,
+    /// The secret every node of a cluster shares: with it, a request for a
+    /// session another node owns is forwarded there, so the load balancer
+    /// need not be sticky. Prefer the environment variable or the file (a
+    /// flag shows in the process list).
+    #[arg(long, env = "SOCKETGATE_CLUSTER_SECRET", hide_env_values = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster_secret: Option<String>,
+    /// This node's id in the cluster (1-65535); none: a free random one.
+    #[arg(long, env = "SOCKETGATE_NODE_ID", value_parser = clap::value_parser!(u16).range(1..))]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node_id: Option<u16>,
+    /// Where the other nodes of the cluster reach this one; none: the
+    /// listening address.
+    #[arg(long, env = "SOCKETGATE_ADVERTISE_ADDR")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub advertise_addr: Option<SocketAddr>,
+    /// How long a shutdown (SIGTERM) waits for clients to be told and
+    /// flushed, in milliseconds.
+    #[arg(long, env = "SOCKETGATE_SHUTDOWN_GRACE_MS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shutdown_grace_ms: Option<u64>,
+    /// Log format: `text` (colours only on a terminal) or `json` (one
+    /// object per line).
+    #[arg(long, env = "SOCKETGATE_LOG_FORMAT")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_format: Option<LogFormat>,
+}
+
+/// Copies into `$self` each field of `$lower` that `$self` does not set.
+macro_rules! fill {
+    ($self:ident, $lower:ident; $($field:ident),* $(,)?) => {
+        $( if $self.$field.is_none() { $self.$field = $lower.$field; } )*
+    };
+}
+
+/// Why settings could not be read or used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SettingsError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {error}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        error: std::io::Error,
+    },
+    /// The file is not valid: the message names the line and the key.
+    #[error("{path}: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, and where.
+        message: String,
+    },
+    /// A value is out of range (named).
+    #[error("setting {key}: {message}")]
+    Value {
+        /// The key.
+        key: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl Settings {
+    /// The built-in defaults: every setting that has one.
+    pub fn defaults() -> Settings {
+        Settings {
+            addr: Some(SocketAddr::from(([127, 0, 0, 1], 3000))),
+            path: Some("/socket.io/".to_owned()),
+            ping_interval_ms: Some(25_000),
+            ping_timeout_ms: Some(20_000),
+            max_payload: Some(1_000_000),
+            connect_timeout_ms: Some(45_000),
+            allowed_origins: Some(Vec::new()),
+            allow_eio3: Some(false),
+            recovery_ms: Some(0),
+            demo_dir: None,
+            client_bundle: Some(PathBuf::from(
+                "client-demo/node_modules/socket.io-client/dist/socket.io.min.js",
+            )),
+            redis_url: None,
+            cluster_secret: None,
+            node_id: None,
+            advertise_addr: None,
+            shutdown_grace_ms: Some(10_000),
+            log_format: Some(LogFormat::Text),
+        }
+    }
+
+    /// These settings, with what they leave unset taken from `lower`.
+    pub fn or(mut self, lower: Settings) -> Settings {
+        fill!(self, lower;
+            addr, path, ping_interval_ms, ping_timeout_ms, max_payload,
+            connect_timeout_ms, allowed_origins, allow_eio3, recovery_ms,
+            demo_dir, client_bundle, redis_url, cluster_secret, node_id,
+            advertise_addr, shutdown_grace_ms, log_format,
+        );
+        self
+    }
+
+    /// Reads a TOML file; unknown keys and malformed values are refused
+    /// with the line and the key.
+    pub fn from_file(path: &Path) -> Result<Settings, SettingsError> {
+        let text = std::fs::read_to_string(path).map_err(|error| SettingsError::Read {
+            path: path.to_owned(),
+            error,
+        })?;
+        Self::from_toml(&text).map_err(|message| SettingsError::Invalid {
+            path: path.to_owned(),
+            message,
+        })
+    }
+
+    /// Reads TOML text (see [`from_file`](Self::from_file)).
+    pub fn from_toml(text: &str) -> Result<Settings, String> {
+        toml::from_str(text).map_err(|e: toml::de::Error| e.to_string().trim_end().to_owned())
+    }
+
+    /// The gateway's configuration from settings merged down to the
+    /// defaults (see [`or`](Self::or)); values out of range are refused
+    /// with their key.
+    pub fn gateway_config(&self) -> Result<GatewayConfig, SettingsError> {
+        let s = self.clone().or(Settings::defaults());
+        let must = |key: &'static str| SettingsError::Value {
+            key,
+            message: "has no value".into(),
+        };
+        let ms = |key: &'static str, v: Option<u64>| -> Result<Duration, SettingsError> {
+            let v = v.ok_or_else(|| must(key))?;
+            if v == 0 {
+                return Err(SettingsError::Value {
+                    key,
+                    message: "must be more than 0".into(),
+                });
+            }
+            Ok(Duration::from_millis(v))
+        };
+        let path = s.path.clone().ok_or_else(|| must("path"))?;
+        if !path.starts_with('/') {
+            return Err(SettingsError::Value {
+                key: "path",
+                message: format!("{path:?} must start with /"),
+            });
+        }
+        let max_payload = s.max_payload.ok_or_else(|| must("max_payload"))?;
+        if max_payload == 0 {
+            return Err(SettingsError::Value {
+                key: "max_payload",
+                message: "must be more than 0".into(),
+            });
+        }
+        let engine = EngineConfig::default()
+            .path(path)
+            .ping_interval(ms("ping_interval_ms", s.ping_interval_ms)?)
+            .ping_timeout(ms("ping_timeout_ms", s.ping_timeout_ms)?)
+            .max_payload(max_payload)
+            .allow_eio3(s.allow_eio3.unwrap_or(false))
+            .allowed_origins(AllowedOrigins::list(
+                s.allowed_origins.as_deref().unwrap_or_default(),
+            ));
+        let mut io = SocketIoConfig::default()
+            .engine(engine)
+            .connect_timeout(ms("connect_timeout_ms", s.connect_timeout_ms)?);
+        if let Some(window) = s.recovery_ms.filter(|ms| *ms > 0) {
+            io = io.recovery(
+                RecoveryConfig::default().max_disconnection_duration(Duration::from_millis(window)),
+            );
+        }
+        Ok(GatewayConfig::default()
+            .addr(s.addr.ok_or_else(|| must("addr"))?)
+            .io(io)
+            .demo_dir(s.demo_dir)
+            .client_bundle(s.client_bundle)
+            .redis_url(s.redis_url)
+            .cluster_secret(s.cluster_secret)
+            .node_id(s.node_id)
+            .advertise_addr(s.advertise_addr)
+            .shutdown_grace(ms("shutdown_grace_ms", s.shutdown_grace_ms)?))
+    }
+
+    /// Every setting, in the order `--help` lists them: its TOML key,
+    /// flag, environment variable and documentation.
+    pub fn catalogue() -> Vec<SettingInfo> {
+        #[derive(clap::Parser)]
+        struct Probe {
+            #[command(flatten)]
+            settings: Settings,
+        }
+        Probe::command()
+            .get_arguments()
+            .filter_map(|arg| {
+                let flag = arg.get_long()?.to_owned();
+                Some(SettingInfo {
+                    key: flag.replace('-', "_"),
+                    env: arg
+                        .get_env()
+                        .map(|e| e.to_string_lossy().into_owned())
+                        .unwrap_or_default(),
+                    doc: arg
+                        .get_long_help()
+                        .or(arg.get_help())
+                        .map(|h| h.to_string())
+                        .unwrap_or_default(),
+                    flag: format!("--{flag}"),
+                })
+            })
+            .collect()
+    }
+
+    /// A TOML file with every setting, its documentation and its default
+    /// (settings without one are commented out): read back, it equals
+    /// [`Settings::defaults`].
+    pub fn default_file() -> String {
+        let defaults = toml::Table::try_from(Settings::defaults())
+            .expect("the defaults serialise to a TOML table");
+        let mut out = String::from(
+            "# socketgate settings. Precedence: flags > SOCKETGATE_* environment variables >\n\
+             # this file (--config FILE or SOCKETGATE_CONFIG) > built-in defaults.\n",
+        );
+        for info in Self::catalogue() {
+            out.push('\n');
+            for line in info.doc.lines() {
+                out.push_str(&format!("# {line}\n").replace("# \n", "#\n"));
+            }
+            out.push_str(&format!("# {} / {}\n", info.flag, info.env));
+            match defaults.get(&info.key) {
+                Some(value) => out.push_str(&format!("{} = {value}\n", info.key)),
+                None => out.push_str(&format!("# {} =\n", info.key)),
+            }
+        }
+        out
+    }
+}
+
+/// One setting as [`Settings::catalogue`] lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SettingInfo {
+    /// The TOML key (`ping_interval_ms`).
+    pub key: String,
+    /// The flag (`--ping-interval-ms`).
+    pub flag: String,
+    /// The environment variable (`SOCKETGATE_PING_INTERVAL_MS`).
+    pub env: String,
+    /// What it does.
+    pub doc: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_file_reads_back_as_the_defaults() {
+        let file = Settings::default_file();
+        assert_eq!(Settings::from_toml(&file).unwrap(), Settings::defaults());
+        assert!(file.contains("ping_interval_ms = 25000"), "{file}");
+        assert!(file.contains("# redis_url ="), "{file}");
+    }
+
+    #[test]
+    fn every_setting_has_a_flag_an_environment_variable_and_a_key() {
+        let catalogue = Settings::catalogue();
+        assert!(catalogue.len() >= 17);
+        let table = toml::Table::try_from(Settings::defaults()).unwrap();
+        for info in &catalogue {
+            assert_eq!(info.env, format!("SOCKETGATE_{}", info.key.to_uppercase()));
+            assert_eq!(info.flag, format!("--{}", info.key.replace('_', "-")));
+            assert!(!info.doc.is_empty(), "{info:?}");
+            // A key the file accepts: a file setting just that key parses.
+            if let Some(value) = table.get(&info.key) {
+                let one = format!("{} = {value}", info.key);
+                assert!(Settings::from_toml(&one).is_ok(), "{one}");
+            }
+        }
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_name_the_key_and_line() {
+        let err =
+            Settings::from_toml("addr = \"127.0.0.1:1\"\nping_intervall_ms = 5\n").unwrap_err();
+        assert!(err.contains("line 2"), "{err}");
+        assert!(err.contains("ping_intervall_ms"), "{err}");
+        let err = Settings::from_toml("\n\nping_timeout_ms = \"soon\"\n").unwrap_err();
+        assert!(err.contains("line 3"), "{err}");
+        assert!(
+            err.contains("ping_timeout_ms") || err.contains("invalid type"),
+            "{err}"
+        );
+        let err = Settings::from_toml("addr = \"not an address\"\n").unwrap_err();
+        assert!(err.contains("line 1"), "{err}");
+    }
+
+    #[test]
+    fn the_higher_source_wins_field_by_field() {
+        let flags = Settings {
+            ping_interval_ms: Some(1),
+            ..Settings::default()
+        };
+        let file = Settings {
+            ping_interval_ms: Some(2),
+            ping_timeout_ms: Some(3),
+            ..Settings::default()
+        };
+        let merged = flags.or(file).or(Settings::defaults());
+        assert_eq!(merged.ping_interval_ms, Some(1));
+        assert_eq!(merged.ping_timeout_ms, Some(3));
+        assert_eq!(merged.max_payload, Some(1_000_000));
+    }
+
+    #[test]
+    fn values_out_of_range_name_their_key() {
+        let zero = Settings {
+            ping_interval_ms: Some(0),
+            ..Settings::default()
+        };
+        let err = zero.gateway_config().unwrap_err();
+        assert!(err.to_string().contains("ping_interval_ms"), "{err}");
+        let path = Settings {
+            path: Some("socket.io".into()),
+            ..Settings::default()
+        };
+        assert!(
+            path.gateway_config()
+                .unwrap_err()
+                .to_string()
+                .contains("path")
+        );
+    }
+}
