@@ -70,6 +70,9 @@ pub struct GatewayConfig {
     /// Where the other nodes reach this one; default the listening address
     /// (which must then not be a wildcard such as 0.0.0.0).
     pub advertise_addr: Option<SocketAddr>,
+    /// Serve HTTPS and WSS with this certificate; default none: plain
+    /// HTTP.
+    pub tls: Option<crate::tls::TlsFiles>,
 }
 
 impl Default for GatewayConfig {
@@ -86,6 +89,7 @@ impl Default for GatewayConfig {
             cluster_secret: None,
             node_id: None,
             advertise_addr: None,
+            tls: None,
         }
     }
 }
@@ -136,6 +140,12 @@ impl GatewayConfig {
     /// Sets [`advertise_addr`](Self::advertise_addr).
     pub fn advertise_addr(mut self, addr: Option<SocketAddr>) -> Self {
         self.advertise_addr = addr;
+        self
+    }
+
+    /// Sets [`tls`](Self::tls).
+    pub fn tls(mut self, tls: Option<crate::tls::TlsFiles>) -> Self {
+        self.tls = tls;
         self
     }
 
@@ -482,41 +492,143 @@ pub async fn serve(
     // its peer address, as axum's `ConnectInfo` does for a router.
     let (nodes, store) = (cluster.nodes.clone(), cluster.store.clone());
     let app = io.layer().layer(router_in_cluster(&io, &config, cluster));
-    let make_service = tower::service_fn(move |stream: IncomingStream<'_, TcpListener>| {
-        let peer = ConnectInfo(*stream.remote_addr());
-        let app = MapRequest::new(app.clone(), move |mut req: Request<Body>| {
-            req.extensions_mut().insert(peer);
-            req
-        });
-        std::future::ready(Ok::<_, Infallible>(app))
-    });
-    tracing::info!("socketgate listening on http://{addr}");
     let grace = config.shutdown_grace;
     let io_for_shutdown = io.clone();
-    axum::serve(listener, make_service)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            tracing::info!(
-                "shutting down: closing {} sessions",
-                io_for_shutdown.engine().session_count()
+    let drain = async move {
+        shutdown.await;
+        tracing::info!(
+            "shutting down: closing {} sessions",
+            io_for_shutdown.engine().session_count()
+        );
+        if !io_for_shutdown.shutdown(grace).await {
+            tracing::warn!("some sessions did not close within {grace:?}");
+        }
+        // The sessions the closes kept go to Redis before the node
+        // says it is gone: the others recover its clients.
+        if let Some(store) = &store
+            && !store.flush(Duration::from_secs(2)).await
+        {
+            tracing::warn!(
+                "some sessions could not be written to Redis before exiting: their clients start afresh"
             );
-            if !io_for_shutdown.shutdown(grace).await {
-                tracing::warn!("some sessions did not close within {grace:?}");
-            }
-            // The sessions the closes kept go to Redis before the node
-            // says it is gone: the others recover its clients.
-            if let Some(store) = &store
-                && !store.flush(Duration::from_secs(2)).await
-            {
-                tracing::warn!("some sessions could not be written to Redis before exiting: their clients start afresh");
-            }
-            if let Some(nodes) = &nodes {
-                nodes.leave().await;
-            }
-        })
-        .await?;
+        }
+        if let Some(nodes) = &nodes {
+            nodes.leave().await;
+        }
+    };
+    match &config.tls {
+        Some(files) => {
+            let tls = crate::tls::Reloadable::new(files.clone()).map_err(std::io::Error::other)?;
+            tls.reload_on_sighup();
+            tracing::info!("socketgate listening on https://{addr}");
+            serve_tls(listener, tls, app, drain, grace).await;
+        }
+        None => {
+            let make_service = tower::service_fn(move |stream: IncomingStream<'_, TcpListener>| {
+                std::future::ready(Ok::<_, Infallible>(with_peer(
+                    app.clone(),
+                    *stream.remote_addr(),
+                )))
+            });
+            tracing::info!("socketgate listening on http://{addr}");
+            axum::serve(listener, make_service)
+                .with_graceful_shutdown(drain)
+                .await?;
+        }
+    }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The gateway's service for one connection: its requests carry the
+/// peer's address, as axum's `ConnectInfo` does for a router.
+fn with_peer<S>(
+    app: S,
+    peer: SocketAddr,
+) -> MapRequest<S, impl Fn(Request<Body>) -> Request<Body> + Clone> {
+    let peer = ConnectInfo(peer);
+    MapRequest::new(app, move |mut req: Request<Body>| {
+        req.extensions_mut().insert(peer);
+        req
+    })
+}
+
+/// Serves HTTPS (and WSS) on `listener` until `drain` completes, then waits
+/// up to `grace` for the connections in flight.
+async fn serve_tls<S>(
+    listener: TcpListener,
+    tls: crate::tls::Reloadable,
+    app: S,
+    drain: impl Future<Output = ()> + Send + 'static,
+    grace: Duration,
+) where
+    S: tower::Service<Request<Body>, Response = Response<Body>, Error = Infallible>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+{
+    let stop = tokio_util::sync::CancellationToken::new();
+    let mut connections = tokio::task::JoinSet::new();
+    tokio::pin!(drain);
+    loop {
+        let (tcp, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of file descriptors, mostly: wait a moment.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            // Finished connections are reaped as they go.
+            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
+            () = &mut drain => break,
+        };
+        let acceptor = tls.acceptor();
+        let service = hyper_util::service::TowerToHyperService::new(MapRequest::new(
+            with_peer(app.clone(), peer),
+            |req: Request<hyper::body::Incoming>| req.map(Body::new),
+        ));
+        let stop = stop.clone();
+        connections.spawn(async move {
+            let _ = tcp.set_nodelay(true);
+            // A client that never completes its TLS handshake does not hold
+            // a task for long.
+            let stream =
+                match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
+                    Ok(Ok(stream)) => stream,
+                    Ok(Err(e)) => {
+                        tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => return,
+                };
+            let conn = hyper::server::conn::http1::Builder::new()
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                .with_upgrades();
+            tokio::pin!(conn);
+            tokio::select! {
+                _ = conn.as_mut() => {}
+                () = stop.cancelled() => {
+                    // Finishes the request in flight, then closes.
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.await;
+                }
+            }
+        });
+    }
+    drop(listener);
+    stop.cancel();
+    let all_closed = tokio::time::timeout(grace, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if all_closed.is_err() {
+        tracing::warn!("some HTTPS connections were still open after {grace:?}");
+    }
 }
 
 /// A Redis URL without its password, for the log.

@@ -68,6 +68,7 @@ pub mod settings;
 pub mod socketio;
 #[cfg(test)]
 mod test_rng;
+pub mod tls;
 mod transport;
 
 pub use cluster::{

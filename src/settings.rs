@@ -128,6 +128,15 @@ pub struct Settings {
     #[arg(long, env = "SOCKETGATE_SHUTDOWN_GRACE_MS")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shutdown_grace_ms: Option<u64>,
+    /// Serve HTTPS and WSS with this certificate chain (PEM; with
+    /// `tls_key`). Both files are read again on SIGHUP.
+    #[arg(long, env = "SOCKETGATE_TLS_CERT")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of `tls_cert` (PEM).
+    #[arg(long, env = "SOCKETGATE_TLS_KEY")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_key: Option<PathBuf>,
     /// Log format: `text` (colours only on a terminal) or `json` (one
     /// object per line).
     #[arg(long, env = "SOCKETGATE_LOG_FORMAT")]
@@ -194,6 +203,8 @@ impl Settings {
             node_id: None,
             advertise_addr: None,
             shutdown_grace_ms: Some(10_000),
+            tls_cert: None,
+            tls_key: None,
             log_format: Some(LogFormat::Text),
         }
     }
@@ -204,7 +215,7 @@ impl Settings {
             addr, path, ping_interval_ms, ping_timeout_ms, max_payload,
             connect_timeout_ms, allowed_origins, allow_eio3, recovery_ms,
             demo_dir, client_bundle, redis_url, cluster_secret, node_id,
-            advertise_addr, shutdown_grace_ms, log_format,
+            advertise_addr, shutdown_grace_ms, tls_cert, tls_key, log_format,
         );
         self
     }
@@ -277,7 +288,24 @@ impl Settings {
                 RecoveryConfig::default().max_disconnection_duration(Duration::from_millis(window)),
             );
         }
+        let tls = match (s.tls_cert, s.tls_key) {
+            (Some(cert), Some(key)) => Some(crate::tls::TlsFiles::new(cert, key)),
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(SettingsError::Value {
+                    key: "tls_key",
+                    message: "is needed with tls_cert".into(),
+                });
+            }
+            (None, Some(_)) => {
+                return Err(SettingsError::Value {
+                    key: "tls_cert",
+                    message: "is needed with tls_key".into(),
+                });
+            }
+        };
         Ok(GatewayConfig::default()
+            .tls(tls)
             .addr(s.addr.ok_or_else(|| must("addr"))?)
             .io(io)
             .demo_dir(s.demo_dir)
