@@ -10,6 +10,14 @@
 # (bench/node/server.mjs on @socket.io/redis-adapter 8.3), receivers spread
 # over both nodes and the sender on the first; nodes and Redis share core 0.
 #
+# Two socketgate-only cases use the gateway binary: routing (--routing)
+# runs polling echo over three nodes on one Redis with a shared cluster
+# secret (no sticky sessions), every request to the next node in turn
+# (round-robin) and then all of a client's requests to one node (sticky);
+# recovery (--recovery) runs WebSocket echo on one gateway without Redis,
+# with Redis and recovery off, with Redis and recovery on, and with
+# recovery on in memory, counting Redis's CPU as well.
+#
 # For every case × server it starts a fresh server pinned to core 0 on a
 # free loopback port, waits until it answers a WebSocket handshake, runs
 # socketgate-load pinned to core 1 with --server-pid, stops the server, and
@@ -17,6 +25,7 @@
 # bench/results/latest.jsonl. bench/table.py prints the table at the end.
 #
 #   bash bench/compare.sh [--servers a,b] [--scenarios x,y] [--quick] [--big] [--cluster]
+#                         [--routing] [--recovery]
 #
 # Environment (defaults of a full run, about 10 minutes on 2 cores):
 #   SERVERS=socketgate,socketioxide,node,bare
@@ -37,7 +46,21 @@
 #                      CLUSTER_RATE msg/s (default BCAST_RATE), carried by
 #                      the relay's chat event (CLUSTER_VIA=chat; the
 #                      gateway binary has no broadcast/bcast)
+#   ROUTING=1          adds routing (socketgate only; needs redis-server):
+#                      ROUTING_CLIENTS polling echo clients (default
+#                      ECHO_CLIENTS) over ROUTING_NODES=3 gateway nodes,
+#                      once per routing in ROUTINGS="round-robin sticky",
+#                      each on a fresh Redis and fresh nodes
+#   RECOVERY=1         adds recovery (socketgate only; needs redis-server):
+#                      RECOVERY_CLIENTS WebSocket echo clients (default
+#                      ECHO_CLIENTS) on one gateway per mode in
+#                      RECOVERY_MODES="none off on memory": no Redis; Redis
+#                      with --recovery-ms 0; Redis with --recovery-ms
+#                      RECOVERY_MS (60000); no Redis with RECOVERY_MS
 #   GATEWAY_BIN=target/release/socketgate   the gateway binary to cluster
+#   TW_WAIT=75         longest wait (s) for TIME_WAIT sockets to fall under
+#                      10,000 before a server starts; 0 never waits (when
+#                      other work on the machine keeps them high)
 #   SKIP_BUILD=1       use the binaries already built
 #   OUT=bench/results/latest.jsonl
 #
@@ -62,6 +85,8 @@ while [[ $# -gt 0 ]]; do
         --quick) QUICK=1; shift ;;
         --big) BIG=1; shift ;;
         --cluster) CLUSTER=1; shift ;;
+        --routing) ROUTING=1; shift ;;
+        --recovery) RECOVERY=1; shift ;;
         -h | --help) sed -n '2,/^$/p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "compare.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
@@ -70,6 +95,8 @@ done
 QUICK=${QUICK:-0}
 BIG=${BIG:-0}
 CLUSTER=${CLUSTER:-0}
+ROUTING=${ROUTING:-0}
+RECOVERY=${RECOVERY:-0}
 SERVERS=${SERVERS:-$ALL_SERVERS}
 SCENARIOS=${SCENARIOS:-$ALL_SCENARIOS}
 if [[ $QUICK == 1 ]]; then
@@ -98,7 +125,14 @@ BIG_CONNS=${BIG_CONNS:-18000}
 CLUSTER_CLIENTS=${CLUSTER_CLIENTS:-$BCAST_CLIENTS}
 CLUSTER_RATE=${CLUSTER_RATE:-$BCAST_RATE}
 CLUSTER_VIA=${CLUSTER_VIA:-chat}
+ROUTING_CLIENTS=${ROUTING_CLIENTS:-$ECHO_CLIENTS}
+ROUTING_NODES=${ROUTING_NODES:-3}
+ROUTINGS=${ROUTINGS:-round-robin sticky}
+RECOVERY_CLIENTS=${RECOVERY_CLIENTS:-$ECHO_CLIENTS}
+RECOVERY_MS=${RECOVERY_MS:-60000}
+RECOVERY_MODES=${RECOVERY_MODES:-none off on memory}
 GATEWAY_BIN=${GATEWAY_BIN:-$ROOT/target/release/socketgate}
+TW_WAIT=${TW_WAIT:-75}
 OUT=${OUT:-$BENCH/results/latest.jsonl}
 LOGS=$(dirname "$OUT")/logs
 
@@ -108,6 +142,12 @@ fi
 if [[ $CLUSTER == 1 ]] && ! has "$SCENARIOS" cluster-broadcast; then
     SCENARIOS=$SCENARIOS,cluster-broadcast
 fi
+if [[ $ROUTING == 1 ]] && ! has "$SCENARIOS" routing; then
+    SCENARIOS=$SCENARIOS,routing
+fi
+if [[ $RECOVERY == 1 ]] && ! has "$SCENARIOS" recovery; then
+    SCENARIOS=$SCENARIOS,recovery
+fi
 
 log() { printf '[compare %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
@@ -115,12 +155,21 @@ for s in ${SERVERS//,/ }; do
     has "$ALL_SERVERS" "$s" || { echo "compare.sh: unknown server $s (known: $ALL_SERVERS)" >&2; exit 2; }
 done
 for c in ${SCENARIOS//,/ }; do
-    has "$ALL_SCENARIOS,idle-big,cluster-broadcast" "$c" || { echo "compare.sh: unknown scenario $c (known: $ALL_SCENARIOS,idle-big,cluster-broadcast)" >&2; exit 2; }
+    has "$ALL_SCENARIOS,idle-big,cluster-broadcast,routing,recovery" "$c" || { echo "compare.sh: unknown scenario $c (known: $ALL_SCENARIOS,idle-big,cluster-broadcast,routing,recovery)" >&2; exit 2; }
 done
-if has "$SCENARIOS" cluster-broadcast && ! command -v redis-server >/dev/null; then
-    echo "compare.sh: cluster-broadcast needs redis-server on the PATH (Debian/Ubuntu package redis-server: apt-get install redis-server)" >&2
-    exit 2
+for c in cluster-broadcast routing recovery; do
+    if has "$SCENARIOS" "$c" && ! command -v redis-server >/dev/null; then
+        echo "compare.sh: $c needs redis-server on the PATH (Debian/Ubuntu package redis-server: apt-get install redis-server)" >&2
+        exit 2
+    fi
+done
+# The gateway binary serves the cluster, routing and recovery cases.
+NEEDS_GATEWAY=0
+if has "$SERVERS" socketgate && { has "$SCENARIOS" cluster-broadcast || has "$SCENARIOS" routing \
+    || has "$SCENARIOS" recovery; }; then
+    NEEDS_GATEWAY=1
 fi
+CLUSTER_SECRET=${CLUSTER_SECRET:-bench-$(od -An -N8 -tx8 /dev/urandom | tr -d ' ')}
 command -v taskset >/dev/null || { echo "compare.sh: taskset (util-linux) is needed" >&2; exit 2; }
 [[ $(nproc) -ge 2 ]] || log "fewer than 2 cores: server and load tool will share one"
 
@@ -136,8 +185,7 @@ if [[ ${SKIP_BUILD:-0} != 1 ]]; then
     (cd "$ROOT" && cargo build --release --quiet --example bench_server)
     log "building bench/peers (release)"
     cargo build --release --quiet --manifest-path "$BENCH/peers/Cargo.toml"
-    if has "$SCENARIOS" cluster-broadcast && has "$SERVERS" socketgate \
-        && [[ $GATEWAY_BIN == "$ROOT/target/release/socketgate" ]]; then
+    if [[ $NEEDS_GATEWAY == 1 && $GATEWAY_BIN == "$ROOT/target/release/socketgate" ]]; then
         log "building the socketgate gateway binary (release)"
         (cd "$ROOT" && cargo build --release --quiet --bin socketgate)
     fi
@@ -153,11 +201,15 @@ fi
 
 # With CLUSTER_REDIS set (a redis:// URL), the command of a cluster node:
 # socketgate is then the gateway binary (bench_server takes no Redis URL).
+# USE_GATEWAY=1 runs the gateway binary without Redis; GATEWAY_EXTRA adds
+# flags to it (e.g. --recovery-ms).
 CLUSTER_REDIS=""
+USE_GATEWAY=0
+GATEWAY_EXTRA=""
 server_cmd() { # server port
-    if [[ -n $CLUSTER_REDIS ]]; then
+    if [[ -n $CLUSTER_REDIS || $USE_GATEWAY == 1 ]]; then
         case $1 in
-            socketgate) echo "$GATEWAY_BIN --addr 127.0.0.1:$2 --redis-url $CLUSTER_REDIS" ;;
+            socketgate) echo "$GATEWAY_BIN --addr 127.0.0.1:$2${CLUSTER_REDIS:+ --redis-url $CLUSTER_REDIS}${GATEWAY_EXTRA:+ $GATEWAY_EXTRA}" ;;
             node) echo "node $BENCH/node/server.mjs --port $2 --redis-url $CLUSTER_REDIS" ;;
         esac
         return
@@ -213,13 +265,14 @@ settle_time_wait() {
     local tw
     tw=$(time_wait_count)
     [[ ${tw:-0} -lt 10000 ]] && return 0
+    [[ $TW_WAIT -gt 0 ]] || return 0
     log "  waiting for $tw TIME_WAIT sockets to expire"
-    for _ in $(seq 1 75); do
+    for _ in $(seq 1 "$TW_WAIT"); do
         sleep 1
         tw=$(time_wait_count)
         [[ ${tw:-0} -lt 10000 ]] && return 0
     done
-    log "  still $tw TIME_WAIT sockets after 75 s; going on"
+    log "  still $tw TIME_WAIT sockets after $TW_WAIT s; going on"
 }
 
 start_server() { # server case [log-name]
@@ -537,27 +590,55 @@ redis_cmd() ( # port words...
     exit 1
 )
 
+# A fresh redis-server on a free loopback port, nothing saved, pinned to
+# core 0 and stopped with the EXTRA_PIDS: sets RPORT and RPID. When it
+# does not answer, records the run as failed and returns 1.
+RPORT=""
+RPID=""
+start_redis() { # case server
+    RPORT=$(free_port)
+    taskset -c 0 redis-server --port "$RPORT" --bind 127.0.0.1 --save "" --appendonly no \
+        >"$LOGS/$1-$2-redis.log" 2>&1 &
+    RPID=$!
+    EXTRA_PIDS+=("$RPID")
+    for _ in $(seq 1 50); do
+        [[ $(redis_cmd "$RPORT" PING 2>/dev/null) == "+PONG" ]] && return 0
+        sleep 0.1
+    done
+    log "redis-server did not answer on port $RPORT (see $LOGS/$1-$2-redis.log)"
+    stop_extra
+    record_plain "$1" "$2" '{"failed": "redis-server did not start"}'
+    FAILED+=("$1/$2: redis-server did not start")
+    return 1
+}
+
+# The body of GET $2 on port $1 (HTTP/1.1, connection closed after it),
+# bounded to 3 s. A subshell, like probe.
+http_body() ( # port path
+    exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
+    printf 'GET %s HTTP/1.1\r\nHost: 127.0.0.1:%s\r\nConnection: close\r\n\r\n' "$2" "$1" >&3
+    timeout 3 cat <&3 | python3 -c 'import sys; print(sys.stdin.read().split("\r\n\r\n", 1)[-1])'
+)
+
+# How many nodes of its cluster the gateway on port $1 counts alive (its
+# /health's cluster.nodes.alive); 0 when it does not answer.
+nodes_alive() { # port
+    http_body "$1" /health 2>/dev/null | python3 -c '
+import json, sys
+try:
+    d = json.loads(sys.stdin.read())
+    print(((d.get("cluster") or {}).get("nodes") or {}).get("alive") or 0)
+except Exception:
+    print(0)' 2>/dev/null || echo 0
+}
+
 # Two nodes of `server` on a fresh redis-server (ephemeral port, nothing
 # saved), all pinned to core 0, the load tool on core 1; stops all three.
 cluster_run() { # server
     local server=$1 case=cluster-broadcast rport rpid n1pid n1port n2port
     settle_time_wait
-    rport=$(free_port)
-    taskset -c 0 redis-server --port "$rport" --bind 127.0.0.1 --save "" --appendonly no \
-        >"$LOGS/$case-$server-redis.log" 2>&1 &
-    rpid=$!
-    EXTRA_PIDS+=("$rpid")
-    for _ in $(seq 1 50); do
-        [[ $(redis_cmd "$rport" PING 2>/dev/null) == "+PONG" ]] && break
-        sleep 0.1
-    done
-    if [[ $(redis_cmd "$rport" PING 2>/dev/null) != "+PONG" ]]; then
-        log "redis-server did not answer on port $rport (see $LOGS/$case-$server-redis.log)"
-        stop_extra
-        record_plain "$case" "$server" '{"failed": "redis-server did not start"}'
-        FAILED+=("$case/$server: redis-server did not start")
-        return 0
-    fi
+    start_redis "$case" "$server" || return 0
+    rport=$RPORT rpid=$RPID
     CLUSTER_REDIS=redis://127.0.0.1:$rport
     if ! start_or_record "$server" "$case"; then
         CLUSTER_REDIS=""
@@ -599,6 +680,88 @@ cluster_run() { # server
     judge "$case" "$server"
 }
 
+# ROUTING_NODES gateway nodes on a fresh redis-server, sharing a cluster
+# secret, all pinned to core 0 (the load tool on core 1): polling echo
+# with the clients' requests spread by `routing` (round-robin or sticky);
+# the CPU per round trip is the nodes' together (Redis apart). Stops all.
+routing_run() { # routing
+    local routing=$1 server=socketgate case=routing-$1 i
+    local urls=() pids=() ports=()
+    settle_time_wait
+    start_redis "$case" "$server" || return 0
+    CLUSTER_REDIS=redis://127.0.0.1:$RPORT
+    # The environment rather than a flag: a flag shows in the process list.
+    export SOCKETGATE_CLUSTER_SECRET=$CLUSTER_SECRET
+    for ((i = 1; i <= ROUTING_NODES; i++)); do
+        if ! start_or_record "$server" "$case" "" "$server-$i"; then
+            unset SOCKETGATE_CLUSTER_SECRET
+            CLUSTER_REDIS=""
+            stop_extra
+            return 0
+        fi
+        urls+=(--url "http://127.0.0.1:$SPORT")
+        pids+=(--server-pid "$SPID")
+        ports+=("$SPORT")
+        EXTRA_PIDS+=("$SPID")
+        SPID=""
+    done
+    unset SOCKETGATE_CLUSTER_SECRET
+    CLUSTER_REDIS=""
+    # A node forwards only to the nodes it knows: wait until every one
+    # counts them all alive (they meet through Redis).
+    local p ok=0
+    for _ in $(seq 1 100); do
+        ok=1
+        for p in "${ports[@]}"; do
+            [[ $(nodes_alive "$p") -ge $ROUTING_NODES ]] || { ok=0; break; }
+        done
+        [[ $ok == 1 ]] && break
+        sleep 0.1
+    done
+    [[ $ok == 1 ]] || log "  not every node counts $ROUTING_NODES nodes alive after 10 s; going on"
+    RUN_OUT=$(mktemp)
+    local rc=0
+    taskset -c 1 "$LOAD" --scenario echo --transport polling --routing "$routing" \
+        "${urls[@]}" "${pids[@]}" --redis-pid "$RPID" --health-path /health \
+        --clients "$ROUTING_CLIENTS" --duration "$DURATION" \
+        --json-only --label "$server" >"$RUN_OUT" 2>>"$LOGS/$case-$server.load.log" || rc=$?
+    [[ $rc == 0 ]] || log "  load tool exited with status $rc (see $LOGS/$case-$server.load.log)"
+    stop_extra
+    record "$RUN_OUT" "$case" "$server" "{\"redis_port\": $RPORT}"
+    rm -f "$RUN_OUT"
+    judge "$case" "$server"
+}
+
+# One gateway, WebSocket echo: `none` without Redis, `off` with Redis and
+# --recovery-ms 0, `on` with Redis and --recovery-ms RECOVERY_MS (every
+# event through a Redis stream), `memory` without Redis and RECOVERY_MS.
+# Gateway and Redis pinned to core 0; Redis's CPU is read too.
+recovery_run() { # mode
+    local mode=$1 server=socketgate case=recovery-$1 redis_args=() ms=0
+    settle_time_wait
+    if [[ $mode == off || $mode == on ]]; then
+        start_redis "$case" "$server" || return 0
+        CLUSTER_REDIS=redis://127.0.0.1:$RPORT
+        redis_args=(--redis-pid "$RPID")
+    fi
+    [[ $mode == on || $mode == memory ]] && ms=$RECOVERY_MS
+    USE_GATEWAY=1
+    GATEWAY_EXTRA="--recovery-ms $ms"
+    if ! start_or_record "$server" "$case"; then
+        USE_GATEWAY=0 GATEWAY_EXTRA="" CLUSTER_REDIS=""
+        stop_extra
+        return 0
+    fi
+    USE_GATEWAY=0 GATEWAY_EXTRA="" CLUSTER_REDIS=""
+    run_load "$case" "$server" --scenario echo --transport websocket \
+        --clients "$RECOVERY_CLIENTS" --duration "$DURATION" --health-path /health "${redis_args[@]}"
+    stop_server
+    stop_extra
+    record "$RUN_OUT" "$case" "$server" "{\"recovery_ms\": $ms}"
+    rm -f "$RUN_OUT"
+    judge "$case" "$server"
+}
+
 # ---------------------------------------------------------------- run
 
 mkdir -p "$(dirname "$OUT")" "$LOGS"
@@ -615,7 +778,7 @@ print(json.dumps({"meta": True, "quick": sys.argv[1] == "1", "duration_s": float
 START=$(date +%s)
 for case in ${SCENARIOS//,/ }; do
     for server in ${SERVERS//,/ }; do
-        if [[ $case == idle-big ]]; then
+        if [[ $case == idle-big || $case == routing || $case == recovery ]]; then
             [[ $server == socketgate ]] || continue
         elif ! supports "$server" "$case"; then
             record_plain "$case" "$server" '{"na": true}'
@@ -640,6 +803,8 @@ for case in ${SCENARIOS//,/ }; do
                 --duration "$DURATION" ;;
             idle-big) idle_big ;;
             cluster-broadcast) cluster_run "$server" ;;
+            routing) for r in $ROUTINGS; do routing_run "$r"; done ;;
+            recovery) for m in $RECOVERY_MODES; do recovery_run "$m"; done ;;
         esac
     done
 done

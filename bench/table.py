@@ -38,6 +38,12 @@ CASES = [
     ("idle-polling", "idle, polling"),
     ("idle-big", "idle, many WebSocket"),
     ("cluster-broadcast", "broadcast over 2 nodes on Redis"),
+    ("routing-sticky", "polling echo, 3 nodes, sticky"),
+    ("routing-round-robin", "polling echo, 3 nodes, round-robin"),
+    ("recovery-none", "WebSocket echo, gateway, no Redis"),
+    ("recovery-off", "WebSocket echo, gateway + Redis, recovery off"),
+    ("recovery-on", "WebSocket echo, gateway + Redis, recovery on"),
+    ("recovery-memory", "WebSocket echo, gateway, recovery on in memory"),
 ]
 
 
@@ -135,6 +141,23 @@ def cell(case, d):
         main = (
             f"{num(d.get('delivered_per_s'))} del/s · {us} · p99 {ms(lat.get('p99'))}"
             f" (node 2: {ms(p99_2)}) · Redis {num(redis, 1)} % · missing {num(d.get('missing'))}"
+        )
+    elif case.startswith("routing-"):
+        # µs/op: every node's CPU per round trip; forwarded requests per
+        # round trip (the nodes' /health counters).
+        lat = d.get("latency_us") or {}
+        main = (
+            f"{num(d.get('round_trips_per_s'))} rt/s · {us} · p50 {ms(lat.get('p50'))}"
+            f" · p99 {ms(lat.get('p99'))} · {num(d.get('forwarded_per_op'), 2)} fwd/rt"
+        )
+    elif case.startswith("recovery-"):
+        # µs/op: the gateway's; with Redis also gateway + Redis per round trip.
+        lat = d.get("latency_us") or {}
+        total = d.get("total_cpu_us_per_op")
+        with_redis = f" (+ Redis: {num(total, 2)})" if total is not None else ""
+        main = (
+            f"{num(d.get('round_trips_per_s'))} rt/s · {us}{with_redis}"
+            f" · p50 {ms(lat.get('p50'))} · p99 {ms(lat.get('p99'))}"
         )
     elif case == "churn":
         main = f"{num(d.get('cycles_per_s'))} cycles/s · {us}"

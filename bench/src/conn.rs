@@ -7,6 +7,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -67,6 +68,28 @@ impl fmt::Display for Error {
 
 pub type Result<T> = std::result::Result<T, Error>;
 
+/// Which server each HTTP request of a session goes to, among the nodes a
+/// connection is given (one server: always that one).
+#[derive(Clone, Debug)]
+pub enum Route {
+    /// Every request to the node of this index (modulo the node count): a
+    /// single server, or a sticky load balancer.
+    Node(usize),
+    /// Each request to the next node in turn, the counter shared by every
+    /// client holding a clone: a round-robin load balancer. A WebSocket
+    /// takes the next node for its one upgrade request.
+    RoundRobin(Arc<AtomicUsize>),
+}
+
+impl Route {
+    fn pick(&self, nodes: usize) -> usize {
+        match self {
+            Route::Node(i) => i % nodes,
+            Route::RoundRobin(next) => next.fetch_add(1, Ordering::Relaxed) % nodes,
+        }
+    }
+}
+
 pub struct Conn {
     inner: Inner,
     pub handshake: Handshake,
@@ -86,13 +109,25 @@ impl Conn {
     /// Engine handshake plus namespace `/` CONNECT, bounded by `--timeout`
     /// and by the connect gate (`--connect-concurrency`).
     pub async fn connect(ctx: &Arc<Ctx>, transport: Transport) -> Result<Conn> {
+        Conn::connect_routed(std::slice::from_ref(ctx), &Route::Node(0), transport).await
+    }
+
+    /// `connect` over the nodes of a cluster: every HTTP request goes to
+    /// the node `route` picks (the handshake included). The connect gate
+    /// and the timeout are the first node's.
+    pub async fn connect_routed(
+        nodes: &[Arc<Ctx>],
+        route: &Route,
+        transport: Transport,
+    ) -> Result<Conn> {
+        let ctx = &nodes[0];
         let _permit = ctx
             .connect_gate
             .acquire()
             .await
             .map_err(|_| Error::Connect("gate closed".into()))?;
         tokio::time::timeout(ctx.timeout, async {
-            let mut conn = Conn::open(ctx, transport).await?;
+            let mut conn = Conn::open_routed(nodes, route, transport).await?;
             conn.connect_ns().await?;
             Ok(conn)
         })
@@ -100,10 +135,11 @@ impl Conn {
         .map_err(|_| Error::Timeout("connect"))?
     }
 
-    /// Engine.io handshake only.
-    pub async fn open(ctx: &Arc<Ctx>, transport: Transport) -> Result<Conn> {
+    /// Engine.io handshake only, on the node `route` picks.
+    async fn open_routed(nodes: &[Arc<Ctx>], route: &Route, transport: Transport) -> Result<Conn> {
         let (inner, handshake) = match transport {
             Transport::Websocket => {
+                let ctx = &nodes[route.pick(nodes.len())];
                 let tcp = ctx.tcp_connect().await?;
                 let (mut ws, _) = tokio_tungstenite::client_async_with_config(
                     ctx.target.ws_url(),
@@ -117,7 +153,7 @@ impl Conn {
                 (Inner::Ws(Box::new(ws)), handshake)
             }
             Transport::Polling => {
-                let (poll, handshake) = Poll::open(ctx.clone()).await?;
+                let (poll, handshake) = Poll::open(nodes.to_vec(), route.clone()).await?;
                 (Inner::Poll(Box::new(poll)), handshake)
             }
         };
@@ -369,24 +405,46 @@ fn request(ctx: &Ctx, method: Method, uri: &str, body: Bytes) -> Request<Full<By
 }
 
 /// A polling session: one connection for GETs (one always in flight, as
-/// the JS client does) and one for POSTs.
+/// the JS client does) and one for POSTs, per node it talks to (opened on
+/// first use; a single server is one node).
 struct Poll {
-    ctx: Arc<Ctx>,
-    get: HttpConn,
-    post: HttpConn,
-    uri: String,
+    nodes: Vec<Arc<Ctx>>,
+    route: Route,
+    /// Per node: the GET connection and the POST connection.
+    get: Vec<Option<HttpConn>>,
+    post: Vec<Option<HttpConn>>,
+    /// Per node: the polling URI with the session id.
+    uris: Vec<String>,
     inflight: Option<Pending>,
     queue: VecDeque<Bytes>,
     closed: bool,
 }
 
+/// The connection in `slot`, opened when there is none (or reopened when
+/// the server closed it), ready for a request.
+async fn ready_conn<'a>(slot: &'a mut Option<HttpConn>, ctx: &Ctx) -> Result<&'a mut HttpConn> {
+    match slot {
+        Some(c) => c.ready(ctx).await?,
+        None => {
+            let mut c = HttpConn::open(ctx).await?;
+            c.ready(ctx).await?;
+            *slot = Some(c);
+        }
+    }
+    Ok(slot.as_mut().expect("set above"))
+}
+
 impl Poll {
-    async fn open(ctx: Arc<Ctx>) -> Result<(Poll, Handshake)> {
-        let mut get = HttpConn::open(&ctx).await?;
-        get.ready(&ctx).await?;
-        let (status, body) = get
+    async fn open(nodes: Vec<Arc<Ctx>>, route: Route) -> Result<(Poll, Handshake)> {
+        let k = nodes.len();
+        let first = route.pick(k);
+        let mut get: Vec<Option<HttpConn>> = (0..k).map(|_| None).collect();
+        let ctx = &nodes[first];
+        ctx.http_requests.fetch_add(1, Ordering::Relaxed);
+        let (status, body) = ready_conn(&mut get[first], ctx)
+            .await?
             .send(request(
-                &ctx,
+                ctx,
                 Method::GET,
                 &ctx.target.polling_uri(None),
                 Bytes::new(),
@@ -403,13 +461,22 @@ impl Poll {
             .pop_front()
             .ok_or_else(|| Error::Protocol("empty handshake".into()))?;
         let handshake = proto::parse_open(&open).map_err(Error::Protocol)?;
-        let post = HttpConn::open(&ctx).await?;
-        let uri = ctx.target.polling_uri(Some(&handshake.sid));
+        let uris = nodes
+            .iter()
+            .map(|n| n.target.polling_uri(Some(&handshake.sid)))
+            .collect();
+        let mut post: Vec<Option<HttpConn>> = (0..k).map(|_| None).collect();
+        // The POST connection of the handshake's node is opened now, as
+        // before routing existed (one server: the session's two
+        // connections are both open once connected).
+        let c = HttpConn::open(&nodes[first]).await?;
+        post[first] = Some(c);
         let mut poll = Poll {
-            ctx,
+            nodes,
+            route,
             get,
             post,
-            uri,
+            uris,
             inflight: None,
             queue: packets,
             closed: false,
@@ -419,9 +486,12 @@ impl Poll {
     }
 
     async fn start_get(&mut self) -> Result<()> {
-        self.get.ready(&self.ctx).await?;
-        let req = request(&self.ctx, Method::GET, &self.uri, Bytes::new());
-        self.inflight = Some(self.get.send(req));
+        let i = self.route.pick(self.nodes.len());
+        let ctx = &self.nodes[i];
+        let conn = ready_conn(&mut self.get[i], ctx).await?;
+        ctx.http_requests.fetch_add(1, Ordering::Relaxed);
+        let req = request(ctx, Method::GET, &self.uris[i], Bytes::new());
+        self.inflight = Some(conn.send(req));
         Ok(())
     }
 
@@ -482,9 +552,12 @@ impl Poll {
     }
 
     async fn post(&mut self, body: Bytes) -> Result<()> {
-        self.post.ready(&self.ctx).await?;
-        let req = request(&self.ctx, Method::POST, &self.uri, body);
-        let (status, resp) = self.post.send(req).await?;
+        let i = self.route.pick(self.nodes.len());
+        let ctx = &self.nodes[i];
+        let conn = ready_conn(&mut self.post[i], ctx).await?;
+        ctx.http_requests.fetch_add(1, Ordering::Relaxed);
+        let req = request(ctx, Method::POST, &self.uris[i], body);
+        let (status, resp) = conn.send(req).await?;
         if status != 200 {
             return Err(Error::Http(status, format!("POST: {}", lossy(&resp))));
         }

@@ -3,7 +3,7 @@
 
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::net::{TcpSocket, TcpStream};
@@ -23,6 +23,28 @@ impl Transport {
         match self {
             Transport::Websocket => "websocket",
             Transport::Polling => "polling",
+        }
+    }
+}
+
+/// How the HTTP requests of polling clients are spread over the nodes of
+/// a cluster (`--routing`, echo over several `--url`s).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Routing {
+    /// Every request (GET and POST) to the next node in turn, as a
+    /// round-robin load balancer without session affinity does: most land
+    /// on a node that does not own the session.
+    RoundRobin,
+    /// Every request of a client to the node its handshake went to, as a
+    /// sticky load balancer does.
+    Sticky,
+}
+
+impl Routing {
+    pub fn name(self) -> &'static str {
+        match self {
+            Routing::RoundRobin => "round-robin",
+            Routing::Sticky => "sticky",
         }
     }
 }
@@ -106,6 +128,9 @@ pub struct Ctx {
     pub connect_gate: Semaphore,
     local_addrs: Vec<IpAddr>,
     next_local: AtomicUsize,
+    /// HTTP requests sent to this server by polling sessions (handshakes
+    /// included), for per-node request counts.
+    pub http_requests: AtomicU64,
 }
 
 impl Ctx {
@@ -131,6 +156,7 @@ impl Ctx {
             connect_gate: Semaphore::new(connect_concurrency.max(1)),
             local_addrs,
             next_local: AtomicUsize::new(0),
+            http_requests: AtomicU64::new(0),
         }
     }
 

@@ -18,7 +18,7 @@ use std::time::Duration;
 use clap::Parser;
 use serde_json::json;
 
-use crate::ctx::{Ctx, Target, Transport};
+use crate::ctx::{Ctx, Routing, Target, Transport};
 use crate::scenarios::Opts;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -55,7 +55,8 @@ impl Scenario {
 struct Args {
     /// Server URL, e.g. http://127.0.0.1:3000 (must resolve to loopback).
     /// cluster-broadcast: give one per node (`--url A --url B`); receivers
-    /// are spread over them, the sender is on the first.
+    /// are spread over them, the sender is on the first. echo and mixed
+    /// with `--routing`: one per node of a cluster.
     #[arg(long, required = true)]
     url: Vec<String>,
     #[arg(long, value_enum)]
@@ -75,11 +76,13 @@ struct Args {
     #[arg(long, default_value_t = 20.0)]
     rate: f64,
     /// Server process to read CPU time and RSS from (/proc/<pid>).
-    /// cluster-broadcast: one per node, in the order of the `--url`s.
+    /// cluster-broadcast, echo/mixed with `--routing`: one per node, in the
+    /// order of the `--url`s (the CPU per op is their sum).
     #[arg(long)]
     server_pid: Vec<u32>,
-    /// cluster-broadcast: the Redis server the nodes share; its CPU is
-    /// reported apart (and not counted as other processes' noise).
+    /// The Redis server the nodes share (cluster-broadcast, echo, mixed);
+    /// its CPU is reported apart (and not counted as other processes'
+    /// noise); echo also gives servers + Redis CPU per round trip.
     #[arg(long)]
     redis_pid: Option<u32>,
     /// broadcast, cluster-broadcast: `contract` (`broadcast` → `bcast`) or
@@ -120,9 +123,17 @@ struct Args {
     local_addrs: Vec<IpAddr>,
     /// Soak: path of the server's health route answering JSON with a
     /// `sessions` count (socketgate's gateway: /health); without it leaked
-    /// sessions are not checked.
+    /// sessions are not checked. echo, mixed: the growth of its `routing`
+    /// and `recovery` counters over the window is reported (each node's).
     #[arg(long)]
     health_path: Option<String>,
+    /// echo, mixed over several `--url`s (the nodes of a cluster): how
+    /// polling clients' HTTP requests are spread. `round-robin`: each
+    /// request (GET and POST) to the next node in turn; `sticky`: all of a
+    /// client's requests to the node of its handshake (client i on node
+    /// i % nodes). WebSocket clients are spread the same way.
+    #[arg(long, value_enum)]
+    routing: Option<Routing>,
     /// Soak: seconds between two samples of the server.
     #[arg(long, default_value_t = 10.0)]
     sample: f64,
@@ -175,10 +186,18 @@ fn main() {
         eprintln!("socketgate-load: cluster-broadcast needs a --url per node (at least two)");
         std::process::exit(2);
     }
-    if !cluster && args.url.len() > 1 {
-        eprintln!("socketgate-load: only cluster-broadcast takes several --url");
+    let routed = matches!(args.scenario, Scenario::Echo | Scenario::Mixed);
+    if args.routing.is_some() && !routed {
+        eprintln!("socketgate-load: --routing is for echo and mixed");
         std::process::exit(2);
     }
+    if !cluster && args.url.len() > 1 && !(routed && args.routing.is_some()) {
+        eprintln!(
+            "socketgate-load: only cluster-broadcast, and echo or mixed with --routing, take several --url"
+        );
+        std::process::exit(2);
+    }
+    let multi = args.url.len() > 1;
     if args.server_pid.len() > args.url.len() {
         eprintln!("socketgate-load: more --server-pid than --url");
         std::process::exit(2);
@@ -213,6 +232,7 @@ fn main() {
         via: args.via,
         health_path: args.health_path.clone(),
         sample: Duration::from_secs_f64(args.sample),
+        routing: args.routing,
     };
     let timeout = Duration::from_secs_f64(args.timeout);
     // One context per server; every scenario but cluster-broadcast has one.
@@ -267,8 +287,8 @@ fn main() {
     let scenario = args.scenario;
     let mut report = rt.block_on(async {
         match scenario {
-            Scenario::Echo => scenarios::echo::run(ctx, &opts, false).await,
-            Scenario::Mixed => scenarios::echo::run(ctx, &opts, true).await,
+            Scenario::Echo => scenarios::echo::run(&nodes, &opts, false).await,
+            Scenario::Mixed => scenarios::echo::run(&nodes, &opts, true).await,
             Scenario::Broadcast | Scenario::ClusterBroadcast => {
                 scenarios::broadcast::run(&nodes, &opts).await
             }
@@ -286,7 +306,7 @@ fn main() {
     report.set("version", json!(env!("CARGO_PKG_VERSION")));
     report.set("scenario", json!(scenario.name()));
     report.set("transport", json!(transport));
-    if cluster {
+    if cluster || multi {
         report.set("url", json!(args.url));
     } else {
         report.set("url", json!(args.url[0]));
@@ -295,11 +315,14 @@ fn main() {
     report.set("clients", json!(args.clients));
     report.set("duration_s", json!(args.duration));
     report.set("warmup_s", json!(args.warmup));
-    if cluster {
+    if cluster || multi {
         report.set("server_pid", json!(args.server_pid));
         report.set("redis_pid", json!(args.redis_pid));
     } else {
         report.set("server_pid", json!(args.server_pid.first()));
+        if args.redis_pid.is_some() {
+            report.set("redis_pid", json!(args.redis_pid));
+        }
     }
     report.print(args.json_only);
     // Remaining tasks (if any) are abandoned: the run is over.

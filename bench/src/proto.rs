@@ -99,6 +99,14 @@ pub fn parse_ack(sio: &[u8]) -> Option<u64> {
 /// `<prefix><n0>,<n1>,…]` with `out.len()` unsigned integers. Returns
 /// false when the shape differs (callers then fall back to `parse_event`).
 pub fn fast_ints(sio: &[u8], prefix: &[u8], out: &mut [u64]) -> bool {
+    fast_ints_tail(sio, prefix, out, false)
+}
+
+/// `fast_ints`, also accepting one trailing string argument after the
+/// integers when `tail` is true (`<prefix><n0>,…,"<text>"]`, the text
+/// without quotes or escapes): the offset a server with connection state
+/// recovery appends to every event.
+pub fn fast_ints_tail(sio: &[u8], prefix: &[u8], out: &mut [u64], tail: bool) -> bool {
     let Some(mut rest) = sio.strip_prefix(prefix) else {
         return false;
     };
@@ -114,6 +122,14 @@ pub fn fast_ints(sio: &[u8], prefix: &[u8], out: &mut [u64]) -> bool {
         }
         *slot = v;
         rest = &rest[digits..];
+        if i + 1 == n && tail && rest.starts_with(b",\"") {
+            // `,"<text>"]`: the text must hold no quote nor backslash.
+            let text = &rest[2..];
+            let Some(end) = text.iter().position(|b| *b == b'"' || *b == b'\\') else {
+                return false;
+            };
+            return text[end] == b'"' && &text[end + 1..] == b"]";
+        }
         let sep = if i + 1 == n { b']' } else { b',' };
         match rest.split_first() {
             Some((b, r)) if *b == sep => rest = r,
@@ -306,5 +322,30 @@ mod tests {
             br#"2["echo","#,
             &mut out
         ));
+        // A trailing offset (connection state recovery) only with `tail`.
+        let with_offset = br#"2["echo",1,22,333,"1733339-0"]"#;
+        assert!(!fast_ints(with_offset, br#"2["echo","#, &mut out));
+        out = [0; 3];
+        assert!(fast_ints_tail(with_offset, br#"2["echo","#, &mut out, true));
+        assert_eq!(out, [1, 22, 333]);
+        assert!(fast_ints_tail(
+            br#"2["echo",1,22,333]"#,
+            br#"2["echo","#,
+            &mut out,
+            true
+        ));
+        for bad in [
+            &br#"2["echo",1,22,333,"a\"b"]"#[..],
+            br#"2["echo",1,22,333,"a"]x"#,
+            br#"2["echo",1,22,333,"a","b"]"#,
+            br#"2["echo",1,22,333,"a"#,
+            br#"2["echo",1,22,"a"]"#,
+        ] {
+            assert!(
+                !fast_ints_tail(bad, br#"2["echo","#, &mut out, true),
+                "{}",
+                lossy(bad)
+            );
+        }
     }
 }

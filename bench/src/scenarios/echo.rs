@@ -1,5 +1,15 @@
 //! `echo` and `mixed`: N clients in a closed loop, each emitting
-//! `42["echo",<client>,<seq>,<send µs>]` and awaiting the same event back.
+//! `42["echo",<client>,<seq>,<send µs>]` and awaiting the same event back
+//! (a trailing string argument, the offset a server with connection state
+//! recovery appends, is accepted).
+//!
+//! Over several nodes (`--routing`, one `--url` per node of a cluster) a
+//! polling client's HTTP requests are spread as a load balancer would:
+//! `sticky` sends all of a client's requests to the node of its handshake
+//! (client `i` to node `i % nodes`), `round-robin` sends each request to
+//! the next node in turn (one counter over all clients), so most reach a
+//! node that does not own the session and must forward them. WebSocket
+//! clients are spread the same way (one upgrade request each).
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -9,16 +19,22 @@ use serde_json::{Value, json};
 use tokio::sync::{mpsc, watch};
 
 use super::{
-    MAX_OPS_PER_CLIENT, Opts, collect_ready, connect_client, join_all, measure_window,
+    MAX_OPS_PER_CLIENT, Opts, collect_ready, connect_client_on, join_all, measure_window_all,
     report_cpu_and_errors, secs, wait_start,
 };
-use crate::conn::{Conn, Error, Result};
-use crate::ctx::{Ctx, Transport, now_us};
-use crate::proto::{args_u64, fast_ints, lossy, parse_event};
-use crate::report::{Report, ms};
-use crate::stats::{Errors, Group, Hist, round2};
+use crate::conn::{Conn, Error, Result, Route, http_get};
+use crate::ctx::{Ctx, Routing, Transport, now_us};
+use crate::proto::{args_u64, fast_ints_tail, lossy, parse_event};
+use crate::report::{Report, ms, opt};
+use crate::stats::{Errors, Group, Hist, Window, round2};
 
-pub async fn run(ctx: Arc<Ctx>, o: &Opts, mixed: bool) -> Report {
+/// Runs echo (or mixed) against `nodes`: one server, or the nodes of a
+/// cluster with `o.routing` set.
+pub async fn run(nodes: &[Arc<Ctx>], o: &Opts, mixed: bool) -> Report {
+    let ctx = nodes[0].clone();
+    let all_nodes: Arc<[Arc<Ctx>]> = nodes.into();
+    let k = nodes.len();
+    let shared_turn = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let n = o.clients;
     let n_poll = if mixed {
         ((n as f64) * o.polling_percent / 100.0).round() as usize
@@ -41,8 +57,14 @@ pub async fn run(ctx: Arc<Ctx>, o: &Opts, mixed: bool) -> Report {
         } else {
             (Transport::Websocket, ws.clone())
         };
+        let route = match o.routing {
+            Some(Routing::RoundRobin) if k > 1 => Route::RoundRobin(shared_turn.clone()),
+            Some(_) => Route::Node(i % k),
+            None => Route::Node(0),
+        };
         handles.push(tokio::spawn(client(
-            ctx.clone(),
+            all_nodes.clone(),
+            route,
             transport,
             i as u64,
             group,
@@ -60,7 +82,20 @@ pub async fn run(ctx: Arc<Ctx>, o: &Opts, mixed: bool) -> Report {
     let _ = start_tx.send(Some(start_at));
     let win_start = start_at + o.warmup;
     let win_end = win_start + o.duration;
-    let window = measure_window(o.server_pid(), win_start, win_end).await;
+    // The nodes' counters (HTTP requests sent, the health route's
+    // routing and recovery counters) at both ends of the window, read
+    // right after the CPU counters.
+    let sampler = async {
+        tokio::time::sleep_until(win_start.into()).await;
+        let a = sample_nodes(nodes, o.health_path.as_deref()).await;
+        tokio::time::sleep_until(win_end.into()).await;
+        let b = sample_nodes(nodes, o.health_path.as_deref()).await;
+        (a, b)
+    };
+    let (window, (sample_a, sample_b)) = tokio::join!(
+        measure_window_all(&o.server_pids, o.redis_pid, win_start, win_end),
+        sampler
+    );
     join_all(handles, win_end + ctx.timeout + Duration::from_secs(3)).await;
 
     let groups: Vec<(&str, &Group, usize)> = if mixed {
@@ -121,8 +156,12 @@ pub async fn run(ctx: Arc<Ctx>, o: &Opts, mixed: bool) -> Report {
     }
 
     let scenario = if mixed { "mixed" } else { "echo" };
+    let over = match o.routing {
+        Some(routing) if k > 1 => format!(" over {k} nodes, {} routing", routing.name()),
+        _ => String::new(),
+    };
     let mut r = Report::new(format!(
-        "{scenario}: {n} clients ({} websocket, {n_poll} polling), {}s after {}s warm-up",
+        "{scenario}: {n} clients ({} websocket, {n_poll} polling){over}, {}s after {}s warm-up",
         n - n_poll,
         secs(o.duration),
         secs(o.warmup)
@@ -148,7 +187,16 @@ pub async fn run(ctx: Arc<Ctx>, o: &Opts, mixed: bool) -> Report {
         ],
         rows,
     );
+    if k > 1 {
+        report_nodes(&mut r, nodes, &window, ops, &sample_a, &sample_b);
+    } else if let (Some(a), Some(b)) = (&sample_a[0].health, &sample_b[0].health) {
+        r.set("health_delta", health_delta(a, b));
+    }
+    report_redis(&mut r, &window, ops);
     report_cpu_and_errors(&mut r, &window, ops, "round trip", &errors, last_error);
+    if let Some(routing) = o.routing {
+        r.set("routing", json!(routing.name()));
+    }
     r.set("round_trips", json!(ops));
     r.set("round_trips_per_s", json!(round2(ops as f64 / dur)));
     r.set("latency_us", hist.to_json());
@@ -162,9 +210,195 @@ pub async fn run(ctx: Arc<Ctx>, o: &Opts, mixed: bool) -> Report {
     r
 }
 
+/// One node's counters at one instant.
+struct NodeSample {
+    /// HTTP requests this tool sent it so far.
+    http_requests: u64,
+    /// Its health route's JSON, when `--health-path` is given and it
+    /// answered.
+    health: Option<Value>,
+}
+
+async fn sample_nodes(nodes: &[Arc<Ctx>], health_path: Option<&str>) -> Vec<NodeSample> {
+    let requests: Vec<u64> = nodes
+        .iter()
+        .map(|n| n.http_requests.load(Ordering::Relaxed))
+        .collect();
+    let healths = futures_util::future::join_all(nodes.iter().map(|n| async move {
+        let path = health_path?;
+        match http_get(n, path).await {
+            Ok((200, body)) => serde_json::from_slice::<Value>(&body).ok(),
+            _ => None,
+        }
+    }))
+    .await;
+    requests
+        .into_iter()
+        .zip(healths)
+        .map(|(http_requests, health)| NodeSample {
+            http_requests,
+            health,
+        })
+        .collect()
+}
+
+/// The growth of the numeric counters under `routing` and `recovery` of a
+/// health JSON between two readings.
+fn health_delta(a: &Value, b: &Value) -> Value {
+    let mut out = serde_json::Map::new();
+    for key in ["routing", "recovery"] {
+        let (Some(x), Some(y)) = (
+            a.get(key).and_then(Value::as_object),
+            b.get(key).and_then(Value::as_object),
+        ) else {
+            continue;
+        };
+        let mut m = serde_json::Map::new();
+        for (name, v) in y {
+            if let (Some(after), Some(before)) = (v.as_u64(), x.get(name).and_then(Value::as_u64)) {
+                m.insert(name.clone(), json!(after.saturating_sub(before)));
+            }
+        }
+        out.insert(key.into(), Value::Object(m));
+    }
+    Value::Object(out)
+}
+
+fn counter(delta: &Value, group: &str, name: &str) -> Option<u64> {
+    delta.get(group)?.get(name)?.as_u64()
+}
+
+/// Per node of a cluster: requests received from the tool, CPU, and the
+/// routing counters of its health route over the window; their totals.
+fn report_nodes(
+    r: &mut Report,
+    nodes: &[Arc<Ctx>],
+    window: &Window,
+    ops: u64,
+    a: &[NodeSample],
+    b: &[NodeSample],
+) {
+    const ROUTING: [&str; 6] = [
+        "forwarded",
+        "served_forwarded",
+        "relayed",
+        "forward_failures",
+        "refused_forwards",
+        "owner_unknown",
+    ];
+    let mut rows = Vec::new();
+    let mut docs = Vec::new();
+    let mut requests_total = 0;
+    let mut totals = [None::<u64>; ROUTING.len()];
+    for (i, node) in nodes.iter().enumerate() {
+        let requests = b[i].http_requests.saturating_sub(a[i].http_requests);
+        requests_total += requests;
+        let delta = match (&a[i].health, &b[i].health) {
+            (Some(x), Some(y)) => Some(health_delta(x, y)),
+            _ => None,
+        };
+        let cpu = window.node_cpu_s.get(i).copied().flatten();
+        let mut row = vec![
+            format!("{} {}", i + 1, node.target.host),
+            requests.to_string(),
+            cpu.map(|c| format!("{c:.2} s ({:.0} %)", window.pct(c)))
+                .unwrap_or_else(|| "-".into()),
+        ];
+        for (j, name) in ROUTING.iter().enumerate() {
+            let v = delta.as_ref().and_then(|d| counter(d, "routing", name));
+            if let Some(v) = v {
+                *totals[j].get_or_insert(0) += v;
+            }
+            row.push(v.map(|v| v.to_string()).unwrap_or_else(|| "-".into()));
+        }
+        rows.push(row);
+        docs.push(json!({
+            "node": i + 1,
+            "url": node.target.host,
+            "http_requests": requests,
+            "server_cpu_s": cpu.map(round2),
+            "server_cpu_pct": cpu.map(|c| round2(window.pct(c))),
+            "health_delta": delta,
+        }));
+    }
+    let mut headers = vec!["node", "requests", "server CPU"];
+    headers.extend(ROUTING);
+    r.grid(&headers, rows);
+    let forwarded = totals[0];
+    r.row(
+        "HTTP requests",
+        format!(
+            "{requests_total} in the window, {} per round trip",
+            opt((ops > 0).then(|| requests_total as f64 / ops as f64), 2)
+        ),
+    );
+    if let Some(f) = forwarded {
+        r.row(
+            "forwarded",
+            format!(
+                "{f} ({} % of the requests, {} per round trip)",
+                opt(
+                    (requests_total > 0).then(|| f as f64 * 100.0 / requests_total as f64),
+                    1
+                ),
+                opt((ops > 0).then(|| f as f64 / ops as f64), 2)
+            ),
+        );
+    }
+    let mut total_doc = serde_json::Map::new();
+    for (name, v) in ROUTING.iter().zip(totals) {
+        total_doc.insert((*name).into(), json!(v));
+    }
+    r.set("nodes", json!(nodes.len()));
+    r.set("per_node", json!(docs));
+    r.set("routing_counters", Value::Object(total_doc));
+    r.set("http_requests", json!(requests_total));
+    r.set(
+        "http_requests_per_op",
+        json!((ops > 0).then(|| round2(requests_total as f64 / ops as f64))),
+    );
+    r.set(
+        "forwarded_per_op",
+        json!(forwarded.and_then(|f| (ops > 0).then(|| round2(f as f64 / ops as f64)))),
+    );
+    r.set(
+        "forwarded_share",
+        json!(
+            forwarded.and_then(
+                |f| (requests_total > 0).then(|| round2(f as f64 / requests_total as f64))
+            )
+        ),
+    );
+}
+
+/// With `--redis-pid`: the Redis server's CPU per round trip, and the
+/// servers' and Redis's together.
+fn report_redis(r: &mut Report, window: &Window, ops: u64) {
+    let Some(c) = window.redis_cpu_s else {
+        return;
+    };
+    let per_op = |s: f64| (ops > 0).then(|| s * 1e6 / ops as f64);
+    let total = window.server_cpu_s.map(|s| s + c);
+    r.row(
+        "Redis CPU",
+        format!(
+            "{c:.2} s ({:.0} % of a core), {} µs per round trip; servers + Redis: {} µs per round trip",
+            window.pct(c),
+            opt(per_op(c), 2),
+            opt(total.and_then(per_op), 2)
+        ),
+    );
+    r.set("redis_cpu_us_per_op", json!(per_op(c).map(round2)));
+    r.set(
+        "total_cpu_us_per_op",
+        json!(total.and_then(per_op).map(round2)),
+    );
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn client(
-    ctx: Arc<Ctx>,
+    nodes: Arc<[Arc<Ctx>]>,
+    route: Route,
     transport: Transport,
     id: u64,
     group: Arc<Group>,
@@ -173,7 +407,8 @@ async fn client(
     warmup: Duration,
     duration: Duration,
 ) {
-    let Some(mut conn) = connect_client(&ctx, transport, &group, ready).await else {
+    let ctx = &nodes[0];
+    let Some(mut conn) = connect_client_on(&nodes, &route, transport, &group, ready).await else {
         return;
     };
     let Some(start_at) = wait_start(&mut start).await else {
@@ -216,7 +451,7 @@ async fn await_echo(conn: &mut Conn, id: u64, seq: u64) -> Result<()> {
     loop {
         let p = conn.recv().await?;
         let mut v = [0u64; 3];
-        let is_echo = if fast_ints(&p, br#"2["echo","#, &mut v) {
+        let is_echo = if fast_ints_tail(&p, br#"2["echo","#, &mut v, true) {
             true
         } else {
             match parse_event(&p) {

@@ -14,8 +14,8 @@ use serde_json::json;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-use crate::conn::Conn;
-use crate::ctx::{Ctx, Transport};
+use crate::conn::{Conn, Route};
+use crate::ctx::{Ctx, Routing, Transport};
 use crate::report::Report;
 use crate::stats::{Errors, Group, Snap, Window, round2};
 
@@ -42,6 +42,8 @@ pub struct Opts {
     pub health_path: Option<String>,
     /// Soak: how often the server is sampled.
     pub sample: Duration,
+    /// Echo over several nodes: how polling requests are spread.
+    pub routing: Option<Routing>,
 }
 
 impl Opts {
@@ -81,7 +83,26 @@ pub async fn connect_client(
     group: &Group,
     ready: mpsc::Sender<bool>,
 ) -> Option<Conn> {
-    let conn = Conn::connect(ctx, transport).await;
+    connect_client_on(
+        std::slice::from_ref(ctx),
+        &Route::Node(0),
+        transport,
+        group,
+        ready,
+    )
+    .await
+}
+
+/// `connect_client` over the nodes of a cluster, each HTTP request going
+/// where `route` says.
+pub async fn connect_client_on(
+    nodes: &[Arc<Ctx>],
+    route: &Route,
+    transport: Transport,
+    group: &Group,
+    ready: mpsc::Sender<bool>,
+) -> Option<Conn> {
+    let conn = Conn::connect_routed(nodes, route, transport).await;
     match &conn {
         Ok(_) => {
             group.connected.fetch_add(1, Ordering::Relaxed);
@@ -130,10 +151,21 @@ pub async fn join_all<T>(handles: Vec<JoinHandle<T>>, deadline: Instant) -> Vec<
 /// The CPU used from `start` to `end` (the measured window), waiting for
 /// both.
 pub async fn measure_window(server_pid: Option<u32>, start: Instant, end: Instant) -> Window {
+    measure_window_all(server_pid.as_slice(), None, start, end).await
+}
+
+/// `measure_window` over several server processes (the nodes of a
+/// cluster) and, when given, their Redis server.
+pub async fn measure_window_all(
+    server_pids: &[u32],
+    redis_pid: Option<u32>,
+    start: Instant,
+    end: Instant,
+) -> Window {
     tokio::time::sleep_until(start.into()).await;
-    let a = Snap::take(server_pid);
+    let a = Snap::take_all(server_pids, redis_pid);
     tokio::time::sleep_until(end.into()).await;
-    Window::between(&a, &Snap::take(server_pid))
+    Window::between(&a, &Snap::take_all(server_pids, redis_pid))
 }
 
 /// What every scenario reports last: the server's CPU per operation over
