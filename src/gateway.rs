@@ -330,14 +330,27 @@ fn health(engine: &Engine, recovery_ms: u128, cluster: &Cluster) -> Response<Bod
     asset("application/json", body.to_string())
 }
 
-/// `GET /ready`: 200 while the node takes new clients, 503 once it is
-/// shutting down (so a load balancer stops sending it handshakes first).
-fn ready(engine: &Engine) -> Response<Body> {
+/// `GET /ready`: 200 while the node takes new clients; 503 once it is
+/// shutting down (so a load balancer stops sending it handshakes first)
+/// and while its cluster's Redis is unreachable.
+fn ready(engine: &Engine, cluster: &Cluster) -> Response<Body> {
+    let bus_down = cluster.bus.as_ref().is_some_and(RedisBus::is_down);
+    let reason = if engine.is_shutting_down() {
+        Some("shutting down")
+    } else if bus_down {
+        Some("Redis unreachable")
+    } else {
+        None
+    };
     let mut res = asset(
         "application/json",
-        serde_json::json!({ "ready": !engine.is_shutting_down() }).to_string(),
+        match reason {
+            None => serde_json::json!({ "ready": true }),
+            Some(why) => serde_json::json!({ "ready": false, "reason": why }),
+        }
+        .to_string(),
     );
-    if engine.is_shutting_down() {
+    if reason.is_some() {
         *res.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
     }
     res
@@ -392,8 +405,31 @@ fn router_in_cluster(io: &SocketIo, config: &GatewayConfig, cluster: Cluster) ->
         .recovery
         .as_ref()
         .map_or(0, |r| r.max_disconnection_duration.as_millis());
-    let ready_engine = engine.clone();
+    let (ready_engine, ready_cluster) = (engine.clone(), cluster.clone());
+    let telemetry = std::sync::Arc::new(crate::telemetry::Telemetry::new());
+    let (metrics_io, metrics_cluster) = (io.clone(), cluster.clone());
     router
+        .route(
+            "/metrics",
+            get(move || {
+                let (io, cluster, telemetry) = (
+                    metrics_io.clone(),
+                    metrics_cluster.clone(),
+                    telemetry.clone(),
+                );
+                async move {
+                    let parts = crate::telemetry::ClusterParts {
+                        bus: cluster.bus.as_ref(),
+                        nodes: cluster.nodes.as_ref(),
+                        store: cluster.store.as_ref(),
+                    };
+                    asset(
+                        "text/plain; version=0.0.4; charset=utf-8",
+                        telemetry.render(&io, parts),
+                    )
+                }
+            }),
+        )
         .route(
             "/health",
             get(move || {
@@ -404,8 +440,8 @@ fn router_in_cluster(io: &SocketIo, config: &GatewayConfig, cluster: Cluster) ->
         .route(
             "/ready",
             get(move || {
-                let engine = ready_engine.clone();
-                async move { ready(&engine) }
+                let (engine, cluster) = (ready_engine.clone(), ready_cluster.clone());
+                async move { ready(&engine, &cluster) }
             }),
         )
         .route(

@@ -66,6 +66,7 @@ pub mod origin;
 mod service;
 pub mod settings;
 pub mod socketio;
+pub mod telemetry;
 #[cfg(test)]
 mod test_rng;
 pub mod tls;

@@ -222,3 +222,26 @@ async fn readiness_turns_503_when_a_shutdown_begins() {
     })
     .await;
 }
+
+/// A node whose Redis is unreachable is not ready (it cannot reach the
+/// rest of the cluster), and is again once Redis is back.
+#[tokio::test]
+async fn readiness_follows_redis() {
+    let mut redis = common::redis::RedisServer::start().await;
+    let port = redis.port;
+    let (_a, addr) = node(&redis.url(), "r", &[]).await;
+    let ready = || async {
+        common::http()
+            .get(format!("http://{addr}/ready"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    common::until_async("ready", || async { ready().await == 200 }).await;
+    redis.kill().await;
+    common::until_async("not ready without Redis", || async { ready().await == 503 }).await;
+    let _redis = common::redis::RedisServer::start_on(port).await;
+    common::until_async("ready again", || async { ready().await == 200 }).await;
+}

@@ -252,6 +252,12 @@ impl RedisBus {
         }
     }
 
+    /// Whether the last check found Redis unreachable (false before the
+    /// first check).
+    pub fn is_down(&self) -> bool {
+        self.0.counters.state.load(Ordering::Relaxed) == DOWN
+    }
+
     /// This node's id on the bus.
     pub fn uid(&self) -> &str {
         &self.0.uid

@@ -74,6 +74,32 @@ pub enum CloseReason {
 }
 
 impl CloseReason {
+    /// Every reason.
+    pub const ALL: [CloseReason; 8] = [
+        CloseReason::TransportClose,
+        CloseReason::TransportError,
+        CloseReason::ParseError,
+        CloseReason::PayloadTooLarge,
+        CloseReason::PingTimeout,
+        CloseReason::ServerClose,
+        CloseReason::ServerShutdown,
+        CloseReason::SlowConsumer,
+    ];
+
+    /// This reason's place in [`ALL`](Self::ALL).
+    pub fn index(self) -> usize {
+        match self {
+            CloseReason::TransportClose => 0,
+            CloseReason::TransportError => 1,
+            CloseReason::ParseError => 2,
+            CloseReason::PayloadTooLarge => 3,
+            CloseReason::PingTimeout => 4,
+            CloseReason::ServerClose => 5,
+            CloseReason::ServerShutdown => 6,
+            CloseReason::SlowConsumer => 7,
+        }
+    }
+
     /// The reason as engine.io names it.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -180,6 +180,21 @@ pub(crate) struct Counters {
     pub(crate) served_forwarded: AtomicU64,
     pub(crate) refused_forwards: AtomicU64,
     pub(crate) owner_unknown: AtomicU64,
+    /// Sessions opened, by transport ([`TransportKind::index`]).
+    pub(crate) handshakes: [AtomicU64; 2],
+    pub(crate) upgrades: AtomicU64,
+    pub(crate) messages_in: AtomicU64,
+    pub(crate) bytes_in: AtomicU64,
+    pub(crate) frames_out: AtomicU64,
+    pub(crate) bytes_out: AtomicU64,
+    /// Sessions closed, by reason ([`CloseReason::index`]).
+    pub(crate) closes: [AtomicU64; CloseReason::ALL.len()],
+}
+
+impl Counters {
+    pub(crate) fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
 }
 
 /// What the engine counted since it started.
@@ -211,6 +226,22 @@ pub struct EngineStats {
     /// Requests naming a node that no live node is (answered "Session ID
     /// unknown").
     pub owner_unknown: u64,
+    /// Sessions opened over polling.
+    pub handshakes_polling: u64,
+    /// Sessions opened over WebSocket.
+    pub handshakes_websocket: u64,
+    /// Polling sessions upgraded to WebSocket.
+    pub upgrades: u64,
+    /// Messages received from clients, and their bytes.
+    pub messages_in: u64,
+    /// Bytes of the messages received.
+    pub bytes_in: u64,
+    /// Frames sent to clients (packets of every type), and their bytes.
+    pub frames_out: u64,
+    /// Bytes of the frames sent.
+    pub bytes_out: u64,
+    /// Sessions closed, by reason, in the order of [`CloseReason::ALL`].
+    pub closes: [u64; CloseReason::ALL.len()],
 }
 
 /// An engine.io server: configuration, handler and the live sessions.
@@ -249,6 +280,14 @@ impl Engine {
             served_forwarded: c.served_forwarded.load(Ordering::Relaxed),
             refused_forwards: c.refused_forwards.load(Ordering::Relaxed),
             owner_unknown: c.owner_unknown.load(Ordering::Relaxed),
+            handshakes_polling: c.handshakes[0].load(Ordering::Relaxed),
+            handshakes_websocket: c.handshakes[1].load(Ordering::Relaxed),
+            upgrades: c.upgrades.load(Ordering::Relaxed),
+            messages_in: c.messages_in.load(Ordering::Relaxed),
+            bytes_in: c.bytes_in.load(Ordering::Relaxed),
+            frames_out: c.frames_out.load(Ordering::Relaxed),
+            bytes_out: c.bytes_out.load(Ordering::Relaxed),
+            closes: std::array::from_fn(|i| c.closes[i].load(Ordering::Relaxed)),
         }
     }
 
@@ -303,7 +342,8 @@ impl Engine {
         true
     }
 
-    fn live_sessions(&self) -> Vec<Session> {
+    /// Every live session (open or closing).
+    pub fn live_sessions(&self) -> Vec<Session> {
         self.0.sessions.iter().map(|s| s.clone()).collect()
     }
 
@@ -382,6 +422,11 @@ impl EngineInner {
         let machine = Machine::new(protocol, transport, timing, Instant::now());
         let session = Session::new(sid, Arc::downgrade(self), machine, request);
         self.sessions.insert(sid, session.clone());
+        let index = match transport {
+            TransportKind::Polling => 0,
+            TransportKind::WebSocket => 1,
+        };
+        Counters::add(&self.counters.handshakes[index], 1);
         tokio::spawn(session.clone().drive());
         tracing::debug!(%sid, transport = transport.as_str(), "session opened");
         Ok(session)

@@ -331,6 +331,7 @@ impl Session {
         if closed.first {
             tracing::debug!(sid = %self.sid(), %reason, "session closing");
             if let Some(engine) = self.0.engine.upgrade() {
+                super::Counters::add(&engine.counters.closes[reason.index()], 1);
                 if reason == CloseReason::SlowConsumer {
                     engine
                         .counters
@@ -379,7 +380,24 @@ impl Session {
     /// Hands a decoded client message to the handler.
     pub(crate) fn deliver(&self, message: Message) {
         if let Some(engine) = self.0.engine.upgrade() {
+            super::Counters::add(&engine.counters.messages_in, 1);
+            super::Counters::add(&engine.counters.bytes_in, message.len() as u64);
             engine.handler.on_message(self, message);
+        }
+    }
+
+    /// Counts frames a transport sent.
+    pub(crate) fn count_sent(&self, frames: usize, bytes: usize) {
+        if let Some(engine) = self.0.engine.upgrade() {
+            super::Counters::add(&engine.counters.frames_out, frames as u64);
+            super::Counters::add(&engine.counters.bytes_out, bytes as u64);
+        }
+    }
+
+    /// Counts an upgrade to WebSocket.
+    pub(crate) fn count_upgrade(&self) {
+        if let Some(engine) = self.0.engine.upgrade() {
+            super::Counters::add(&engine.counters.upgrades, 1);
         }
     }
 

@@ -228,6 +228,9 @@ impl Client {
         // cannot be in two places at once).
         let session = session.filter(|s| ns.socket(&s.sid).is_none());
         tracing::debug!(ns = %ns.path, known = session.is_some(), "recovery requested");
+        if session.is_none() {
+            ns.shared.counters.recovery(false);
+        }
         Some(Recovery {
             session: session?,
             offset,
@@ -258,7 +261,13 @@ impl Client {
         recovery: Option<Recovery>,
     ) {
         let ns = joining.ns().clone();
-        let socket = match recovery.map(|r| self.recover(&ns, &handshake, r)) {
+        let joined = recovery.map(|r| self.recover(&ns, &handshake, r));
+        if let Some(outcome) = &joined {
+            ns.shared
+                .counters
+                .recovery(matches!(outcome, Joined::Yes(_)));
+        }
+        let socket = match joined {
             Some(Joined::Yes(socket)) => socket,
             Some(Joined::Gone) => return,
             Some(Joined::No) | None => {
@@ -417,6 +426,7 @@ impl Client {
             .await;
         let recovered = matches!(joined, Joined::Yes(_));
         cluster.count_recovery(recovered);
+        ns.shared.counters.recovery(recovered);
         tracing::debug!(ns = %ns.path, recovered, "a client asked to recover its socket");
         match joined {
             Joined::Yes(socket) => self.joined(joining, socket),

@@ -281,6 +281,7 @@ impl SocketIoBuilder {
                 full_queue: config.full_queue,
                 max_queue_bytes: config.engine.max_queue_bytes,
                 max_client_rooms: config.max_client_rooms,
+                counters: Arc::default(),
             },
             namespaces: RwLock::new(HashMap::new()),
             dynamic: RwLock::new(Vec::new()),
@@ -422,6 +423,17 @@ impl SocketIo {
         self.main().emit(event, data)
     }
 
+    /// What the namespaces counted since the server started.
+    pub fn stats(&self) -> IoStats {
+        let c = &self.io.shared.counters;
+        IoStats {
+            broadcasts: c.broadcasts.load(std::sync::atomic::Ordering::Relaxed),
+            deliveries: c.deliveries.load(std::sync::atomic::Ordering::Relaxed),
+            recovered: c.recovered.load(std::sync::atomic::Ordering::Relaxed),
+            not_recovered: c.not_recovered.load(std::sync::atomic::Ordering::Relaxed),
+        }
+    }
+
     /// The engine underneath.
     pub fn engine(&self) -> &Engine {
         &self.engine
@@ -498,6 +510,22 @@ impl crate::cluster::streams::LogSink for LogSinkOf {
             .flat_map(|ns| ns.live_sessions())
             .collect()
     }
+}
+
+/// What the socket.io layer counted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct IoStats {
+    /// Packets sent to a set of sockets on this node (an emit to one
+    /// socket, a room, everyone: each is one).
+    pub broadcasts: u64,
+    /// Sockets those packets were addressed to: the fan-out.
+    pub deliveries: u64,
+    /// Clients that asked to recover their socket and did.
+    pub recovered: u64,
+    /// Clients that asked to recover their socket and got a new one
+    /// (session unknown or expired, packets evicted or too many).
+    pub not_recovered: u64,
 }
 
 /// The socket.io layer as the engine's handler. It owns the layer: see

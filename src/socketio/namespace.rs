@@ -157,6 +157,29 @@ pub(crate) struct Shared {
     pub(crate) max_queue_bytes: usize,
     /// [`SocketIoConfig::max_client_rooms`](super::SocketIoConfig::max_client_rooms).
     pub(crate) max_client_rooms: usize,
+    /// What the namespaces counted.
+    pub(crate) counters: Arc<IoCounters>,
+}
+
+/// What the socket.io layer counts (see [`IoStats`](super::IoStats)).
+#[derive(Default)]
+pub(crate) struct IoCounters {
+    pub(crate) broadcasts: AtomicU64,
+    pub(crate) deliveries: AtomicU64,
+    pub(crate) recovered: AtomicU64,
+    pub(crate) not_recovered: AtomicU64,
+}
+
+impl IoCounters {
+    /// Counts a client that asked to recover its socket.
+    pub(crate) fn recovery(&self, recovered: bool) {
+        let counter = if recovered {
+            &self.recovered
+        } else {
+            &self.not_recovered
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 impl Shared {
@@ -501,7 +524,13 @@ impl NamespaceInner {
     }
 
     fn deliver(&self, opts: &BroadcastOptions, packet: &Encoded, remote: Option<&RemoteBroadcast>) {
-        for sid in self.adapter.select(opts) {
+        let recipients = self.adapter.select(opts);
+        let counters = &self.shared.counters;
+        counters.broadcasts.fetch_add(1, Ordering::Relaxed);
+        counters
+            .deliveries
+            .fetch_add(recipients.len() as u64, Ordering::Relaxed);
+        for sid in recipients {
             if let Some(socket) = self.socket(&sid).filter(Socket::connected) {
                 // A failure closed that client (slow consumer) or it is
                 // gone; the others still get the packet.

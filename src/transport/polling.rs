@@ -71,6 +71,7 @@ pub(crate) async fn poll(
         })
         .await;
     session.wake_drained();
+    session.count_sent(frames.len(), frames.iter().map(Frame::len).sum());
     session.remember_poll(t, &frames);
     if finished {
         session.finished();

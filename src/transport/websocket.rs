@@ -208,6 +208,7 @@ async fn probe(session: &Session, mut ws: Ws, deadline: Instant) -> Option<Ws> {
     };
     if upgraded {
         tracing::debug!(sid = %session.sid(), "upgraded to WebSocket");
+        session.count_upgrade();
         session.wake_outbound();
         Some(ws)
     } else {
@@ -249,6 +250,7 @@ async fn run(session: Session, mut ws: Ws) {
         match step {
             WsStep::Send(frames) => {
                 let bytes: usize = frames.iter().map(Frame::len).sum();
+                session.count_sent(frames.len(), bytes);
                 let write = async {
                     for frame in frames {
                         ws.feed(to_ws(frame, protocol)).await?;
