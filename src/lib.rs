@@ -63,6 +63,7 @@ pub mod engine;
 pub mod fuzzing;
 pub mod gateway;
 pub mod origin;
+mod rate;
 mod service;
 pub mod socketio;
 #[cfg(test)]
