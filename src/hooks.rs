@@ -376,6 +376,14 @@ impl Caller {
     /// down or comes back.
     fn record(&self, hook: Hook, url: &Uri, result: Result<(), &CallError>) {
         let down = &self.down[hook as usize];
+        // Host, port and path only: user info or a query string may carry
+        // a key.
+        let url = format!(
+            "{}:{}{}",
+            url.host().unwrap_or_default(),
+            url.port_u16().unwrap_or(80),
+            url.path()
+        );
         match result {
             Ok(()) => {
                 if down.swap(false, Ordering::AcqRel) {
