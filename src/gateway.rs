@@ -17,8 +17,9 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Body;
@@ -35,7 +36,8 @@ use crate::cluster::{
     ClusterStore, ClusterStoreConfig, NodeRegistry, NodesConfig, RedisBus, RedisConfig,
 };
 use crate::engine::Engine;
-use crate::socketio::{Event, Room, Socket, SocketIo, SocketIoConfig};
+use crate::rate::TokenBucket;
+use crate::socketio::{Event, Namespace, Room, Socket, SocketIo, SocketIoConfig};
 
 /// What the gateway serves and how.
 #[derive(Debug, Clone)]
@@ -163,7 +165,13 @@ impl GatewayConfig {
 /// namespace's [room policy](crate::socketio::Namespace::room_policy), or
 /// would pass [`max_client_rooms`](crate::socketio::SocketIoConfig::max_client_rooms).
 pub fn self_service_rooms(socket: &Socket) {
-    socket.on("join", |s, mut ev| {
+    self_service_rooms_within(socket, None);
+}
+
+/// [`self_service_rooms`], each request within the socket's event budget
+/// when it has one.
+fn self_service_rooms_within(socket: &Socket, gate: Option<&Gate>) {
+    on_within(socket, gate, "join", |s, mut ev| {
         let answer = room_arg(&ev).and_then(|name| {
             s.join_client_room(&name)
                 .map(|_| name)
@@ -171,7 +179,7 @@ pub fn self_service_rooms(socket: &Socket) {
         });
         ack_room(&mut ev, answer);
     });
-    socket.on("leave", |s, mut ev| {
+    on_within(socket, gate, "leave", |s, mut ev| {
         let answer = room_arg(&ev).and_then(|name| {
             s.leave_client_room(&name)
                 .map(|_| name)
@@ -179,6 +187,28 @@ pub fn self_service_rooms(socket: &Socket) {
         });
         ack_room(&mut ev, answer);
     });
+}
+
+/// Handles `name` on `socket`; with a gate, an event past the socket's
+/// budget is dropped instead (acknowledged with `{"error":"rate
+/// limited"}` when the client asked) and counted.
+fn on_within<F>(socket: &Socket, gate: Option<&Gate>, name: &str, handler: F)
+where
+    F: Fn(&Socket, Event) + Send + Sync + 'static,
+{
+    match gate {
+        None => socket.on(name, handler),
+        Some(gate) => {
+            let gate = gate.clone();
+            socket.on(name, move |s, mut ev| {
+                if gate.admits() {
+                    handler(s, ev);
+                } else {
+                    let _ = ev.ack(&serde_json::json!({ "error": "rate limited" }));
+                }
+            });
+        }
+    }
 }
 
 /// The room name a client sent as its first argument.
@@ -204,11 +234,93 @@ fn ack_room(ev: &mut Event, answer: Result<String, String>) {
 /// join its way into someone else's messages.
 pub const RELAY_ROOM_PREFIX: &str = "relay:";
 
-/// Installs the relay on the main namespace.
-pub fn relay(io: &SocketIo) {
-    io.ns("/", |socket| {
-        self_service_rooms(&socket);
-        socket.on("chat", |s, ev| {
+/// How much each client may send through the relay: a token bucket per
+/// socket over every relay event (`join`, `leave`, `chat`, `echo`). An
+/// event past the budget is dropped and counted, and acknowledged with
+/// `{"error":"rate limited"}` when the client asked for an
+/// acknowledgement; the client stays connected. Rooms per socket are
+/// bounded by [`SocketIoConfig::max_client_rooms`] (default 50).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RelayLimits {
+    /// Events per second per socket, the steady rate; default 50.
+    pub events_per_second: u32,
+    /// Events a socket may send at once after a quiet spell (the bucket's
+    /// size); default 100.
+    pub burst: u32,
+}
+
+impl Default for RelayLimits {
+    fn default() -> Self {
+        RelayLimits {
+            events_per_second: 50,
+            burst: 100,
+        }
+    }
+}
+
+impl RelayLimits {
+    /// Sets [`events_per_second`](Self::events_per_second).
+    pub fn events_per_second(mut self, n: u32) -> Self {
+        self.events_per_second = n;
+        self
+    }
+
+    /// Sets [`burst`](Self::burst).
+    pub fn burst(mut self, n: u32) -> Self {
+        self.burst = n;
+        self
+    }
+}
+
+/// The relay: its limits and its counters. Cheap to clone; see
+/// [`relay_with`], or [`Relay::attach`] to put it on sockets of a namespace
+/// of your own.
+#[derive(Debug, Clone)]
+pub struct Relay {
+    limits: RelayLimits,
+    rate_limited: Arc<AtomicU64>,
+}
+
+impl Relay {
+    /// A relay with these limits.
+    pub fn new(limits: RelayLimits) -> Self {
+        Relay {
+            limits,
+            rate_limited: Arc::default(),
+        }
+    }
+
+    /// Its limits.
+    pub fn limits(&self) -> RelayLimits {
+        self.limits
+    }
+
+    /// Events dropped so far because a socket was past its budget.
+    pub fn rate_limited(&self) -> u64 {
+        self.rate_limited.load(Ordering::Relaxed)
+    }
+
+    /// Sets the room policy of the relay on `ns`: rooms clients join
+    /// live under [`RELAY_ROOM_PREFIX`].
+    pub fn room_policy_on(&self, ns: &Namespace) {
+        ns.room_policy(|_, name| Ok(Room::from(format!("{RELAY_ROOM_PREFIX}{name}"))));
+    }
+
+    /// Handles the relay's events on `socket`, each within the socket's
+    /// budget.
+    pub fn attach(&self, socket: &Socket) {
+        let gate = Gate {
+            bucket: Arc::new(Mutex::new(TokenBucket::new(
+                self.limits.events_per_second,
+                self.limits.burst,
+                Instant::now(),
+            ))),
+            dropped: self.rate_limited.clone(),
+        };
+        let gate = Some(&gate);
+        self_service_rooms_within(socket, gate);
+        on_within(socket, gate, "chat", |s, ev| {
             let mut msg: Value = ev.data().unwrap_or_default();
             if !msg.is_object() {
                 msg = serde_json::json!({ "text": msg });
@@ -226,14 +338,52 @@ pub fn relay(io: &SocketIo) {
                 None => ns.emit("chat", &msg),
             };
         });
-        socket.on("echo", |s, mut ev| {
+        on_within(socket, gate, "echo", |s, mut ev| {
             let _ = s.emit_payload("echo", &ev.payload);
             if let Some(ack) = ev.take_ack() {
                 let _ = ack.send_payload(&ev.payload);
             }
         });
-    })
-    .room_policy(|_, name| Ok(Room::from(format!("{RELAY_ROOM_PREFIX}{name}"))));
+    }
+}
+
+/// One socket's event budget.
+#[derive(Clone)]
+struct Gate {
+    bucket: Arc<Mutex<TokenBucket>>,
+    dropped: Arc<AtomicU64>,
+}
+
+impl Gate {
+    /// Whether the next event is within the budget (counted when not).
+    fn admits(&self) -> bool {
+        let ok = self
+            .bucket
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .try_take(Instant::now());
+        if !ok {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            tracing::trace!("relay event over the rate limit dropped");
+        }
+        ok
+    }
+}
+
+/// Installs the relay on the main namespace, with the default
+/// [`RelayLimits`].
+pub fn relay(io: &SocketIo) {
+    relay_with(io, RelayLimits::default());
+}
+
+/// Installs the relay on the main namespace with `limits`; the returned
+/// handle reads its counters.
+pub fn relay_with(io: &SocketIo, limits: RelayLimits) -> Relay {
+    let relay = Relay::new(limits);
+    let on_socket = relay.clone();
+    let ns = io.ns("/", move |socket| on_socket.attach(&socket));
+    relay.room_policy_on(&ns);
+    relay
 }
 
 /// The demo page (`client-demo/`), built into the binary.

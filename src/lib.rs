@@ -51,6 +51,8 @@
 //! - [`origin`]: the allowed-origins policy guarding every handshake and
 //!   driving CORS.
 //! - `service`: the tower [`EngineLayer`] / [`EngineService`].
+//! - [`gateway`] and [`hooks`]: the standalone gateway: its relay, and the
+//!   HTTP hooks through which an application backend drives it.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -62,7 +64,9 @@ pub mod engine;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod gateway;
+pub mod hooks;
 pub mod origin;
+mod rate;
 mod service;
 pub mod settings;
 pub mod socketio;

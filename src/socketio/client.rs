@@ -239,8 +239,16 @@ impl Client {
 
     /// Refuses a namespace connection: CONNECT_ERROR with message and data
     /// (protocol 5), or ERROR with the data or, lacking it, the message
-    /// (protocol 4).
+    /// (protocol 4). An error that [closes the
+    /// connection](ConnectError::closes_connection) closes it instead.
     fn refuse(&self, nsp: &str, err: &ConnectError) {
+        if err.closes_connection() {
+            tracing::debug!(sid = %self.session.sid(), ns = nsp, reason = %err.message, "connection closed by a connect middleware");
+            // After what is queued (other namespaces' packets) is flushed;
+            // the client sees a closed transport and reconnects.
+            self.session.close();
+            return;
+        }
         let data = match self.protocol {
             Protocol::V4 => err.to_json(),
             Protocol::V3 => err
@@ -274,6 +282,9 @@ impl Client {
                 let Some(socket) = self.fresh_socket(io, &ns, handshake) else {
                     return self.session.close_now(CloseReason::TransportError);
                 };
+                // Its rooms before it is registered: a close racing with
+                // the registration removes them with the socket.
+                socket.start();
                 let answer = self.connect_answer(&socket);
                 if !self.register(&ns, &socket) {
                     return;
@@ -366,6 +377,7 @@ impl Client {
             return Joined::Gone;
         }
         socket.restore(session);
+        socket.start();
         Joined::Yes(socket)
     }
 

@@ -1,11 +1,13 @@
 //! What a client presented when it joined a namespace.
 
 use std::net::SocketAddr;
+use std::sync::{Mutex, MutexGuard};
 use std::time::SystemTime;
 
 use http::{HeaderMap, Uri};
 use serde_json::Value;
 
+use super::types::Room;
 use crate::engine::RequestInfo;
 
 /// The handshake of a namespace connection: the engine's HTTP request and
@@ -22,6 +24,31 @@ pub struct Handshake {
     pub address: Option<SocketAddr>,
     /// When the namespace connection was made.
     pub issued: SystemTime,
+    /// What the socket starts with, as middlewares set it.
+    start: Start,
+}
+
+/// The data and rooms a socket starts with, set by connect middlewares
+/// ([`Handshake::set_socket_data`], [`Handshake::join_socket`]).
+#[derive(Debug, Default)]
+pub(crate) struct Start(Mutex<StartWith>);
+
+#[derive(Debug, Default, Clone)]
+pub(crate) struct StartWith {
+    pub(crate) data: Option<Value>,
+    pub(crate) rooms: Vec<Room>,
+}
+
+impl Start {
+    fn lock(&self) -> MutexGuard<'_, StartWith> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Clone for Start {
+    fn clone(&self) -> Self {
+        Start(Mutex::new(self.lock().clone()))
+    }
 }
 
 impl Handshake {
@@ -32,7 +59,27 @@ impl Handshake {
             url: request.uri.clone(),
             address: request.remote_addr,
             issued: SystemTime::now(),
+            start: Start::default(),
         }
+    }
+
+    /// Sets the data the socket starts with ([`Socket::data`](super::Socket::data)),
+    /// from a connect middleware: it is in place before the connect handler
+    /// runs (on a recovered socket, it replaces the recovered data).
+    pub fn set_socket_data(&self, data: Value) {
+        self.start.lock().data = Some(data);
+    }
+
+    /// Adds a room the socket is in from the start, from a connect
+    /// middleware: it is a member before the connect handler runs and
+    /// before the client hears it is connected.
+    pub fn join_socket(&self, room: impl Into<Room>) {
+        self.start.lock().rooms.push(room.into());
+    }
+
+    /// What middlewares set for the socket to start with.
+    pub(crate) fn start(&self) -> StartWith {
+        self.start.lock().clone()
     }
 
     /// A query parameter of the connection URL, percent-decoded.

@@ -26,12 +26,19 @@ use super::socket::{AckError, EmitError, JoinError, Socket, SocketId};
 
 /// A refusal of a namespace connection: the client's `connect_error` sees
 /// `message` and `data`.
+///
+/// Or, made with [`ConnectError::close_connection`], not a refusal: the
+/// middleware could not decide (a backend it asks is down), so the client's
+/// whole connection is closed instead and the client reconnects with its
+/// backoff. socket.io-client does not retry a refusal by itself.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConnectError {
     /// The error message.
     pub message: String,
     /// Extra data for the client.
     pub data: Option<Value>,
+    /// Close the connection rather than refuse.
+    close: bool,
 }
 
 impl ConnectError {
@@ -40,7 +47,29 @@ impl ConnectError {
         ConnectError {
             message: message.into(),
             data: None,
+            close: false,
         }
+    }
+
+    /// No answer now: the client's connection (its engine.io session, with
+    /// every namespace on it) is closed, so it reconnects later, as after a
+    /// dropped connection (socket.io-client sees `transport close`). The
+    /// client gets no `connect_error`; `message` is only for the log.
+    ///
+    /// For a middleware that depends on something unavailable (a backend
+    /// that times out): a refusal would be final for the client, and a
+    /// client that is not refused must not be let in either.
+    pub fn close_connection(message: impl Into<String>) -> Self {
+        ConnectError {
+            close: true,
+            ..ConnectError::new(message)
+        }
+    }
+
+    /// Whether the connection is closed instead of refused (see
+    /// [`close_connection`](Self::close_connection)).
+    pub fn closes_connection(&self) -> bool {
+        self.close
     }
 
     /// Adds data for the client.

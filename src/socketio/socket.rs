@@ -177,6 +177,8 @@ pub(crate) struct SocketInner {
     session: Session,
     handshake: Arc<Handshake>,
     handlers: RwLock<HashMap<String, EventHandler>>,
+    /// For events without a handler of their own.
+    fallback: RwLock<Option<EventHandler>>,
     on_disconnect: Mutex<Vec<DisconnectHandler>>,
     acks: Mutex<HashMap<u64, oneshot::Sender<Payload>>>,
     extensions: Extensions,
@@ -210,6 +212,7 @@ impl Socket {
             session,
             handshake,
             handlers: RwLock::new(HashMap::new()),
+            fallback: RwLock::new(None),
             on_disconnect: Mutex::new(Vec::new()),
             acks: Mutex::new(HashMap::new()),
             extensions: Extensions::default(),
@@ -316,6 +319,27 @@ impl Socket {
     {
         let mut handlers = self.0.handlers.write().unwrap_or_else(|e| e.into_inner());
         handlers.insert(name.into(), Arc::new(handler));
+    }
+
+    /// Handles every event that has no handler of its own (see
+    /// [`on`](Self::on)), in the order they arrive; the event's name is in
+    /// [`Event::name`]. A later fallback replaces the earlier one.
+    ///
+    /// ```
+    /// use socketgate::socketio::{SocketIo, SocketIoConfig};
+    ///
+    /// let io = SocketIo::new(SocketIoConfig::default());
+    /// io.ns("/", |socket| {
+    ///     socket.on_fallback(|_socket, mut event| {
+    ///         let _ = event.ack(&serde_json::json!({ "error": format!("unknown event {}", event.name) }));
+    ///     });
+    /// });
+    /// ```
+    pub fn on_fallback<F>(&self, handler: F)
+    where
+        F: Fn(&Socket, Event) + Send + Sync + 'static,
+    {
+        *self.0.fallback.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(handler));
     }
 
     /// Handles event `name` whose first argument deserialises to `T`. An
@@ -737,6 +761,9 @@ impl Socket {
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .clear();
+        // Handlers often hold what serves the socket (a queue's sender):
+        // dropping them lets it end.
+        *self.0.fallback.write().unwrap_or_else(|e| e.into_inner()) = None;
     }
 
     /// A socket that joined a client already closing: it leaves at once,
@@ -775,6 +802,18 @@ impl Socket {
         self.0.ns.adapter.join(&self.0.id, &session.rooms);
         self.set_data(session.data.clone());
         self.0.extensions.replace(session.extensions.clone());
+    }
+
+    /// Gives the socket the data and rooms its connect middlewares chose
+    /// ([`Handshake::set_socket_data`], [`Handshake::join_socket`]).
+    pub(crate) fn start(&self) {
+        let start = self.0.handshake.start();
+        if let Some(data) = start.data {
+            self.set_data(data);
+        }
+        if !start.rooms.is_empty() {
+            self.0.ns.adapter.join(&self.0.id, &start.rooms);
+        }
     }
 
     // ---- incoming ------------------------------------------------------
@@ -861,7 +900,14 @@ impl Socket {
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .get(&name)
-            .cloned();
+            .cloned()
+            .or_else(|| {
+                self.0
+                    .fallback
+                    .read()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .clone()
+            });
         let Some(handler) = handler else {
             tracing::trace!(event = %name, "no handler");
             return;
