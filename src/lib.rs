@@ -51,10 +51,12 @@
 //! - [`origin`]: the allowed-origins policy guarding every handshake and
 //!   driving CORS.
 //! - `service`: the tower [`EngineLayer`] / [`EngineService`].
+//! - [`api`]: the HTTP API backends call to publish and manage sockets.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod api;
 mod cluster;
 pub mod engine;
 /// Entry points for the fuzz targets in `fuzz/`; not part of the API.
