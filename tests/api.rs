@@ -774,3 +774,92 @@ async fn across_two_nodes_on_redis() {
     let line = on_b.next("b").await;
     assert_eq!(line["reason"], "io server disconnect", "{line}");
 }
+
+/// The `sh` blocks of the README's "HTTP API" section.
+fn readme_curl_blocks() -> Vec<String> {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let section = readme
+        .split("\n## HTTP API\n")
+        .nth(1)
+        .expect("an HTTP API section")
+        .split("\n## ")
+        .next()
+        .unwrap();
+    section
+        .split("```sh\n")
+        .skip(1)
+        .filter_map(|rest| rest.split_once("```").map(|(code, _)| code.to_owned()))
+        .collect()
+}
+
+/// Runs a README block with bash against `base` instead of port 3000;
+/// the JSON answers it printed.
+async fn run_readme_block(block: &str, base: &str, sid: &str) -> Vec<Value> {
+    let script = block.replace("http://127.0.0.1:3000", base);
+    let out = tokio::time::timeout(
+        DEADLINE,
+        tokio::process::Command::new("bash")
+            .args(["-euc", &script])
+            .env("SOCKETGATE_API_KEY", KEY)
+            .env("SID", sid)
+            .output(),
+    )
+    .await
+    .expect("curl in time")
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{script}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::Deserializer::from_slice(&out.stdout)
+        .into_iter::<Value>()
+        .map(Result::unwrap)
+        .collect()
+}
+
+#[tokio::test]
+async fn the_readme_curl_examples_work() {
+    let blocks = readme_curl_blocks();
+    assert_eq!(blocks.len(), 2, "{blocks:?}");
+    let server = Server::start(ApiConfig::default().key(KEY)).await;
+    let api = server.api();
+    let mut rx = Receivers::start(&server.base(), clients(&["a", "b"])).await;
+    let a = rx.id("a");
+    api.ok("/api/join", json!({ "sockets": [a], "join": "news" }))
+        .await;
+
+    // One curl publishes to a room.
+    let answers = run_readme_block(&blocks[0], &server.base(), &a).await;
+    assert_eq!(answers, vec![json!({ "result": {} })]);
+    assert_eq!(
+        rx.event("a").await,
+        json!(["headline", { "title": "hello from the backend" }])
+    );
+    rx.marker(&api, &["a", "b"], 1).await;
+
+    let answers = run_readme_block(&blocks[1], &server.base(), &a).await;
+    let results: Vec<&Value> = answers.iter().map(|a| &a["result"]).collect();
+    assert_eq!(results.len(), 6, "{answers:?}");
+    assert_eq!(results[0], &json!({}));
+    assert_eq!(
+        results[1],
+        &json!({ "acks": [["a", "ready?"]], "missing": 0, "silent_nodes": 0 })
+    );
+    assert_eq!(results[2], &json!({}));
+    assert_eq!(results[3]["sockets"].as_array().unwrap().len(), 1);
+    assert_eq!(results[3]["sockets"][0]["id"], a);
+    assert_eq!(
+        results[4],
+        &json!({ "results": [{ "result": {} }, { "result": {} }] })
+    );
+    assert_eq!(results[5], &json!({}));
+    assert_eq!(rx.event("a").await, json!(["poll", "ready?"]));
+    let file =
+        json!(["file", { "name": "a.bin", "data": { "$binary": "010203", "$class": "Buffer" } }]);
+    assert_eq!(rx.event("a").await, file);
+    assert_eq!(rx.event("b").await, file);
+    assert_eq!(rx.event("a").await, json!(["welcome"]));
+    rx.marker(&api, &["a", "b"], 2).await;
+}
