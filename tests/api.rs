@@ -863,3 +863,25 @@ async fn the_readme_curl_examples_work() {
     assert_eq!(rx.event("a").await, json!(["welcome"]));
     rx.marker(&api, &["a", "b"], 2).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ack_wait_that_cannot_ask_the_other_nodes_is_a_504() {
+    let mut redis = RedisServer::start().await;
+    let [node_a, _node_b] = two_nodes(&redis).await;
+    let mut rx = Receivers::start(&node_a.base(), clients(&["a"])).await;
+    redis.kill().await;
+    let api = node_a.api();
+    let answer = api
+        .post(
+            "/api/emit",
+            json!({ "event": "poll", "ack_timeout_ms": 1000 }),
+        )
+        .await;
+    assert_error(&answer, 504, "cluster_unavailable");
+    // This node's socket got it all the same, and answered.
+    let line = rx.next("a").await;
+    assert_eq!(
+        (&line["event"], &line["ackAsked"]),
+        (&json!("poll"), &json!(true))
+    );
+}
