@@ -53,10 +53,12 @@
 //! - `service`: the tower [`EngineLayer`] / [`EngineService`].
 //! - [`gateway`] and [`hooks`]: the standalone gateway: its relay, and the
 //!   HTTP hooks through which an application backend drives it.
+//! - [`api`]: the HTTP API backends call to publish and manage sockets.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod api;
 mod cluster;
 pub mod engine;
 /// Entry points for the fuzz targets in `fuzz/`; not part of the API.

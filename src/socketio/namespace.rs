@@ -1063,20 +1063,45 @@ impl BroadcastOperator {
         super::socket::check_event(event)?;
         let id = self.ns.next_ack_id();
         let packet = payload::event(&self.ns.path, Some(id), event, data, None)?;
+        self.ack_broadcast(id, packet, || Ok(remote_data(event, data)?))
+            .await
+    }
+
+    /// [`emit_with_ack`](Self::emit_with_ack) with any arguments, binary
+    /// included.
+    pub async fn emit_payload_with_ack(
+        &self,
+        event: &str,
+        payload: &Payload,
+    ) -> Result<AckResults, EmitError> {
+        super::socket::check_event(event)?;
+        let id = self.ns.next_ack_id();
+        let packet = payload::event_payload(&self.ns.path, Some(id), event, payload, None)?;
+        self.ack_broadcast(id, packet, || Ok(remote_payload(event, payload)))
+            .await
+    }
+
+    /// Sends `packet` (asking for ack `id`) to the selected sockets here
+    /// and, as `remote()` describes it, on the other nodes; gathers the
+    /// answers.
+    async fn ack_broadcast(
+        &self,
+        id: u64,
+        packet: Encoded,
+        remote: impl FnOnce() -> Result<Payload, EmitError>,
+    ) -> Result<AckResults, EmitError> {
         self.ns.shared.check_size(&packet)?;
         let remote = async {
             if self.opts.local || !self.ns.adapter.is_remote() {
                 return Ok(None);
             }
-            let broadcast = RemoteBroadcast::new(self.opts.clone(), remote_data(event, data)?);
-            Ok::<_, EmitError>(
+            let broadcast = RemoteBroadcast::new(self.opts.clone(), remote()?);
+            Ok::<_, EmitError>(Some(
                 self.ns
                     .adapter
                     .broadcast_with_acks(&broadcast, self.timeout)
-                    .await
-                    .map_err(|e| tracing::debug!(error = %e, "acks from other nodes unavailable"))
-                    .ok(),
-            )
+                    .await,
+            ))
         };
         let waits: Vec<_> = self
             .sockets()
@@ -1104,10 +1129,17 @@ impl BroadcastOperator {
                 Err(e) => results.missing.push((sid, e)),
             }
         }
-        if let Some(remote) = remote? {
-            results.remote_missing = remote.clients.saturating_sub(remote.replies.len() as u64);
-            results.remote_replies = remote.replies;
-            results.silent_nodes = remote.silent_nodes;
+        match remote? {
+            None => {}
+            Some(Ok(remote)) => {
+                results.remote_missing = remote.clients.saturating_sub(remote.replies.len() as u64);
+                results.remote_replies = remote.replies;
+                results.silent_nodes = remote.silent_nodes;
+            }
+            Some(Err(e)) => {
+                tracing::debug!(error = %e, "acks from other nodes unavailable");
+                results.remote_error = Some(e);
+            }
         }
         Ok(results)
     }
@@ -1145,6 +1177,17 @@ impl BroadcastOperator {
         self.apply(RemoteOp::Disconnect {
             opts: self.opts.clone(),
             close: false,
+        });
+    }
+
+    /// Disconnects the selected sockets and closes their clients' whole
+    /// connections (every namespace they joined), on every node (unless
+    /// `local`): the Node server's `disconnectSockets(true)`. socket.io
+    /// clients see "transport close" and reconnect.
+    pub fn close_connections(&self) {
+        self.apply(RemoteOp::Disconnect {
+            opts: self.opts.clone(),
+            close: true,
         });
     }
 
@@ -1276,6 +1319,9 @@ pub struct AckResults {
     pub remote_missing: u64,
     /// Other nodes that did not say how many sockets they asked.
     pub silent_nodes: usize,
+    /// Why the other nodes could not be asked at all (the cluster bus is
+    /// down): then only this node's sockets got the event.
+    pub remote_error: Option<AdapterError>,
 }
 
 /// A socket found by [`BroadcastOperator::fetch_sockets`], on this node or
