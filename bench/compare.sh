@@ -209,7 +209,9 @@ GATEWAY_EXTRA=""
 server_cmd() { # server port
     if [[ -n $CLUSTER_REDIS || $USE_GATEWAY == 1 ]]; then
         case $1 in
-            socketgate) echo "$GATEWAY_BIN --addr 127.0.0.1:$2${CLUSTER_REDIS:+ --redis-url $CLUSTER_REDIS}${GATEWAY_EXTRA:+ $GATEWAY_EXTRA}" ;;
+            # The relay's per-socket event limit (50/s by default) is for
+            # real clients, not a load generator.
+            socketgate) echo "$GATEWAY_BIN --addr 127.0.0.1:$2 --relay-events-per-second 1000000000 --relay-burst 1000000000${CLUSTER_REDIS:+ --redis-url $CLUSTER_REDIS}${GATEWAY_EXTRA:+ $GATEWAY_EXTRA}" ;;
             node) echo "node $BENCH/node/server.mjs --port $2 --redis-url $CLUSTER_REDIS" ;;
         esac
         return

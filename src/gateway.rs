@@ -75,6 +75,16 @@ pub struct GatewayConfig {
     /// Serve HTTPS and WSS with this certificate; default none: plain
     /// HTTP.
     pub tls: Option<crate::tls::TlsFiles>,
+    /// The HTTP API for backends; default off (no key).
+    pub api: crate::api::ApiConfig,
+    /// Serve the API on an address of its own; default none: under
+    /// `/api/` on the main listener.
+    pub api_addr: Option<SocketAddr>,
+    /// The backend hooks; default none.
+    pub hooks: crate::hooks::HooksConfig,
+    /// The relay on the main namespace and its limits; default on, 50
+    /// events/s per socket (burst 100). `None`: no relay.
+    pub relay: Option<RelayLimits>,
 }
 
 impl Default for GatewayConfig {
@@ -92,6 +102,10 @@ impl Default for GatewayConfig {
             node_id: None,
             advertise_addr: None,
             tls: None,
+            api: crate::api::ApiConfig::default(),
+            api_addr: None,
+            hooks: crate::hooks::HooksConfig::default(),
+            relay: Some(RelayLimits::default()),
         }
     }
 }
@@ -142,6 +156,25 @@ impl GatewayConfig {
     /// Sets [`advertise_addr`](Self::advertise_addr).
     pub fn advertise_addr(mut self, addr: Option<SocketAddr>) -> Self {
         self.advertise_addr = addr;
+        self
+    }
+
+    /// Sets [`api`](Self::api) and [`api_addr`](Self::api_addr).
+    pub fn api(mut self, api: crate::api::ApiConfig, addr: Option<SocketAddr>) -> Self {
+        self.api = api;
+        self.api_addr = addr;
+        self
+    }
+
+    /// Sets [`hooks`](Self::hooks).
+    pub fn hooks(mut self, hooks: crate::hooks::HooksConfig) -> Self {
+        self.hooks = hooks;
+        self
+    }
+
+    /// Sets [`relay`](Self::relay).
+    pub fn relay(mut self, relay: Option<RelayLimits>) -> Self {
+        self.relay = relay;
         self
     }
 
@@ -425,6 +458,10 @@ struct Cluster {
     bus: Option<RedisBus>,
     nodes: Option<NodeRegistry>,
     store: Option<ClusterStore>,
+    /// The backend hooks and the relay, when on.
+    hooks: Option<crate::hooks::Hooks>,
+    relay: Option<Relay>,
+    telemetry: Arc<crate::telemetry::Telemetry>,
 }
 
 /// `GET /health`: the engine's live counters, for monitoring and for
@@ -556,7 +593,7 @@ fn router_in_cluster(io: &SocketIo, config: &GatewayConfig, cluster: Cluster) ->
         .as_ref()
         .map_or(0, |r| r.max_disconnection_duration.as_millis());
     let (ready_engine, ready_cluster) = (engine.clone(), cluster.clone());
-    let telemetry = std::sync::Arc::new(crate::telemetry::Telemetry::new());
+    let telemetry = cluster.telemetry.clone();
     let (metrics_io, metrics_cluster) = (io.clone(), cluster.clone());
     router
         .route(
@@ -572,6 +609,8 @@ fn router_in_cluster(io: &SocketIo, config: &GatewayConfig, cluster: Cluster) ->
                         bus: cluster.bus.as_ref(),
                         nodes: cluster.nodes.as_ref(),
                         store: cluster.store.as_ref(),
+                        hooks: cluster.hooks.as_ref(),
+                        relay: cluster.relay.as_ref(),
                     };
                     asset(
                         "text/plain; version=0.0.4; charset=utf-8",
@@ -648,11 +687,9 @@ pub async fn serve(
             ),
             None => None,
         };
-        cluster = Cluster {
-            bus: Some(bus),
-            nodes: Some(nodes),
-            store,
-        };
+        cluster.bus = Some(bus);
+        cluster.nodes = Some(nodes);
+        cluster.store = store;
     }
     let mut builder = SocketIo::builder().config(io_config);
     if let Some(bus) = &cluster.bus {
@@ -670,14 +707,57 @@ pub async fn serve(
     {
         io.engine().route_sessions(Arc::new(nodes.clone()));
     }
-    relay(&io);
+    // The relay (on by default, limited) and the backend hooks.
+    let other = std::io::Error::other;
+    match (config.hooks.any(), config.relay) {
+        (false, Some(limits)) => cluster.relay = Some(relay_with(&io, limits)),
+        (_, Some(limits)) => {
+            let (hooks, relay) =
+                crate::hooks::install_with_relay(&io, config.hooks.clone(), limits)
+                    .map_err(other)?;
+            (cluster.hooks, cluster.relay) = (Some(hooks), Some(relay));
+        }
+        (_, None) => {
+            cluster.hooks = Some(crate::hooks::install(&io, config.hooks.clone()).map_err(other)?);
+        }
+    }
+    if let Some(hooks) = &cluster.hooks {
+        hooks.set_telemetry(cluster.telemetry.clone());
+    }
+    // The HTTP API: under /api/ here, or on its own listener.
+    let api = config
+        .api
+        .is_enabled()
+        .then(|| crate::api::router(&io, config.api.clone()));
+    let (api_here, api_apart) = match (api, config.api_addr) {
+        (Some(api), Some(addr)) => (None, Some((api, addr))),
+        (api, _) => (api, None),
+    };
+    let api_stop = tokio_util::sync::CancellationToken::new();
+    if let Some((api, api_addr)) = api_apart {
+        let listener = TcpListener::bind(api_addr).await?;
+        tracing::info!("HTTP API served on http://{}", listener.local_addr()?);
+        let stop = api_stop.clone();
+        tokio::spawn(async move {
+            let served = axum::serve(listener, api)
+                .with_graceful_shutdown(async move { stop.cancelled().await })
+                .await;
+            if let Err(e) = served {
+                tracing::error!(error = %e, "the HTTP API listener failed");
+            }
+        });
+    }
     // The engine sits in front of the router rather than inside it as a
     // route layer: socket.io requests, nearly all of the traffic, then skip
     // routing and the per-request clone of the routed service (8 % less
     // server CPU per polling round trip). Each connection's requests carry
     // its peer address, as axum's `ConnectInfo` does for a router.
     let (nodes, store) = (cluster.nodes.clone(), cluster.store.clone());
-    let app = io.layer().layer(router_in_cluster(&io, &config, cluster));
+    let mut routes = router_in_cluster(&io, &config, cluster);
+    if let Some(api) = api_here {
+        routes = routes.merge(api);
+    }
+    let app = io.layer().layer(routes);
     let grace = config.shutdown_grace;
     let io_for_shutdown = io.clone();
     let drain = async move {
@@ -701,6 +781,7 @@ pub async fn serve(
         if let Some(nodes) = &nodes {
             nodes.leave().await;
         }
+        api_stop.cancel();
     };
     match &config.tls {
         Some(files) => {

@@ -295,6 +295,8 @@ struct Caller {
     /// One state per hook (connect, events, disconnect): they may be
     /// different backends.
     down: [AtomicBool; 3],
+    /// Where call latencies go, when the gateway serves metrics.
+    telemetry: OnceLock<Arc<crate::telemetry::Telemetry>>,
 }
 
 #[derive(Default)]
@@ -347,7 +349,36 @@ enum CallError {
 
 impl Caller {
     /// POSTs `body` to `url`: the status and the body, or why not.
-    async fn post(&self, url: &Uri, body: &Value) -> Result<(StatusCode, Bytes), CallError> {
+    async fn post(
+        &self,
+        hook: Hook,
+        url: &Uri,
+        body: &Value,
+    ) -> Result<(StatusCode, Bytes), CallError> {
+        let started = tokio::time::Instant::now();
+        let result = self.call(url, body).await;
+        if let Some(telemetry) = self.telemetry.get() {
+            let outcome = match &result {
+                Ok((status, _)) if status.is_success() => "ok",
+                Ok(_) => "status",
+                Err(CallError::Timeout(_)) => "timeout",
+                Err(CallError::Unreachable(_)) => "unreachable",
+                Err(_) => "bad_answer",
+            };
+            let seconds = started.elapsed().as_secs_f64();
+            telemetry.record(|| {
+                metrics::histogram!(
+                    "socketgate_hook_duration_seconds",
+                    "hook" => hook.name(),
+                    "outcome" => outcome
+                )
+                .record(seconds);
+            });
+        }
+        result
+    }
+
+    async fn call(&self, url: &Uri, body: &Value) -> Result<(StatusCode, Bytes), CallError> {
         let request = Request::post(url.clone())
             .header(header::CONTENT_TYPE, "application/json")
             .header(header::USER_AGENT, "socketgate")
@@ -453,12 +484,19 @@ impl Hooks {
             timeout: config.timeout,
             stats: Counters::default(),
             down: Default::default(),
+            telemetry: OnceLock::new(),
         });
         Ok(Hooks(Arc::new(Inner {
             config,
             caller,
             disconnects: OnceLock::new(),
         })))
+    }
+
+    /// Records every call's latency (histogram
+    /// `socketgate_hook_duration_seconds{hook, outcome}`) in `telemetry`.
+    pub fn set_telemetry(&self, telemetry: Arc<crate::telemetry::Telemetry>) {
+        let _ = self.0.caller.telemetry.set(telemetry);
     }
 
     /// The configuration.
@@ -547,7 +585,7 @@ impl Hooks {
         let caller = &self.0.caller;
         let body = connect_request(path, handshake, &self.0.config.headers);
         let answer = caller
-            .post(url, &body)
+            .post(Hook::Connect, url, &body)
             .await
             .and_then(|(status, body)| ConnectAnswer::parse(status, &body));
         caller.record(Hook::Connect, url, answer.as_ref().map(|_| ()));
@@ -598,7 +636,7 @@ impl Hooks {
             "args": to_base64(&event.payload),
         });
         let answer = caller
-            .post(url, &body)
+            .post(Hook::Events, url, &body)
             .await
             .and_then(|(status, body)| EventAnswer::parse(status, &body));
         caller.record(Hook::Events, url, answer.as_ref().map(|_| ()));
@@ -678,7 +716,7 @@ async fn send_disconnects(caller: Arc<Caller>, url: Uri, mut queue: mpsc::Receiv
         };
         let (caller, url) = (caller.clone(), url.clone());
         tokio::spawn(async move {
-            let result = match caller.post(&url, &body).await {
+            let result = match caller.post(Hook::Disconnect, &url, &body).await {
                 Ok((status, _)) if status.is_success() => Ok(()),
                 Ok((status, _)) => Err(CallError::Status(status)),
                 Err(e) => Err(e),

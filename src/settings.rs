@@ -137,6 +137,70 @@ pub struct Settings {
     #[arg(long, env = "SOCKETGATE_TLS_KEY")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls_key: Option<PathBuf>,
+    /// Keys of the HTTP API for backends (`Authorization: Bearer <key>` or
+    /// `X-API-Key`); none: the API is off (404). As a flag or variable:
+    /// comma-separated.
+    #[arg(
+        long,
+        env = "SOCKETGATE_API_KEY",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api_key: Option<Vec<String>>,
+    /// Serve the HTTP API on this address of its own (an internal
+    /// network) instead of under /api/ on the main listener.
+    #[arg(long, env = "SOCKETGATE_API_ADDR")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api_addr: Option<SocketAddr>,
+    /// The backend's connect hook (an http:// URL): asked before a client
+    /// joins a namespace.
+    #[arg(long, env = "SOCKETGATE_CONNECT_HOOK")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connect_hook: Option<String>,
+    /// The backend's event hook (an http:// URL): gets the client events
+    /// `event_hook_events` names; its answer is the ack.
+    #[arg(long, env = "SOCKETGATE_EVENT_HOOK")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event_hook: Option<String>,
+    /// Event names the event hook gets (globs like `chat.*`; a list,
+    /// comma-separated as a flag or variable).
+    #[arg(long, env = "SOCKETGATE_EVENT_HOOK_EVENTS", value_delimiter = ',')]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event_hook_events: Option<Vec<String>>,
+    /// The backend's disconnect hook (an http:// URL), told (best effort)
+    /// when a socket leaves.
+    #[arg(long, env = "SOCKETGATE_DISCONNECT_HOOK")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disconnect_hook: Option<String>,
+    /// How long a hook call may take, in milliseconds.
+    #[arg(long, env = "SOCKETGATE_HOOK_TIMEOUT_MS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hook_timeout_ms: Option<u64>,
+    /// Request headers the connect hook gets (a list, comma-separated as a
+    /// flag or variable); no other header reaches the backend.
+    #[arg(long, env = "SOCKETGATE_HOOK_HEADERS", value_delimiter = ',')]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hook_headers: Option<Vec<String>>,
+    /// The relay on the main namespace (join, leave, chat, echo: what the
+    /// demo page uses); false turns it off.
+    #[arg(long, env = "SOCKETGATE_RELAY", num_args = 0..=1, default_missing_value = "true",
+          value_parser = clap::builder::BoolishValueParser::new())]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub relay: Option<bool>,
+    /// Relay events a socket may send per second (a token bucket; past it
+    /// events are dropped, acked with an error).
+    #[arg(long, env = "SOCKETGATE_RELAY_EVENTS_PER_SECOND")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub relay_events_per_second: Option<u32>,
+    /// Relay events a socket may send in a burst.
+    #[arg(long, env = "SOCKETGATE_RELAY_BURST")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub relay_burst: Option<u32>,
+    /// Rooms a client may join through the relay.
+    #[arg(long, env = "SOCKETGATE_MAX_CLIENT_ROOMS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_client_rooms: Option<usize>,
     /// Log format: `text` (colours only on a terminal) or `json` (one
     /// object per line).
     #[arg(long, env = "SOCKETGATE_LOG_FORMAT")]
@@ -205,6 +269,18 @@ impl Settings {
             shutdown_grace_ms: Some(10_000),
             tls_cert: None,
             tls_key: None,
+            api_key: None,
+            api_addr: None,
+            connect_hook: None,
+            event_hook: None,
+            event_hook_events: Some(vec!["*".to_owned()]),
+            disconnect_hook: None,
+            hook_timeout_ms: Some(1_000),
+            hook_headers: Some(vec!["cookie".to_owned(), "authorization".to_owned()]),
+            relay: Some(true),
+            relay_events_per_second: Some(50),
+            relay_burst: Some(100),
+            max_client_rooms: Some(50),
             log_format: Some(LogFormat::Text),
         }
     }
@@ -215,7 +291,10 @@ impl Settings {
             addr, path, ping_interval_ms, ping_timeout_ms, max_payload,
             connect_timeout_ms, allowed_origins, allow_eio3, recovery_ms,
             demo_dir, client_bundle, redis_url, cluster_secret, node_id,
-            advertise_addr, shutdown_grace_ms, tls_cert, tls_key, log_format,
+            advertise_addr, shutdown_grace_ms, tls_cert, tls_key, api_key, api_addr,
+            connect_hook, event_hook, event_hook_events, disconnect_hook,
+            hook_timeout_ms, hook_headers, relay, relay_events_per_second,
+            relay_burst, max_client_rooms, log_format,
         );
         self
     }
@@ -283,6 +362,47 @@ impl Settings {
         let mut io = SocketIoConfig::default()
             .engine(engine)
             .connect_timeout(ms("connect_timeout_ms", s.connect_timeout_ms)?);
+        io.max_client_rooms = s.max_client_rooms.ok_or_else(|| must("max_client_rooms"))?;
+        let hook = |key: &'static str, url: Option<String>| -> Result<_, SettingsError> {
+            url.map(|u| {
+                u.parse::<http::Uri>().map_err(|e| SettingsError::Value {
+                    key,
+                    message: format!("{u:?} is not a URL: {e}"),
+                })
+            })
+            .transpose()
+        };
+        let hooks = crate::hooks::HooksConfig::default()
+            .connect(hook("connect_hook", s.connect_hook)?)
+            .events(hook("event_hook", s.event_hook)?)
+            .disconnect(hook("disconnect_hook", s.disconnect_hook)?)
+            .event_patterns(s.event_hook_events.unwrap_or_default())
+            .timeout(ms("hook_timeout_ms", s.hook_timeout_ms)?)
+            .headers(s.hook_headers.unwrap_or_default());
+        if let Err(e) = crate::hooks::Hooks::new(hooks.clone()) {
+            return Err(SettingsError::Value {
+                key: "connect_hook, event_hook or disconnect_hook",
+                message: e.to_string(),
+            });
+        }
+        let per_second = s.relay_events_per_second.unwrap_or(0);
+        let burst = s.relay_burst.unwrap_or(0);
+        if per_second == 0 || burst == 0 {
+            return Err(SettingsError::Value {
+                key: if per_second == 0 {
+                    "relay_events_per_second"
+                } else {
+                    "relay_burst"
+                },
+                message: "must be more than 0".into(),
+            });
+        }
+        let relay = s.relay.unwrap_or(true).then(|| {
+            crate::gateway::RelayLimits::default()
+                .events_per_second(per_second)
+                .burst(burst)
+        });
+        let api = crate::api::ApiConfig::default().keys(s.api_key.unwrap_or_default());
         if let Some(window) = s.recovery_ms.filter(|ms| *ms > 0) {
             io = io.recovery(
                 RecoveryConfig::default().max_disconnection_duration(Duration::from_millis(window)),
@@ -306,6 +426,9 @@ impl Settings {
         };
         Ok(GatewayConfig::default()
             .tls(tls)
+            .api(api, s.api_addr)
+            .hooks(hooks)
+            .relay(relay)
             .addr(s.addr.ok_or_else(|| must("addr"))?)
             .io(io)
             .demo_dir(s.demo_dir)

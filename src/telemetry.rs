@@ -44,6 +44,10 @@ pub struct ClusterParts<'a> {
     pub nodes: Option<&'a NodeRegistry>,
     /// The recovery store.
     pub store: Option<&'a ClusterStore>,
+    /// The backend hooks.
+    pub hooks: Option<&'a crate::hooks::Hooks>,
+    /// The relay.
+    pub relay: Option<&'a crate::gateway::Relay>,
 }
 
 impl Telemetry {
@@ -117,6 +121,27 @@ impl Telemetry {
                 gauge!("socketgate_cluster_nodes").set(n.alive as f64);
                 counter!("socketgate_cluster_node_joins_total").absolute(n.joined);
                 counter!("socketgate_cluster_node_deaths_total").absolute(n.died);
+            }
+            if let Some(hooks) = cluster.hooks {
+                let h = hooks.stats();
+                for (hook, outcome, n) in [
+                    ("connect", "allowed", h.connect_allowed),
+                    ("connect", "refused", h.connect_refused),
+                    ("connect", "failed", h.connect_failed),
+                    ("events", "answered", h.events_sent),
+                    ("events", "failed", h.events_failed),
+                    ("events", "dropped", h.events_dropped),
+                    ("disconnect", "sent", h.disconnects_sent),
+                    ("disconnect", "failed", h.disconnects_failed),
+                    ("disconnect", "dropped", h.disconnects_dropped),
+                ] {
+                    counter!("socketgate_hook_calls_total", "hook" => hook, "outcome" => outcome)
+                        .absolute(n);
+                }
+                gauge!("socketgate_hook_backend_up").set(if h.backend_down { 0.0 } else { 1.0 });
+            }
+            if let Some(relay) = cluster.relay {
+                counter!("socketgate_relay_rate_limited_total").absolute(relay.rate_limited());
             }
             if let Some(store) = cluster.store {
                 let r = store.stats();

@@ -216,15 +216,21 @@ fn the_readme_lists_every_setting() {
         assert!(row.contains(&format!("`{}`", info.env)), "{row}");
         assert!(row.contains(&format!("`{}`", info.key)), "{row}");
         if let Some(value) = defaults.get(&info.key) {
-            let shown = match value {
-                toml::Value::String(s) => s.clone(),
-                toml::Value::Array(a) if a.is_empty() => "none".to_owned(),
-                other => other.to_string(),
+            let shown: Vec<String> = match value {
+                toml::Value::String(s) => vec![s.clone()],
+                toml::Value::Array(a) if a.is_empty() => vec!["none".to_owned()],
+                toml::Value::Array(a) => a
+                    .iter()
+                    .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
+                    .collect(),
+                other => vec![other.to_string()],
             };
-            assert!(
-                row.contains(&shown),
-                "{row} does not show the default {shown}"
-            );
+            for shown in shown {
+                assert!(
+                    row.contains(&shown),
+                    "{row} does not show the default {shown}"
+                );
+            }
         }
     }
 }
