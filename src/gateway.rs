@@ -725,10 +725,32 @@ pub async fn serve(
         hooks.set_telemetry(cluster.telemetry.clone());
     }
     // The HTTP API: under /api/ here, or on its own listener.
-    let api = config
-        .api
-        .is_enabled()
-        .then(|| crate::api::router(&io, config.api.clone()));
+    let api = config.api.is_enabled().then(|| {
+        let telemetry = cluster.telemetry.clone();
+        crate::api::router(&io, config.api.clone()).layer(axum::middleware::from_fn(
+            move |req: Request<Body>, next: axum::middleware::Next| {
+                let telemetry = telemetry.clone();
+                async move {
+                    let endpoint = api_endpoint(req.uri().path());
+                    let res = next.run(req).await;
+                    let status = match res.status().as_u16() {
+                        200..=299 => "2xx",
+                        400..=499 => "4xx",
+                        _ => "5xx",
+                    };
+                    telemetry.record(|| {
+                        metrics::counter!(
+                            "socketgate_api_calls_total",
+                            "endpoint" => endpoint,
+                            "status" => status
+                        )
+                        .increment(1);
+                    });
+                    res
+                }
+            },
+        ))
+    });
     let (api_here, api_apart) = match (api, config.api_addr) {
         (Some(api), Some(addr)) => (None, Some((api, addr))),
         (api, _) => (api, None),
@@ -895,6 +917,19 @@ async fn serve_tls<S>(
     .await;
     if all_closed.is_err() {
         tracing::warn!("some HTTPS connections were still open after {grace:?}");
+    }
+}
+
+/// An API path as a metrics label: one of a fixed set.
+fn api_endpoint(path: &str) -> &'static str {
+    match path.trim_end_matches('/') {
+        "/api/emit" => "emit",
+        "/api/join" => "join",
+        "/api/leave" => "leave",
+        "/api/disconnect" => "disconnect",
+        "/api/sockets" => "sockets",
+        "/api/batch" => "batch",
+        _ => "other",
     }
 }
 

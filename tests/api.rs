@@ -885,3 +885,22 @@ async fn an_ack_wait_that_cannot_ask_the_other_nodes_is_a_504() {
         (&json!("poll"), &json!(true))
     );
 }
+
+/// The README's first screen shows the same publish call the "HTTP API"
+/// section runs (checked above against a real server).
+#[test]
+fn the_readme_first_screen_shows_the_tested_publish_call() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let top = readme.split("\n## Set up").next().unwrap();
+    let block = top
+        .split("```sh\n")
+        .nth(1)
+        .and_then(|rest| rest.split_once("```"))
+        .map(|(code, _)| code)
+        .expect("a curl block before Set up");
+    assert!(
+        readme_curl_blocks()[0].starts_with(block),
+        "the first screen's curl differs from the tested one:\n{block}"
+    );
+}

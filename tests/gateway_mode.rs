@@ -80,6 +80,13 @@ async fn a_backend_publishes_through_the_api() {
     let answer: Value = serde_json::from_str(&res.text().await.unwrap()).unwrap();
     assert_eq!(answer, json!({"result": {}}));
     assert_eq!(common::ws_event(&mut ws).await, r#"42["news",{"x":1}]"#);
+    let metrics = common::get_text(format!("http://{addr}/metrics")).await;
+    for line in [
+        r#"socketgate_api_calls_total{endpoint="emit",status="2xx"} 1"#,
+        r#"socketgate_api_calls_total{endpoint="emit",status="4xx"} 1"#,
+    ] {
+        assert!(metrics.contains(line), "{line} in {metrics}");
+    }
 
     // Without a key the API is off.
     let (_plain, plain, _log) = common::spawn_gateway(&["--addr", "127.0.0.1:0"]).await;
