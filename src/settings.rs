@@ -81,6 +81,12 @@ pub struct Settings {
           value_parser = clap::builder::BoolishValueParser::new())]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub allow_eio3: Option<bool>,
+    /// Compress polling answers of 1024 bytes or more with gzip or deflate
+    /// for clients that accept it (`Accept-Encoding`).
+    #[arg(long, env = "SOCKETGATE_HTTP_COMPRESSION", num_args = 0..=1, default_missing_value = "true",
+          value_parser = clap::builder::BoolishValueParser::new())]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_compression: Option<bool>,
     /// Connection state recovery: keep a disconnected client's session and
     /// the packets it misses for this many milliseconds; 0 turns it off (as
     /// in the reference server). With it on, every event carries an offset
@@ -257,6 +263,7 @@ impl Settings {
             connect_timeout_ms: Some(45_000),
             allowed_origins: Some(Vec::new()),
             allow_eio3: Some(false),
+            http_compression: Some(true),
             recovery_ms: Some(0),
             demo_dir: None,
             client_bundle: Some(PathBuf::from(
@@ -289,7 +296,7 @@ impl Settings {
     pub fn or(mut self, lower: Settings) -> Settings {
         fill!(self, lower;
             addr, path, ping_interval_ms, ping_timeout_ms, max_payload,
-            connect_timeout_ms, allowed_origins, allow_eio3, recovery_ms,
+            connect_timeout_ms, allowed_origins, allow_eio3, http_compression, recovery_ms,
             demo_dir, client_bundle, redis_url, cluster_secret, node_id,
             advertise_addr, shutdown_grace_ms, tls_cert, tls_key, api_key, api_addr,
             connect_hook, event_hook, event_hook_events, disconnect_hook,
@@ -356,6 +363,7 @@ impl Settings {
             .ping_timeout(ms("ping_timeout_ms", s.ping_timeout_ms)?)
             .max_payload(max_payload)
             .allow_eio3(s.allow_eio3.unwrap_or(false))
+            .http_compression(s.http_compression.unwrap_or(true))
             .allowed_origins(AllowedOrigins::list(
                 s.allowed_origins.as_deref().unwrap_or_default(),
             ));

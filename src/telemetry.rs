@@ -83,6 +83,7 @@ impl Telemetry {
             counter!("socketgate_handshakes_total", "transport" => "websocket")
                 .absolute(e.handshakes_websocket);
             counter!("socketgate_upgrades_total").absolute(e.upgrades);
+            counter!("socketgate_polling_compressed_total").absolute(e.compressed_answers);
             for reason in CloseReason::ALL {
                 counter!("socketgate_disconnects_total", "reason" => reason.as_str())
                     .absolute(e.closes[reason.index()]);

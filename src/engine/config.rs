@@ -70,6 +70,14 @@ pub struct EngineConfig {
     /// connection and the session's POST slot); past it 408 and the session
     /// closes; default 10 s.
     pub post_timeout: Duration,
+    /// Compress polling answers of at least
+    /// [`compression_threshold`](Self::compression_threshold) bytes with
+    /// gzip or deflate when the client accepts one (`Accept-Encoding`);
+    /// default true.
+    pub http_compression: bool,
+    /// The smallest polling answer compressed; default 1024 bytes (smaller
+    /// ones gain little and cost a header).
+    pub compression_threshold: usize,
 }
 
 impl Default for EngineConfig {
@@ -90,6 +98,8 @@ impl Default for EngineConfig {
             max_url_bytes: 8 << 10,
             max_header_bytes: 16 << 10,
             post_timeout: Duration::from_secs(10),
+            http_compression: true,
+            compression_threshold: 1024,
         }
     }
 }
@@ -206,6 +216,18 @@ impl EngineConfig {
     /// Sets [`handshakes_per_ip`](Self::handshakes_per_ip).
     pub fn handshakes_per_ip(mut self, per_second: Option<u32>) -> Self {
         self.handshakes_per_ip = per_second;
+        self
+    }
+
+    /// Sets [`http_compression`](Self::http_compression).
+    pub fn http_compression(mut self, on: bool) -> Self {
+        self.http_compression = on;
+        self
+    }
+
+    /// Sets [`compression_threshold`](Self::compression_threshold).
+    pub fn compression_threshold(mut self, bytes: usize) -> Self {
+        self.compression_threshold = bytes;
         self
     }
 

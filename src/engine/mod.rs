@@ -183,6 +183,8 @@ pub(crate) struct Counters {
     /// Sessions opened, by transport ([`TransportKind::index`]).
     pub(crate) handshakes: [AtomicU64; 2],
     pub(crate) upgrades: AtomicU64,
+    /// Polling answers sent compressed.
+    pub(crate) compressed: AtomicU64,
     pub(crate) messages_in: AtomicU64,
     pub(crate) bytes_in: AtomicU64,
     pub(crate) frames_out: AtomicU64,
@@ -232,6 +234,8 @@ pub struct EngineStats {
     pub handshakes_websocket: u64,
     /// Polling sessions upgraded to WebSocket.
     pub upgrades: u64,
+    /// Polling answers sent compressed (gzip or deflate).
+    pub compressed_answers: u64,
     /// Messages received from clients, and their bytes.
     pub messages_in: u64,
     /// Bytes of the messages received.
@@ -283,6 +287,7 @@ impl Engine {
             handshakes_polling: c.handshakes[0].load(Ordering::Relaxed),
             handshakes_websocket: c.handshakes[1].load(Ordering::Relaxed),
             upgrades: c.upgrades.load(Ordering::Relaxed),
+            compressed_answers: c.compressed.load(Ordering::Relaxed),
             messages_in: c.messages_in.load(Ordering::Relaxed),
             bytes_in: c.bytes_in.load(Ordering::Relaxed),
             frames_out: c.frames_out.load(Ordering::Relaxed),

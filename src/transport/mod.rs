@@ -171,7 +171,8 @@ where
             (Transport::WebSocket, _) if wants_ws => websocket::upgrade(engine, session, req),
             (Transport::WebSocket, _) => return Err(EngineError::BadRequest),
             (Transport::Polling, &Method::GET) => {
-                polling::poll(engine, session, framing, query.t).await
+                let coding = polling::Coding::accepted(req.headers());
+                polling::poll(engine, session, framing, query.t, coding).await
             }
             (Transport::Polling, &Method::POST) => {
                 polling::post(engine, session, req, framing).await
