@@ -48,7 +48,9 @@ pub(crate) struct EngineInner {
     pub(crate) config: EngineConfig,
     pub(crate) handler: Arc<dyn EngineHandler>,
     pub(crate) sessions: DashMap<Sid, Session>,
-    pub(crate) counters: Counters,
+    /// Shared with every session, which counts its traffic without
+    /// reaching for the engine.
+    pub(crate) counters: Arc<Counters>,
     /// Set by [`Engine::shutdown`]: no new session is opened.
     pub(crate) shutting_down: AtomicBool,
     pub(crate) handshake_rate: HandshakeRate,
@@ -99,6 +101,12 @@ impl EngineInner {
 }
 
 impl EngineInner {
+    /// Counts frames a transport sent.
+    pub(crate) fn count_sent(&self, frames: usize, bytes: usize) {
+        Counters::add(&self.counters.frames_out, frames as u64);
+        Counters::add(&self.counters.bytes_out, bytes as u64);
+    }
+
     /// Runs the handler's `on_close` for `session` on a task of its own, so
     /// that whoever caused the close (an emit, the application) is not
     /// re-entered. [`Engine::shutdown`] waits for these.
@@ -260,7 +268,7 @@ impl Engine {
             config,
             handler: Arc::new(handler),
             sessions: DashMap::new(),
-            counters: Counters::default(),
+            counters: Arc::default(),
             shutting_down: AtomicBool::new(false),
             handshake_rate: HandshakeRate::default(),
             pending_closes: AtomicUsize::new(0),
@@ -425,7 +433,13 @@ impl EngineInner {
             max_queue_bytes: self.config.max_queue_bytes,
         };
         let machine = Machine::new(protocol, transport, timing, Instant::now());
-        let session = Session::new(sid, Arc::downgrade(self), machine, request);
+        let session = Session::new(
+            sid,
+            Arc::downgrade(self),
+            self.counters.clone(),
+            machine,
+            request,
+        );
         self.sessions.insert(sid, session.clone());
         let index = match transport {
             TransportKind::Polling => 0,

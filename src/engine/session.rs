@@ -51,6 +51,7 @@ pub struct Session(Arc<Shared>);
 pub(crate) struct Shared {
     sid: Sid,
     engine: Weak<EngineInner>,
+    counters: Arc<super::Counters>,
     machine: Mutex<Machine>,
     outbound: Notify,
     timers: Notify,
@@ -70,12 +71,14 @@ impl Session {
     pub(crate) fn new(
         sid: Sid,
         engine: Weak<EngineInner>,
+        counters: Arc<super::Counters>,
         machine: Machine,
         request: RequestInfo,
     ) -> Self {
         Session(Arc::new(Shared {
             sid,
             engine,
+            counters,
             machine: Mutex::new(machine),
             outbound: Notify::new(),
             timers: Notify::new(),
@@ -89,9 +92,9 @@ impl Session {
 
     /// Keeps what a poll answered, under its cache-buster `t` (or forgets
     /// the last one, without `t`), until the next poll.
-    pub(crate) fn remember_poll(&self, t: Option<&str>, frames: &[super::packet::Frame]) {
+    pub(crate) fn remember_poll(&self, t: Option<&str>, frames: Vec<super::packet::Frame>) {
         let mut last = self.0.last_poll.lock().unwrap_or_else(|e| e.into_inner());
-        *last = t.map(|t| (Box::from(t), frames.to_vec()));
+        *last = t.map(|t| (Box::from(t), frames));
     }
 
     /// What the last poll answered, when this poll is that one again: the
@@ -380,18 +383,16 @@ impl Session {
     /// Hands a decoded client message to the handler.
     pub(crate) fn deliver(&self, message: Message) {
         if let Some(engine) = self.0.engine.upgrade() {
-            super::Counters::add(&engine.counters.messages_in, 1);
-            super::Counters::add(&engine.counters.bytes_in, message.len() as u64);
+            super::Counters::add(&self.0.counters.messages_in, 1);
+            super::Counters::add(&self.0.counters.bytes_in, message.len() as u64);
             engine.handler.on_message(self, message);
         }
     }
 
-    /// Counts frames a transport sent.
+    /// Counts frames the WebSocket writer sent.
     pub(crate) fn count_sent(&self, frames: usize, bytes: usize) {
-        if let Some(engine) = self.0.engine.upgrade() {
-            super::Counters::add(&engine.counters.frames_out, frames as u64);
-            super::Counters::add(&engine.counters.bytes_out, bytes as u64);
-        }
+        super::Counters::add(&self.0.counters.frames_out, frames as u64);
+        super::Counters::add(&self.0.counters.bytes_out, bytes as u64);
     }
 
     /// Counts an upgrade to WebSocket.

@@ -132,19 +132,25 @@ where
         None => Framing::Plain { b64: query.b64 },
     };
 
-    let peer = req
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| *addr);
-    let (from_node, client_addr) = match forward::origin(engine, headers)? {
-        forward::Origin::Client => (false, peer),
+    // The client's address: the connection's peer, or what an authentic
+    // forwarding node says; looked up only where it is used (a handshake,
+    // a forward), not on every poll.
+    let (from_node, forwarded_for) = match forward::origin(engine, headers)? {
+        forward::Origin::Client => (false, None),
         forward::Origin::Node(addr) => {
             engine
                 .counters
                 .served_forwarded
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            (true, addr.or(peer))
+            (true, addr)
         }
+    };
+    let client_addr = |req: &Request<B>| {
+        forwarded_for.or_else(|| {
+            req.extensions()
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|ConnectInfo(addr)| *addr)
+        })
     };
 
     if let Some(sid) = query.sid {
@@ -160,7 +166,8 @@ where
             // node forwarded is never sent on again.
             if !from_node && sid.node() != cfg.node_id {
                 let websocket = transport == Transport::WebSocket && wants_ws;
-                return forward::forward(engine, sid, req, client_addr, websocket).await;
+                let client = client_addr(&req);
+                return forward::forward(engine, sid, req, client, websocket).await;
             }
             return Err(EngineError::UnknownSid);
         };
@@ -196,7 +203,7 @@ where
     let request = RequestInfo {
         uri: detach_uri(req.uri()),
         headers: detach_headers(req.headers()),
-        remote_addr: client_addr,
+        remote_addr: client_addr(&req),
     };
     Ok(match transport {
         Transport::Polling => polling::open(engine, protocol, request, framing),

@@ -72,8 +72,7 @@ pub(crate) async fn poll(
         })
         .await;
     session.wake_drained();
-    session.count_sent(frames.len(), frames.iter().map(Frame::len).sum());
-    session.remember_poll(t, &frames);
+    engine.count_sent(frames.len(), frames.iter().map(Frame::len).sum());
     if finished {
         session.finished();
     }
@@ -83,7 +82,9 @@ pub(crate) async fn poll(
     if session.machine().close_reason() == Some(CloseReason::TransportClose) {
         engine.take_client_close(&session.sid());
     }
-    compress(engine, coding, answer(session.protocol(), framing, &frames))
+    let res = compress(engine, coding, answer(session.protocol(), framing, &frames));
+    session.remember_poll(t, frames);
+    res
 }
 
 /// A content coding a client accepts for polling answers.
