@@ -208,7 +208,7 @@ async fn malformed_msgpack_closes_only_that_session() {
         // not a packet: type 5 (there is no BINARY_EVENT in msgpack)
         b"\x83\xa4type\x05\xa3nsp\xa1/\xa4data\x91\xa2ev",
         // a map posing as a binary placeholder
-        b"\x83\xa4type\x02\xa3nsp\xa1/\xa4data\x92\xa2ev\x82\xab_placeholder\xc3\xa3num\x00",
+        b"\x83\xa4type\x02\xa3nsp\xa1/\xa4data\x92\xa2ev\x82\xac_placeholder\xc3\xa3num\x00",
         // trailing bytes
         b"\x82\xa4type\x00\xa3nsp\xa1/\x00",
     ];

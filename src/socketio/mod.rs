@@ -6,7 +6,7 @@ mod client;
 mod config;
 mod delivery;
 mod handshake;
-mod msgpack;
+pub(crate) mod msgpack;
 mod namespace;
 pub mod packet;
 mod payload;
