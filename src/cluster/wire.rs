@@ -748,7 +748,7 @@ fn remote_socket(value: Value) -> Result<RemoteSocket, WireError> {
 /// bytes an attachment; without, a bin is refused ([`WireError::Binary`]).
 /// `depth` is where `value` sits in the message. Recursion is bounded by
 /// the decoder's depth limit.
-fn to_json(
+pub(crate) fn to_json(
     value: Value,
     mut bins: Option<&mut Vec<Bytes>>,
     depth: usize,
@@ -845,7 +845,7 @@ fn number(f: f64) -> Json {
 /// wire order, which differs when a map's keys are not sorted (serde_json
 /// sorts them) or repeat (the overwritten value's bin is dropped); after
 /// this, a payload encodes and decodes back to itself.
-fn renumber(payload: &mut Payload) {
+pub(crate) fn renumber(payload: &mut Payload) {
     if payload.bins.is_empty() {
         return;
     }
@@ -1001,7 +1001,7 @@ fn write_strings(out: &mut BytesMut, list: &[String]) {
 
 /// A JSON value as msgpack, placeholders that index `bins` as bin (a
 /// placeholder that does not is written as the map it is).
-fn write_json(out: &mut BytesMut, json: &Json, bins: &[Bytes]) {
+pub(crate) fn write_json(out: &mut BytesMut, json: &Json, bins: &[Bytes]) {
     match json {
         Json::Null => msgpack::write_nil(out),
         Json::Bool(b) => msgpack::write_bool(out, *b),

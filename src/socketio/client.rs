@@ -8,8 +8,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use serde_json::Value;
 
 use super::IoInner;
-use super::config::FullQueue;
+use super::config::{FullQueue, Parser};
 use super::handshake::Handshake;
+use super::msgpack;
 use super::namespace::{ConnectError, Joining, NamespaceInner};
 use super::packet::{self, Decoded, Packet, PacketType, PartialPacket};
 use super::payload;
@@ -23,6 +24,8 @@ pub(crate) struct Client {
     /// engine.io v3 sessions speak socket.io protocol 4 (socket.io-client
     /// 2.x), v4 sessions protocol 5.
     protocol: Protocol,
+    /// The server's parser: how packets are decoded and encoded.
+    parser: Parser,
     sockets: Mutex<Sockets>,
     /// A binary packet waiting for its attachments.
     partial: Mutex<Option<PartialPacket>>,
@@ -49,9 +52,10 @@ struct Recovery {
 }
 
 impl Client {
-    pub(crate) fn new(session: Session) -> Arc<Self> {
+    pub(crate) fn new(session: Session, parser: Parser) -> Arc<Self> {
         Arc::new(Client {
             protocol: session.protocol(),
+            parser,
             session,
             sockets: Mutex::new(Sockets::default()),
             partial: Mutex::new(None),
@@ -66,42 +70,112 @@ impl Client {
     }
 
     pub(crate) fn on_message(self: &Arc<Self>, io: &Arc<IoInner>, message: Message) {
-        let limits = io.limits;
-        let packet = if let Some(text) = message.as_text() {
-            if lock(&self.partial).is_some() {
-                return self.violation("text packet while attachments were expected");
-            }
-            match packet::decode(text, &limits) {
-                Ok(Decoded::Complete(p)) => p,
-                Ok(Decoded::Partial(partial)) => {
-                    *lock(&self.partial) = Some(partial);
-                    return;
-                }
-                Err(e) => return self.violation(&e.to_string()),
-            }
-        } else {
-            let bin = message
-                .as_binary()
-                .cloned()
-                .expect("an engine message is text or binary");
-            let mut partial = lock(&self.partial);
-            let Some(waiting) = partial.as_mut() else {
-                drop(partial);
-                return self.violation("unexpected binary message");
-            };
-            match waiting.push(bin, &limits) {
-                Ok(Some(p)) => {
-                    *partial = None;
-                    p
-                }
-                Ok(None) => return,
-                Err(e) => {
-                    drop(partial);
-                    return self.violation(&e.to_string());
+        let packet = match self.parser {
+            Parser::Json => match self.decode_json(&io.limits, message) {
+                Some(packet) => packet,
+                None => return,
+            },
+            Parser::Msgpack => {
+                let Some(bin) = message.as_binary() else {
+                    return self.parser_mismatch(&message);
+                };
+                match msgpack::decode(bin, &io.msgpack_limits) {
+                    Ok(packet) => packet,
+                    Err(e) => return self.violation(&e.to_string()),
                 }
             }
         };
         self.dispatch(io, packet);
+    }
+
+    /// A text packet, or the binary attachments it announced: the packet
+    /// once it is whole.
+    fn decode_json(&self, limits: &packet::Limits, message: Message) -> Option<Packet> {
+        if let Some(text) = message.as_text() {
+            if lock(&self.partial).is_some() {
+                self.violation("text packet while attachments were expected");
+                return None;
+            }
+            return match packet::decode(text, limits) {
+                Ok(Decoded::Complete(p)) => Some(p),
+                Ok(Decoded::Partial(partial)) => {
+                    *lock(&self.partial) = Some(partial);
+                    None
+                }
+                Err(e) => {
+                    self.violation(&e.to_string());
+                    None
+                }
+            };
+        }
+        let bin = message
+            .as_binary()
+            .cloned()
+            .expect("an engine message is text or binary");
+        let mut partial = lock(&self.partial);
+        let Some(waiting) = partial.as_mut() else {
+            drop(partial);
+            self.parser_mismatch(&message);
+            return None;
+        };
+        match waiting.push(bin, limits) {
+            Ok(Some(p)) => {
+                *partial = None;
+                Some(p)
+            }
+            Ok(None) => None,
+            Err(e) => {
+                drop(partial);
+                self.violation(&e.to_string());
+                None
+            }
+        }
+    }
+
+    /// A message in the other parser's encoding (a text packet on a
+    /// msgpack server, a binary message no packet announced on a JSON
+    /// one): most likely a client built with the wrong parser, which
+    /// cannot be negotiated. The connection closes; when the message is a
+    /// CONNECT, the client first gets a CONNECT_ERROR in its own encoding,
+    /// so that it fails with a message it can read instead of reconnecting
+    /// in a loop.
+    fn parser_mismatch(&self, message: &Message) {
+        let theirs = match self.parser {
+            Parser::Json => Parser::Msgpack,
+            Parser::Msgpack => Parser::Json,
+        };
+        let name = |p: Parser| match p {
+            Parser::Json => "JSON",
+            Parser::Msgpack => "msgpack",
+        };
+        tracing::warn!(
+            sid = %self.session.sid(),
+            "a client sent a {} packet to a server configured for the {} parser: closing its connection (the client must use the server's parser)",
+            name(theirs),
+            name(self.parser),
+        );
+        let connect = match (message.as_text(), message.as_binary()) {
+            (Some(text), _) => match packet::decode(text, &packet::Limits::default()) {
+                Ok(Decoded::Complete(p)) => Some(p),
+                _ => None,
+            },
+            (None, Some(bin)) => msgpack::decode(bin, &msgpack::Limits::default()).ok(),
+            (None, None) => None,
+        }
+        .filter(|p| p.ty == PacketType::Connect && self.protocol == Protocol::V4);
+        let Some(connect) = connect else {
+            return self.session.close_now(CloseReason::ParseError);
+        };
+        let message = format!(
+            "this server uses the socket.io {} parser, not {}",
+            name(self.parser),
+            name(theirs)
+        );
+        let data = serde_json::json!({ "message": message });
+        let answer = payload::control(theirs, PacketType::ConnectError, &connect.nsp, Some(&data));
+        let _ = super::delivery::deliver(&self.session, &answer, false, FullQueue::Close);
+        // After the answer is flushed.
+        self.session.close();
     }
 
     fn dispatch(self: &Arc<Self>, io: &Arc<IoInner>, packet: Packet) {
@@ -363,7 +437,13 @@ impl Client {
             true,
         );
         let answer = self.connect_answer(&socket);
-        let mut messages = payload::control(PacketType::Connect, &ns.path, answer.as_ref()).0;
+        let mut messages = payload::control(
+            ns.shared.parser,
+            PacketType::Connect,
+            &ns.path,
+            answer.as_ref(),
+        )
+        .0;
         messages.extend(missed.into_iter().flatten());
         match self.session.send_all(&messages) {
             Ok(()) => {}
@@ -422,7 +502,7 @@ impl Client {
                     };
                     let Some(event) = event.as_str() else { continue };
                     let Ok(packet) =
-                        payload::event_payload(&ns.path, None, event, &args, Some(&m.offset))
+                        payload::event_payload(ns.shared.parser, &ns.path, None, event, &args, Some(&m.offset))
                     else {
                         continue;
                     };
@@ -526,7 +606,7 @@ impl Client {
     }
 
     fn send_control(&self, ty: PacketType, nsp: &str, data: Option<&Value>) {
-        let packet = payload::control(ty, nsp, data);
+        let packet = payload::control(self.parser, ty, nsp, data);
         let _ = super::delivery::deliver(&self.session, &packet, false, FullQueue::Close);
     }
 

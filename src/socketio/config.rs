@@ -36,6 +36,24 @@ pub struct SocketIoConfig {
     /// server joins with [`Socket::join`](super::Socket::join) are not
     /// limited.
     pub max_client_rooms: usize,
+    /// How socket.io packets are written on the wire; default
+    /// [`Parser::Json`]. Clients cannot negotiate it: they must be built
+    /// with the matching parser.
+    pub parser: Parser,
+}
+
+/// The socket.io packet encoding, one per server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Parser {
+    /// socket.io's default parser: text packets, binary arguments as
+    /// attachments that follow in binary messages.
+    #[default]
+    Json,
+    /// `socket.io-msgpack-parser` 3.x: every packet is one binary message
+    /// holding a msgpack map `{type, data, nsp, id}`, binary arguments
+    /// inline as msgpack bin.
+    Msgpack,
 }
 
 /// The policy for a full outbound queue (volatile packets are always
@@ -64,6 +82,7 @@ impl Default for SocketIoConfig {
             recovery: None,
             full_queue: FullQueue::Close,
             max_client_rooms: 50,
+            parser: Parser::Json,
         }
     }
 }
@@ -108,6 +127,12 @@ impl SocketIoConfig {
     /// Sets [`max_client_rooms`](Self::max_client_rooms).
     pub fn max_client_rooms(mut self, n: usize) -> Self {
         self.max_client_rooms = n;
+        self
+    }
+
+    /// Sets [`parser`](Self::parser).
+    pub fn parser(mut self, parser: Parser) -> Self {
+        self.parser = parser;
         self
     }
 

@@ -6,6 +6,7 @@ mod client;
 mod config;
 mod delivery;
 mod handshake;
+pub(crate) mod msgpack;
 mod namespace;
 pub mod packet;
 mod payload;
@@ -25,7 +26,7 @@ pub use adapter::{
     Adapter, AdapterContext, AdapterError, AdapterFuture, BroadcastOptions, Gathered, LocalAdapter,
     RemoteAcks, RemoteBroadcast, RemoteOp, Room, ServerSideReply, SocketInfo,
 };
-pub use config::{FullQueue, SocketIoConfig};
+pub use config::{FullQueue, Parser, SocketIoConfig};
 pub use handshake::Handshake;
 pub use namespace::{
     AckResults, BroadcastOperator, ConnectError, DynNamespace, Namespace, RemoteSocket, RoomPolicy,
@@ -49,6 +50,8 @@ type Matcher = Box<dyn Fn(&str) -> bool + Send + Sync>;
 pub(crate) struct IoInner {
     config: SocketIoConfig,
     limits: packet::Limits,
+    /// Bounds on a msgpack packet, with [`Parser::Msgpack`].
+    msgpack_limits: msgpack::Limits,
     node_id: u16,
     namespaces: RwLock<HashMap<String, Arc<NamespaceInner>>>,
     dynamic: RwLock<Vec<(Matcher, Arc<Handlers>)>>,
@@ -272,8 +275,18 @@ impl SocketIoBuilder {
         let limits = packet::Limits::default()
             .max_attachments(config.max_attachments)
             .max_attachment_bytes(config.max_attachment_bytes);
+        // The cluster decoder's depth and value bounds; no input is larger
+        // than the engine lets a message be.
+        let msgpack_limits = msgpack::Limits {
+            msgpack: crate::cluster::msgpack::Limits {
+                max_input: config.engine.max_payload,
+                ..Default::default()
+            },
+            packet: limits,
+        };
         let io = Arc::new(IoInner {
             limits,
+            msgpack_limits,
             node_id: config.engine.node_id,
             shared: Shared {
                 store,
@@ -281,6 +294,7 @@ impl SocketIoBuilder {
                 full_queue: config.full_queue,
                 max_queue_bytes: config.engine.max_queue_bytes,
                 max_client_rooms: config.max_client_rooms,
+                parser: config.parser,
                 counters: Arc::default(),
             },
             namespaces: RwLock::new(HashMap::new()),
@@ -535,7 +549,7 @@ struct Handler(Arc<IoInner>);
 impl EngineHandler for Handler {
     fn on_open(&self, session: &Session) {
         let io = &self.0;
-        let client = Client::new(session.clone());
+        let client = Client::new(session.clone(), self.0.config.parser);
         io.clients.insert(session.sid(), client.clone());
         // Protocol 4 clients are connected to the main namespace at once.
         if session.protocol() == crate::engine::Protocol::V3 {

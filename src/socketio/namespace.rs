@@ -17,7 +17,7 @@ use super::adapter::{
     self, Adapter, AdapterContext, AdapterError, BroadcastOptions, Gathered, RemoteBroadcast,
     RemoteOp, Room,
 };
-use super::config::FullQueue;
+use super::config::{FullQueue, Parser};
 use super::delivery;
 use super::handshake::Handshake;
 use super::payload::{self, Encoded, Payload};
@@ -186,6 +186,9 @@ pub(crate) struct Shared {
     pub(crate) max_queue_bytes: usize,
     /// [`SocketIoConfig::max_client_rooms`](super::SocketIoConfig::max_client_rooms).
     pub(crate) max_client_rooms: usize,
+    /// [`SocketIoConfig::parser`](super::SocketIoConfig::parser): how every
+    /// packet is encoded.
+    pub(crate) parser: Parser,
     /// What the namespaces counted.
     pub(crate) counters: Arc<IoCounters>,
 }
@@ -420,13 +423,14 @@ impl NamespaceInner {
             // From the pub/sub bus (a Node server, the emitter): every node
             // got it, so it cannot go to the shared stream (each would add
             // it once). Delivered here as it is, without an offset.
-            let packet = payload::event_payload(path, None, event, &args, None)?;
+            let packet =
+                payload::event_payload(self.shared.parser, path, None, event, &args, None)?;
             self.deliver(opts, &packet, None);
             return Ok(());
         }
         self.emit_with(
             opts,
-            |offset| payload::event_payload(path, None, event, &args, offset),
+            |offset| payload::event_payload(self.shared.parser, path, None, event, &args, offset),
             || Ok(data.clone()),
         )
     }
@@ -453,7 +457,9 @@ impl NamespaceInner {
             bins: broadcast.data.bins.clone(),
         };
         let id = self.next_ack_id();
-        let Ok(packet) = payload::event_payload(&self.path, Some(id), event, &args, None) else {
+        let Ok(packet) =
+            payload::event_payload(self.shared.parser, &self.path, Some(id), event, &args, None)
+        else {
             return 0;
         };
         let policy = self.shared.full_queue;
@@ -489,7 +495,14 @@ impl NamespaceInner {
         let Some((event, args)) = split_event(data) else {
             return;
         };
-        match payload::event_payload(&self.path, None, event, &args, Some(offset)) {
+        match payload::event_payload(
+            self.shared.parser,
+            &self.path,
+            None,
+            event,
+            &args,
+            Some(offset),
+        ) {
             Ok(packet) => self.deliver(opts, &packet, None),
             Err(e) => {
                 tracing::warn!(ns = %self.path, error = %e, "a stream entry could not be encoded")
@@ -1033,10 +1046,10 @@ impl BroadcastOperator {
     /// Emits `event` with one JSON argument.
     pub fn emit<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), EmitError> {
         super::socket::check_event(event)?;
-        let path = &self.ns.path;
+        let (path, parser) = (&self.ns.path, self.ns.shared.parser);
         self.ns.emit_with(
             &self.opts,
-            |offset| payload::event(path, None, event, data, offset),
+            |offset| payload::event(parser, path, None, event, data, offset),
             || remote_data(event, data),
         )
     }
@@ -1044,10 +1057,10 @@ impl BroadcastOperator {
     /// Emits `event` with any arguments, binary included.
     pub fn emit_payload(&self, event: &str, payload: &Payload) -> Result<(), EmitError> {
         super::socket::check_event(event)?;
-        let path = &self.ns.path;
+        let (path, parser) = (&self.ns.path, self.ns.shared.parser);
         self.ns.emit_with(
             &self.opts,
-            |offset| payload::event_payload(path, None, event, payload, offset),
+            |offset| payload::event_payload(parser, path, None, event, payload, offset),
             || Ok(remote_payload(event, payload)),
         )
     }
@@ -1062,7 +1075,14 @@ impl BroadcastOperator {
     ) -> Result<AckResults, EmitError> {
         super::socket::check_event(event)?;
         let id = self.ns.next_ack_id();
-        let packet = payload::event(&self.ns.path, Some(id), event, data, None)?;
+        let packet = payload::event(
+            self.ns.shared.parser,
+            &self.ns.path,
+            Some(id),
+            event,
+            data,
+            None,
+        )?;
         self.ack_broadcast(id, packet, || Ok(remote_data(event, data)?))
             .await
     }
@@ -1076,7 +1096,14 @@ impl BroadcastOperator {
     ) -> Result<AckResults, EmitError> {
         super::socket::check_event(event)?;
         let id = self.ns.next_ack_id();
-        let packet = payload::event_payload(&self.ns.path, Some(id), event, payload, None)?;
+        let packet = payload::event_payload(
+            self.ns.shared.parser,
+            &self.ns.path,
+            Some(id),
+            event,
+            payload,
+            None,
+        )?;
         self.ack_broadcast(id, packet, || Ok(remote_payload(event, payload)))
             .await
     }

@@ -398,7 +398,7 @@ fn parse_json(json: &str) -> Result<Value, DecodeError> {
     Ok(value)
 }
 
-fn check_payload(ty: PacketType, data: Option<&Value>) -> Result<(), DecodeError> {
+pub(crate) fn check_payload(ty: PacketType, data: Option<&Value>) -> Result<(), DecodeError> {
     let ok = match ty {
         PacketType::Connect => matches!(data, None | Some(Value::Object(_))),
         PacketType::Disconnect => data.is_none(),

@@ -8,6 +8,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use super::config::Parser;
 use super::packet::PacketType;
 use crate::engine::Message;
 
@@ -69,7 +70,8 @@ impl Payload {
 }
 
 /// A socket.io packet encoded once as engine.io messages: the text packet,
-/// then one binary message per attachment. Clones share the bytes.
+/// then one binary message per attachment ([`Parser::Json`]), or one binary
+/// message ([`Parser::Msgpack`]). Clones share the bytes.
 #[derive(Debug, Clone)]
 pub(crate) struct Encoded(pub(crate) Vec<Message>);
 
@@ -118,12 +120,25 @@ fn push_json<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) -> Result<(), 
 /// `["event", data]` as an EVENT packet; with connection state recovery the
 /// packet's offset follows as a last argument.
 pub(crate) fn event<T: Serialize + ?Sized>(
+    parser: Parser,
     nsp: &str,
     id: Option<u64>,
     event: &str,
     data: &T,
     offset: Option<&str>,
 ) -> Result<Encoded, serde_json::Error> {
+    if parser == Parser::Msgpack {
+        let args = [serde_json::to_value(data)?];
+        return Ok(msgpack(
+            PacketType::Event,
+            nsp,
+            id,
+            Some(event),
+            &args,
+            &[],
+            offset,
+        ));
+    }
     let mut out = header(PacketType::Event, 0, nsp, id);
     out.push(b'[');
     push_json(&mut out, event)?;
@@ -145,6 +160,7 @@ fn push_offset(out: &mut Vec<u8>, offset: Option<&str>) -> Result<(), serde_json
 /// An EVENT (or BINARY_EVENT) with the payload's arguments (and the
 /// recovery offset, see [`event`]).
 pub(crate) fn event_payload(
+    parser: Parser,
     nsp: &str,
     id: Option<u64>,
     event: &str,
@@ -156,6 +172,10 @@ pub(crate) fn event_payload(
     } else {
         PacketType::BinaryEvent
     };
+    if parser == Parser::Msgpack {
+        let (args, bins) = (&payload.args, &payload.bins);
+        return Ok(msgpack(ty, nsp, id, Some(event), args, bins, offset));
+    }
     let mut out = header(ty, payload.bins.len(), nsp, id);
     out.push(b'[');
     push_json(&mut out, event)?;
@@ -169,16 +189,46 @@ pub(crate) fn event_payload(
 }
 
 /// An ACK (or BINARY_ACK) carrying the payload's arguments.
-pub(crate) fn ack(nsp: &str, id: u64, payload: &Payload) -> Result<Encoded, serde_json::Error> {
+pub(crate) fn ack(
+    parser: Parser,
+    nsp: &str,
+    id: u64,
+    payload: &Payload,
+) -> Result<Encoded, serde_json::Error> {
+    if parser == Parser::Msgpack {
+        let (args, bins) = (&payload.args, &payload.bins);
+        return Ok(msgpack(
+            PacketType::Ack,
+            nsp,
+            Some(id),
+            None,
+            args,
+            bins,
+            None,
+        ));
+    }
     ack_with(nsp, id, &payload.args, &payload.bins)
 }
 
 /// An ACK carrying one JSON argument, serialised straight into the packet.
 pub(crate) fn ack_one<T: Serialize + ?Sized>(
+    parser: Parser,
     nsp: &str,
     id: u64,
     data: &T,
 ) -> Result<Encoded, serde_json::Error> {
+    if parser == Parser::Msgpack {
+        let args = [serde_json::to_value(data)?];
+        return Ok(msgpack(
+            PacketType::Ack,
+            nsp,
+            Some(id),
+            None,
+            &args,
+            &[],
+            None,
+        ));
+    }
     ack_with(nsp, id, &[data], &[])
 }
 
@@ -199,8 +249,33 @@ fn ack_with<A: Serialize + ?Sized>(
     finish(out, bins)
 }
 
+/// An event or ack as one msgpack binary message.
+fn msgpack(
+    ty: PacketType,
+    nsp: &str,
+    id: Option<u64>,
+    event: Option<&str>,
+    args: &[Value],
+    bins: &[Bytes],
+    offset: Option<&str>,
+) -> Encoded {
+    let data = super::msgpack::Data::Args {
+        event,
+        args,
+        bins,
+        offset,
+    };
+    let bytes = super::msgpack::encode(ty, nsp, id, data);
+    Encoded(vec![Message::binary(bytes)])
+}
+
 /// A CONNECT, DISCONNECT or CONNECT_ERROR packet.
-pub(crate) fn control(ty: PacketType, nsp: &str, data: Option<&Value>) -> Encoded {
+pub(crate) fn control(parser: Parser, ty: PacketType, nsp: &str, data: Option<&Value>) -> Encoded {
+    if parser == Parser::Msgpack {
+        let data = data.map_or(super::msgpack::Data::None, super::msgpack::Data::Json);
+        let bytes = super::msgpack::encode(ty, nsp, None, data);
+        return Encoded(vec![Message::binary(bytes)]);
+    }
     let mut out = header(ty, 0, nsp, None);
     let written = match data {
         Some(data) => push_json(&mut out, data),
@@ -228,17 +303,25 @@ mod tests {
 
     #[test]
     fn encodes_events_acks_and_control_packets() {
-        let e = event("/", None, "hello", &serde_json::json!({"a":1}), None).unwrap();
+        let e = event(
+            Parser::Json,
+            "/",
+            None,
+            "hello",
+            &serde_json::json!({"a":1}),
+            None,
+        )
+        .unwrap();
         assert_eq!(texts(&e), ["42[\"hello\",{\"a\":1}]"]);
-        let e = event("/", None, "hello", &1, Some("ab-7")).unwrap();
+        let e = event(Parser::Json, "/", None, "hello", &1, Some("ab-7")).unwrap();
         assert_eq!(texts(&e), ["42[\"hello\",1,\"ab-7\"]"]);
-        let e = event("/admin", Some(12), "x", &[1, 2], None).unwrap();
+        let e = event(Parser::Json, "/admin", Some(12), "x", &[1, 2], None).unwrap();
         assert_eq!(texts(&e), ["42/admin,12[\"x\",[1,2]]"]);
         let p = Payload::new()
             .arg("text")
             .bin(vec![1u8, 2, 3])
             .arg(serde_json::json!(null));
-        let e = event_payload("/", None, "ev", &p, None).unwrap();
+        let e = event_payload(Parser::Json, "/", None, "ev", &p, None).unwrap();
         assert_eq!(
             texts(&e),
             [
@@ -246,29 +329,30 @@ mod tests {
                 "<3 bytes>"
             ]
         );
-        let e = ack("/chat", 7, &Payload::new().arg("ok")).unwrap();
+        let e = ack(Parser::Json, "/chat", 7, &Payload::new().arg("ok")).unwrap();
         assert_eq!(texts(&e), ["43/chat,7[\"ok\"]"]);
-        let e = ack_one("/chat", 7, &serde_json::json!({"ok": true})).unwrap();
+        let e = ack_one(Parser::Json, "/chat", 7, &serde_json::json!({"ok": true})).unwrap();
         assert_eq!(texts(&e), ["43/chat,7[{\"ok\":true}]"]);
-        let e = ack("/", 7, &Payload::new().bin(vec![9u8])).unwrap();
+        let e = ack(Parser::Json, "/", 7, &Payload::new().bin(vec![9u8])).unwrap();
         assert_eq!(
             texts(&e),
             ["461-7[{\"_placeholder\":true,\"num\":0}]", "<1 bytes>"]
         );
         let e = control(
+            Parser::Json,
             PacketType::Connect,
             "/",
             Some(&serde_json::json!({"sid":"x"})),
         );
         assert_eq!(texts(&e), ["40{\"sid\":\"x\"}"]);
-        let e = control(PacketType::Disconnect, "/admin", None);
+        let e = control(Parser::Json, PacketType::Disconnect, "/admin", None);
         assert_eq!(texts(&e), ["41/admin,"]);
     }
 
     #[test]
     fn encoded_events_decode_back() {
         let p = Payload::new().arg("é✓🎉").bin(vec![0u8, 255]);
-        let e = event_payload("/x", Some(3), "ev", &p, None).unwrap();
+        let e = event_payload(Parser::Json, "/x", Some(3), "ev", &p, None).unwrap();
         let text = e.0[0].as_text().unwrap();
         let Decoded::Partial(mut partial) = decode(text, &Limits::default()).unwrap() else {
             panic!("binary packet expected")
@@ -281,6 +365,38 @@ mod tests {
         assert_eq!(packet.id, Some(3));
         assert_eq!(packet.data.unwrap()[1], "é✓🎉");
         assert_eq!(packet.attachments, vec![Bytes::from(vec![0u8, 255])]);
+    }
+
+    #[test]
+    fn msgpack_packets_are_one_binary_message() {
+        use crate::socketio::msgpack;
+        let limits = msgpack::Limits::default();
+        let one = |e: Encoded| {
+            assert_eq!(e.0.len(), 1);
+            msgpack::decode(e.0[0].as_binary().expect("binary"), &limits).unwrap()
+        };
+        let p = Payload::new().arg("a").bin(vec![1u8, 2]);
+        let packet =
+            one(event_payload(Parser::Msgpack, "/", Some(4), "ev", &p, Some("o-1")).unwrap());
+        assert_eq!(packet.ty, PacketType::BinaryEvent);
+        assert_eq!(packet.id, Some(4));
+        assert_eq!(
+            packet.data,
+            Some(serde_json::json!(["ev", "a", {"_placeholder": true, "num": 0}, "o-1"]))
+        );
+        assert_eq!(packet.attachments, p.bins);
+        let packet = one(event(Parser::Msgpack, "/x", None, "ev", &[1, 2], None).unwrap());
+        assert_eq!(packet.data, Some(serde_json::json!(["ev", [1, 2]])));
+        assert_eq!(packet.nsp, "/x");
+        let packet = one(ack_one(Parser::Msgpack, "/", 9, &"ok").unwrap());
+        assert_eq!((packet.ty, packet.id), (PacketType::Ack, Some(9)));
+        let packet = one(ack(Parser::Msgpack, "/", 9, &p).unwrap());
+        assert_eq!(
+            (packet.ty, packet.attachments),
+            (PacketType::BinaryAck, p.bins.clone())
+        );
+        let packet = one(control(Parser::Msgpack, PacketType::Disconnect, "/", None));
+        assert_eq!((packet.ty, packet.data), (PacketType::Disconnect, None));
     }
 
     #[test]

@@ -153,13 +153,23 @@ impl fmt::Debug for AckSender {
 impl AckSender {
     /// Acknowledges with one JSON argument.
     pub fn send<T: Serialize + ?Sized>(self, data: &T) -> Result<(), EmitError> {
-        let packet = payload::ack_one(&self.socket.0.ns.path, self.id, data)?;
+        let packet = payload::ack_one(
+            self.socket.0.ns.shared.parser,
+            &self.socket.0.ns.path,
+            self.id,
+            data,
+        )?;
         self.socket.send(&packet)
     }
 
     /// Acknowledges with any arguments, binary included.
     pub fn send_payload(self, payload: &Payload) -> Result<(), EmitError> {
-        let packet = payload::ack(&self.socket.0.ns.path, self.id, payload)?;
+        let packet = payload::ack(
+            self.socket.0.ns.shared.parser,
+            &self.socket.0.ns.path,
+            self.id,
+            payload,
+        )?;
         self.socket.send(&packet)
     }
 }
@@ -391,9 +401,9 @@ impl Socket {
     /// Emits `event` with one JSON argument to this client.
     pub fn emit<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), EmitError> {
         check_event(event)?;
-        let path = &self.0.ns.path;
+        let (path, parser) = (&self.0.ns.path, self.0.ns.shared.parser);
         self.emit_event(
-            |offset| payload::event(path, None, event, data, offset),
+            |offset| payload::event(parser, path, None, event, data, offset),
             || super::namespace::remote_data(event, data),
         )
     }
@@ -439,9 +449,9 @@ impl Socket {
         if !self.connected() {
             return Err(EmitError::Disconnected);
         }
-        let path = &self.0.ns.path;
+        let (path, parser) = (&self.0.ns.path, self.0.ns.shared.parser);
         if !self.0.ns.shared.recovery_on() {
-            let packet = payload::event(path, None, event, data, None)?;
+            let packet = payload::event(parser, path, None, event, data, None)?;
             self.0.ns.shared.check_size(&packet)?;
             return self
                 .0
@@ -453,13 +463,14 @@ impl Socket {
         // The offset is only known once the packet takes its turn; wait for
         // room for the packet without it (plus room for the offset), then
         // emit in order.
-        let bytes = payload::event(path, None, event, data, Some(OFFSET_ROOM))?.frame_bytes();
+        let bytes =
+            payload::event(parser, path, None, event, data, Some(OFFSET_ROOM))?.frame_bytes();
         self.0.session.wait_room(bytes).await?;
         if !self.connected() {
             return Err(EmitError::Disconnected);
         }
         self.emit_event(
-            |offset| payload::event(path, None, event, data, offset),
+            |offset| payload::event(parser, path, None, event, data, offset),
             || super::namespace::remote_data(event, data),
         )
     }
@@ -467,9 +478,9 @@ impl Socket {
     /// Emits `event` with any arguments, binary included.
     pub fn emit_payload(&self, event: &str, payload: &Payload) -> Result<(), EmitError> {
         check_event(event)?;
-        let path = &self.0.ns.path;
+        let (path, parser) = (&self.0.ns.path, self.0.ns.shared.parser);
         self.emit_event(
-            |offset| payload::event_payload(path, None, event, payload, offset),
+            |offset| payload::event_payload(parser, path, None, event, payload, offset),
             || Ok(super::namespace::remote_payload(event, payload)),
         )
     }
@@ -494,9 +505,9 @@ impl Socket {
         data: &T,
         timeout: Duration,
     ) -> Result<Payload, AckError> {
-        let path = &self.0.ns.path;
+        let (path, parser) = (&self.0.ns.path, self.0.ns.shared.parser);
         let (id, answer) = self.ask(event, |id| {
-            payload::event(path, Some(id), event, data, None)
+            payload::event(parser, path, Some(id), event, data, None)
         })?;
         self.wait_ack(id, answer, timeout).await
     }
@@ -508,9 +519,9 @@ impl Socket {
         payload: &Payload,
         timeout: Duration,
     ) -> Result<Payload, AckError> {
-        let path = &self.0.ns.path;
+        let (path, parser) = (&self.0.ns.path, self.0.ns.shared.parser);
         let (id, answer) = self.ask(event, |id| {
-            payload::event_payload(path, Some(id), event, payload, None)
+            payload::event_payload(parser, path, Some(id), event, payload, None)
         })?;
         self.wait_ack(id, answer, timeout).await
     }
@@ -697,7 +708,12 @@ impl Socket {
     /// this call returns, not inside it.
     pub fn disconnect(&self) {
         if self.connected() {
-            let packet = payload::control(PacketType::Disconnect, &self.0.ns.path, None);
+            let packet = payload::control(
+                self.0.ns.shared.parser,
+                PacketType::Disconnect,
+                &self.0.ns.path,
+                None,
+            );
             let _ = delivery::deliver(&self.0.session, &packet, false, FullQueue::Close);
             if let Some(handlers) =
                 self.leave_namespace(DisconnectReason::ServerNamespaceDisconnect)

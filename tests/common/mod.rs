@@ -418,6 +418,11 @@ pub fn node_dir() -> PathBuf {
 /// Starts a Node script from `tests/node` with its stdout and stderr piped
 /// (killed when dropped).
 pub fn spawn_node(script: &str, args: &[&str]) -> tokio::process::Child {
+    spawn_node_env(script, args, &[])
+}
+
+/// [`spawn_node`] with more environment variables.
+pub fn spawn_node_env(script: &str, args: &[&str], env: &[(&str, &str)]) -> tokio::process::Child {
     let dir = node_dir();
     assert!(
         dir.join("node_modules").is_dir(),
@@ -427,6 +432,7 @@ pub fn spawn_node(script: &str, args: &[&str]) -> tokio::process::Child {
         .arg(dir.join(script))
         .args(args)
         .current_dir(&dir)
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
@@ -437,7 +443,12 @@ pub fn spawn_node(script: &str, args: &[&str]) -> tokio::process::Child {
 /// Runs a Node script from `tests/node` and returns its parsed last line
 /// (`{"ok":true,…}`); panics with the script's output when it fails.
 pub async fn run_node(script: &str, args: &[&str]) -> serde_json::Value {
-    let child = spawn_node(script, args);
+    run_node_env(script, args, &[]).await
+}
+
+/// [`run_node`] with more environment variables.
+pub async fn run_node_env(script: &str, args: &[&str], env: &[(&str, &str)]) -> serde_json::Value {
+    let child = spawn_node_env(script, args, env);
     let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
         .await
         .expect("node script finished in time")
@@ -452,7 +463,7 @@ pub async fn run_node(script: &str, args: &[&str]) -> serde_json::Value {
     let verdict: serde_json::Value = serde_json::from_str(last).unwrap_or_default();
     assert!(
         out.status.success() && verdict["ok"] == true,
-        "{script} {args:?} failed ({})\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
+        "{script} {args:?} {env:?} failed ({})\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
         out.status
     );
     verdict

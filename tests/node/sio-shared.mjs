@@ -27,6 +27,10 @@ export const STEP_TIMEOUT_MS = Number(process.env.SIO_STEP_TIMEOUT_MS || 10_000)
 export const GRACE_MS = Number(process.env.SIO_GRACE_MS || 200);
 // SIO_TRACE=1: every engine.io packet sent and received ("wire-in" / "wire-out" lines).
 export const TRACE = !!process.env.SIO_TRACE && process.env.SIO_TRACE !== "0";
+// SIO_PARSER=msgpack: clients built by ownManagerOpts use the real
+// socket.io-msgpack-parser (the server must be configured for it).
+export const PARSER = process.env.SIO_PARSER || "json";
+const msgpackParser = PARSER === "msgpack" ? (await import("socket.io-msgpack-parser")).default : null;
 
 export const [scenario, mode, baseUrlArg, pathArg] = process.argv.slice(2);
 export const baseUrl = (baseUrlArg || "").replace(/\/+$/, "");
@@ -60,11 +64,13 @@ export function transportOpts(m = mode) {
 
 /**
  * Client options for a socket with its own Manager (forceNew): the path, no
- * reconnection, STEP_TIMEOUT_MS to connect and the transports (by default
- * those of the mode), then `opts`.
+ * reconnection, STEP_TIMEOUT_MS to connect, the transports (by default
+ * those of the mode) and the msgpack parser with SIO_PARSER=msgpack, then
+ * `opts`.
  */
 export function ownManagerOpts(opts = {}, transports = transportOpts()) {
-  return { path, forceNew: true, reconnection: false, timeout: STEP_TIMEOUT_MS, ...transports, ...opts };
+  const parser = msgpackParser ? { parser: msgpackParser } : {};
+  return { path, forceNew: true, reconnection: false, timeout: STEP_TIMEOUT_MS, ...transports, ...parser, ...opts };
 }
 
 // ------------------------------------------------------------------ values ---
