@@ -40,6 +40,16 @@ pub enum LogFormat {
     Json,
 }
 
+/// The socket.io packet encoding a gateway speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum ParserName {
+    /// socket.io's default text parser.
+    Json,
+    /// `socket.io-msgpack-parser` 3.x (clients must use it too).
+    Msgpack,
+}
+
 /// Every setting of the gateway, each optional: what one source (flags and
 /// environment, or a file) says. [`Settings::defaults`] fills them all.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, clap::Args)]
@@ -81,6 +91,11 @@ pub struct Settings {
           value_parser = clap::builder::BoolishValueParser::new())]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub allow_eio3: Option<bool>,
+    /// The socket.io parser: `json` (the default) or `msgpack`
+    /// (socket.io-msgpack-parser; every client must use the same).
+    #[arg(long, env = "SOCKETGATE_PARSER")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parser: Option<ParserName>,
     /// Compress polling answers of 1024 bytes or more with gzip or deflate
     /// for clients that accept it (`Accept-Encoding`).
     #[arg(long, env = "SOCKETGATE_HTTP_COMPRESSION", num_args = 0..=1, default_missing_value = "true",
@@ -264,6 +279,7 @@ impl Settings {
             allowed_origins: Some(Vec::new()),
             allow_eio3: Some(false),
             http_compression: Some(true),
+            parser: Some(ParserName::Json),
             recovery_ms: Some(0),
             demo_dir: None,
             client_bundle: Some(PathBuf::from(
@@ -296,7 +312,7 @@ impl Settings {
     pub fn or(mut self, lower: Settings) -> Settings {
         fill!(self, lower;
             addr, path, ping_interval_ms, ping_timeout_ms, max_payload,
-            connect_timeout_ms, allowed_origins, allow_eio3, http_compression, recovery_ms,
+            connect_timeout_ms, allowed_origins, allow_eio3, http_compression, parser, recovery_ms,
             demo_dir, client_bundle, redis_url, cluster_secret, node_id,
             advertise_addr, shutdown_grace_ms, tls_cert, tls_key, api_key, api_addr,
             connect_hook, event_hook, event_hook_events, disconnect_hook,
@@ -371,6 +387,10 @@ impl Settings {
             .engine(engine)
             .connect_timeout(ms("connect_timeout_ms", s.connect_timeout_ms)?);
         io.max_client_rooms = s.max_client_rooms.ok_or_else(|| must("max_client_rooms"))?;
+        io = io.parser(match s.parser.unwrap_or(ParserName::Json) {
+            ParserName::Json => crate::socketio::Parser::Json,
+            ParserName::Msgpack => crate::socketio::Parser::Msgpack,
+        });
         let hook = |key: &'static str, url: Option<String>| -> Result<_, SettingsError> {
             url.map(|u| {
                 u.parse::<http::Uri>().map_err(|e| SettingsError::Value {

@@ -249,3 +249,22 @@ async fn a_json_connect_on_a_msgpack_server_is_answered_in_json_then_closed() {
     );
     assert!(closes(&mut ws).await);
 }
+
+/// `--parser msgpack` on the gateway binary: the relay echoes a binary
+/// argument to a client with the npm msgpack parser; a JSON gateway refuses
+/// that client with a clear connect_error.
+#[tokio::test]
+async fn the_gateway_binary_speaks_msgpack_when_told() {
+    let (_gateway, addr, _log) =
+        common::spawn_gateway(&["--addr", "127.0.0.1:0", "--parser", "msgpack"]).await;
+    let verdict = common::run_node("parser-echo.mjs", &[&format!("http://{addr}")]).await;
+    assert_eq!(verdict["ok"], true, "{verdict}");
+    assert_eq!(verdict["bin"], serde_json::json!([1, 2, 3]), "{verdict}");
+
+    let (_json, addr, _log) = common::spawn_gateway(&["--addr", "127.0.0.1:0"]).await;
+    let child = common::spawn_node("parser-echo.mjs", &[&format!("http://{addr}")]);
+    let out = child.wait_with_output().await.unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{stdout}");
+    assert!(stdout.contains("connect_error"), "{stdout}");
+}
