@@ -54,10 +54,12 @@
 //! - [`gateway`] and [`hooks`]: the standalone gateway: its relay, and the
 //!   HTTP hooks through which an application backend drives it.
 //! - [`api`]: the HTTP API backends call to publish and manage sockets.
+//! - [`admin`]: the server side of the socket.io Admin UI.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod admin;
 pub mod api;
 mod cluster;
 pub mod engine;

@@ -421,6 +421,18 @@ impl SocketIo {
         read(&self.io.namespaces).get(&path).cloned().map(Namespace)
     }
 
+    /// Every namespace that exists now (registered, or a live child of a
+    /// dynamic one), sorted by path.
+    pub fn namespaces(&self) -> Vec<Namespace> {
+        let mut all: Vec<Namespace> = read(&self.io.namespaces)
+            .values()
+            .cloned()
+            .map(Namespace)
+            .collect();
+        all.sort_by(|a, b| a.path().cmp(b.path()));
+        all
+    }
+
     fn main(&self) -> Namespace {
         // "/" is registered by the builder and never removed.
         self.of("/")

@@ -1,0 +1,576 @@
+//! The server side of the socket.io Admin UI (`@socket.io/admin-ui` 0.5.x):
+//! the `/admin` namespace the dashboard connects to.
+//!
+//! What the dashboard hears, as the Node `instrument()` sends it:
+//!
+//! | event | when | arguments |
+//! |---|---|---|
+//! | `session` | after a login with username and password | a session id the UI reconnects with |
+//! | `config` | on connect | `{supportedFeatures}` |
+//! | `all_sockets` | on connect | every socket of every namespace |
+//! | `server_stats` | every 2 s | `{serverId, hostname, pid, uptime, clientsCount, pollingClientsCount, aggregatedEvents, namespaces}` |
+//! | `socket_connected`, `socket_disconnected`, `room_joined`, `room_left` | within a second of the change | as the Node server |
+//!
+//! and the commands it sends (refused, by not being listened to, in
+//! read-only mode): `emit` (nsp, room, event, …args), `join` (nsp, room,
+//! filter), `leave` (nsp, room, filter), `_disconnect` (nsp, close, filter);
+//! the filter is a room or a socket id (every socket is in its own room),
+//! or empty for the whole namespace.
+//!
+//! The live events are found by comparing the sockets every second rather
+//! than by hooking every namespace: the dashboard is a monitoring tool, and
+//! this keeps the socket hot paths free of admin code. So a socket that
+//! comes and goes within a second is not seen, the reason given for a
+//! disconnect is `"disconnected"`, and `event_received` / `event_sent` are
+//! not sent (the events page shows connections and rooms only).
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::{Value, json};
+
+use crate::engine::{EngineStats, TransportKind};
+use crate::socketio::{ConnectError, Event, Payload, Socket, SocketIo, WeakSocketIo};
+
+/// The dashboard's login: a username and a bcrypt hash of the password.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct AdminAuth {
+    /// The username the dashboard must give.
+    pub username: String,
+    /// A bcrypt hash (`$2b$…`) of the password.
+    pub password_hash: String,
+}
+
+impl AdminAuth {
+    /// A login with `username` and a bcrypt `password_hash`.
+    pub fn new(username: impl Into<String>, password_hash: impl Into<String>) -> Self {
+        AdminAuth {
+            username: username.into(),
+            password_hash: password_hash.into(),
+        }
+    }
+}
+
+impl std::fmt::Debug for AdminAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminAuth")
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How the admin namespace is served.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct AdminConfig {
+    /// The namespace the dashboard connects to; default `/admin`.
+    pub namespace: String,
+    /// The login; default none: anyone who reaches the namespace is in
+    /// (for local use only: the dashboard shows every socket's handshake).
+    pub auth: Option<AdminAuth>,
+    /// Refuse the dashboard's commands (emit, join, leave, disconnect);
+    /// default off.
+    pub read_only: bool,
+    /// The server's name on the dashboard; default the host name.
+    pub server_id: Option<String>,
+    /// How often `server_stats` is sent; default 2 s.
+    pub stats_interval: Duration,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        AdminConfig {
+            namespace: "/admin".to_owned(),
+            auth: None,
+            read_only: false,
+            server_id: None,
+            stats_interval: Duration::from_secs(2),
+        }
+    }
+}
+
+impl AdminConfig {
+    /// Sets [`auth`](Self::auth).
+    pub fn auth(mut self, auth: Option<AdminAuth>) -> Self {
+        self.auth = auth;
+        self
+    }
+
+    /// Sets [`read_only`](Self::read_only).
+    pub fn read_only(mut self, read_only: bool) -> Self {
+        self.read_only = read_only;
+        self
+    }
+}
+
+/// Why the admin namespace could not be installed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AdminError {
+    /// The password hash is not a bcrypt hash.
+    #[error("the admin password hash is not a valid bcrypt hash: {0}")]
+    BadHash(String),
+}
+
+/// The features the dashboard may use, as the Node server names them.
+fn features(read_only: bool) -> Vec<&'static str> {
+    let mut f = if read_only {
+        Vec::new()
+    } else {
+        vec![
+            "EMIT",
+            "JOIN",
+            "LEAVE",
+            "DISCONNECT",
+            "MJOIN",
+            "MLEAVE",
+            "MDISCONNECT",
+        ]
+    };
+    // ALL_EVENTS is what makes the UI show its sockets, rooms, clients
+    // and events pages (the Node server's development mode).
+    f.extend(["AGGREGATED_EVENTS", "ALL_EVENTS"]);
+    f
+}
+
+/// Installs the admin namespace on `io` and starts its stats task (so it
+/// must be called inside a tokio runtime). The task ends with the server.
+pub fn install(io: &SocketIo, config: AdminConfig) -> Result<(), AdminError> {
+    if let Some(auth) = &config.auth {
+        // A wrong hash is a setup mistake: say so at start, not at login.
+        bcrypt::verify("", &auth.password_hash).map_err(|e| AdminError::BadHash(e.to_string()))?;
+    }
+    let sessions: Arc<Mutex<HashSet<String>>> = Arc::default();
+    let weak = io.downgrade();
+    let read_only = config.read_only;
+    let auth = config.auth.clone();
+    let on_connect_sessions = sessions.clone();
+    let ns = io.ns(&config.namespace, move |socket| {
+        on_admin(
+            &socket,
+            &weak,
+            read_only,
+            auth.is_some(),
+            &on_connect_sessions,
+        )
+    });
+    if let Some(auth) = config.auth.clone() {
+        let auth = Arc::new(auth);
+        ns.middleware(move |handshake| {
+            let (auth, sessions) = (auth.clone(), sessions.clone());
+            async move {
+                let given = &handshake.auth;
+                if let Some(id) = given["sessionId"].as_str()
+                    && lock(&sessions).contains(id)
+                {
+                    return Ok(());
+                }
+                let user = given["username"].as_str().unwrap_or_default();
+                let password = given["password"].as_str().unwrap_or_default().to_owned();
+                if user == auth.username {
+                    // bcrypt is slow on purpose: keep it off the I/O threads.
+                    let hash = auth.password_hash.clone();
+                    let ok =
+                        tokio::task::spawn_blocking(move || bcrypt::verify(password, &hash)).await;
+                    if matches!(ok, Ok(Ok(true))) {
+                        return Ok(());
+                    }
+                }
+                tracing::info!("admin login refused");
+                Err(ConnectError::new("invalid credentials"))
+            }
+        });
+    }
+    let stats = Stats::new(&config);
+    let weak = io.downgrade();
+    let interval = config.stats_interval;
+    let nsp = config.namespace.clone();
+    tokio::spawn(async move { stats_loop(weak, nsp, stats, interval).await });
+    Ok(())
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A dashboard connected: its session, config, the sockets, its commands.
+fn on_admin(
+    socket: &Socket,
+    io: &WeakSocketIo,
+    read_only: bool,
+    with_auth: bool,
+    sessions: &Mutex<HashSet<String>>,
+) {
+    let known = socket.handshake().auth["sessionId"]
+        .as_str()
+        .is_some_and(|id| lock(sessions).contains(id));
+    if with_auth
+        && !known
+        && let Some(id) = random_id()
+    {
+        // Logged in with the password: a session id spares the UI from
+        // asking again when it reconnects.
+        lock(sessions).insert(id.clone());
+        let _ = socket.emit("session", &id);
+    }
+    let _ = socket.emit(
+        "config",
+        &json!({ "supportedFeatures": features(read_only) }),
+    );
+    if let Some(io) = io.upgrade() {
+        let _ = socket.emit("all_sockets", &all_sockets(&io));
+    }
+    if read_only {
+        return;
+    }
+    for command in ["emit", "join", "leave", "_disconnect"] {
+        let io = io.clone();
+        socket.on(command, move |_socket, event| {
+            if let Some(io) = io.upgrade() {
+                run_command(&io, &event);
+            }
+        });
+    }
+}
+
+/// A session id, or none without the OS generator: a guessable id would
+/// stand in for the password, so the UI then just asks for it again.
+fn random_id() -> Option<String> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).ok()?;
+    Some(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// `emit`, `join`, `leave`, `_disconnect` from the dashboard, with the
+/// Node server's arguments. Malformed commands are ignored.
+fn run_command(io: &SocketIo, event: &Event) {
+    let args = &event.payload.args;
+    let text = |i: usize| args.get(i).and_then(Value::as_str).unwrap_or_default();
+    let Some(ns) = io.of(text(0)) else { return };
+    let target = |filter: &str| {
+        if filter.is_empty() {
+            ns.all()
+        } else {
+            ns.to(filter.to_owned())
+        }
+    };
+    match event.name.as_str() {
+        "emit" => {
+            let name = text(2);
+            if name.is_empty() {
+                return;
+            }
+            let mut payload = Payload::new();
+            for arg in args.iter().skip(3) {
+                payload = payload.arg(arg.clone());
+            }
+            let _ = target(text(1)).emit_payload(name, &payload);
+        }
+        "join" | "leave" => {
+            let room = text(1);
+            if room.is_empty() {
+                return;
+            }
+            let op = target(text(2));
+            if event.name == "join" {
+                op.join(room.to_owned());
+            } else {
+                op.leave(room.to_owned());
+            }
+        }
+        "_disconnect" => {
+            let op = target(text(2));
+            if args.get(1).and_then(Value::as_bool).unwrap_or(false) {
+                op.close_connections();
+            } else {
+                op.disconnect_sockets();
+            }
+        }
+        _ => {}
+    }
+}
+
+/// A socket as the dashboard lists it (the Node server's `serialize`).
+fn serialize(socket: &Socket) -> Value {
+    let session = socket.session();
+    let sid = session.sid();
+    let hs = socket.handshake();
+    let headers: serde_json::Map<String, Value> = hs
+        .headers
+        .iter()
+        .filter_map(|(k, v)| Some((k.as_str().to_owned(), Value::from(v.to_str().ok()?))))
+        .collect();
+    let query: serde_json::Map<String, Value> = hs
+        .url
+        .query()
+        .map(|q| {
+            form_urlencoded::parse(q.as_bytes())
+                .map(|(k, v)| (k.into_owned(), Value::from(v.into_owned())))
+                .collect()
+        })
+        .unwrap_or_default();
+    let forwarded = ["cf-connecting-ip", "x-forwarded-for"]
+        .iter()
+        .find_map(|h| hs.headers.get(*h).and_then(|v| v.to_str().ok()));
+    let address = forwarded
+        .map(str::to_owned)
+        .or_else(|| hs.address.map(|a| a.ip().to_string()));
+    let issued = millis(hs.issued);
+    let data = match socket.data() {
+        // The UI reads fields of it: an object, as the Node server's.
+        Value::Null => json!({}),
+        data => data,
+    };
+    let mut rooms: Vec<String> = socket.rooms().iter().map(|r| r.to_string()).collect();
+    rooms.sort();
+    json!({
+        "id": socket.id().as_str(),
+        "clientId": sid.as_str().get(..12).unwrap_or(sid.as_str()),
+        "transport": transport(session.transport()),
+        "nsp": socket.ns(),
+        "data": data,
+        "handshake": {
+            "address": address,
+            "headers": headers,
+            "query": query,
+            "issued": issued,
+            "secure": hs.url.scheme_str() == Some("https"),
+            "time": iso_time(hs.issued),
+            "url": hs.url.to_string(),
+            "xdomain": hs.headers.contains_key(http::header::ORIGIN),
+        },
+        "rooms": rooms,
+    })
+}
+
+fn transport(t: TransportKind) -> &'static str {
+    t.as_str()
+}
+
+fn all_sockets(io: &SocketIo) -> Vec<Value> {
+    io.namespaces()
+        .iter()
+        .flat_map(|ns| ns.sockets())
+        .map(|s| serialize(&s))
+        .collect()
+}
+
+fn millis(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// `2026-12-04T20:33:58.123Z`, as JavaScript's `Date#toJSON`.
+fn iso_time(t: SystemTime) -> String {
+    let ms = millis(t);
+    let (secs, ms) = (ms / 1000, ms % 1000);
+    let (days, rest) = (secs / 86_400, secs % 86_400);
+    let (y, m, d) = civil_from_days(days as i64);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{ms:03}Z",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    )
+}
+
+/// Days since 1970-01-01 to a calendar date (Howard Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+/// What `server_stats` reports, and the counters it differences.
+struct Stats {
+    server_id: String,
+    hostname: String,
+    started: Instant,
+    last: Option<EngineStats>,
+}
+
+impl Stats {
+    fn new(config: &AdminConfig) -> Self {
+        let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_owned())
+            .or_else(|_| std::env::var("HOSTNAME"))
+            .unwrap_or_else(|_| "localhost".to_owned());
+        Stats {
+            server_id: config.server_id.clone().unwrap_or_else(|| hostname.clone()),
+            hostname,
+            started: Instant::now(),
+            last: None,
+        }
+    }
+
+    fn report(&mut self, io: &SocketIo, sockets: &[Socket]) -> Value {
+        let now = io.engine().stats();
+        let mut aggregated = Vec::new();
+        if let Some(last) = &self.last {
+            // The Node server counts per second; one bucket per report
+            // is as fine as the dashboard's 10 s charts show.
+            let at = millis(SystemTime::now()) / 1000 * 1000;
+            let handshakes = |s: &EngineStats| s.handshakes_polling + s.handshakes_websocket;
+            for (kind, n) in [
+                (
+                    "rawConnection",
+                    handshakes(&now) - handshakes(last).min(handshakes(&now)),
+                ),
+                (
+                    "packetsIn",
+                    now.messages_in.saturating_sub(last.messages_in),
+                ),
+                ("bytesIn", now.bytes_in.saturating_sub(last.bytes_in)),
+                ("packetsOut", now.frames_out.saturating_sub(last.frames_out)),
+                ("bytesOut", now.bytes_out.saturating_sub(last.bytes_out)),
+            ] {
+                if n > 0 {
+                    aggregated.push(json!({ "timestamp": at, "type": kind, "count": n }));
+                }
+            }
+        }
+        // Clients are engine sessions; those still on polling are the
+        // ones the dashboard counts apart.
+        let mut polling = HashSet::new();
+        for s in sockets {
+            if s.session().transport() == TransportKind::Polling {
+                polling.insert(s.session().sid());
+            }
+        }
+        let namespaces: Vec<Value> = io
+            .namespaces()
+            .iter()
+            .map(|ns| json!({ "name": ns.path(), "socketsCount": ns.sockets().len() }))
+            .collect();
+        let report = json!({
+            "serverId": self.server_id,
+            "hostname": self.hostname,
+            "pid": std::process::id(),
+            "uptime": self.started.elapsed().as_secs_f64(),
+            "clientsCount": now.sessions,
+            "pollingClientsCount": polling.len(),
+            "aggregatedEvents": aggregated,
+            "namespaces": namespaces,
+        });
+        self.last = Some(now);
+        report
+    }
+}
+
+/// A socket as last seen: for the live events.
+type Seen = HashMap<(String, String), (Value, BTreeSet<String>)>;
+
+/// Every second: the live events; every `interval`: `server_stats`.
+async fn stats_loop(io: WeakSocketIo, nsp: String, mut stats: Stats, interval: Duration) {
+    let tick = Duration::from_secs(1).min(interval);
+    let mut ticker = tokio::time::interval(tick);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut seen: Option<Seen> = None;
+    let mut next_stats = Instant::now();
+    loop {
+        ticker.tick().await;
+        // Only a weak link: the server's end ends the task.
+        let Some(io) = io.upgrade() else { return };
+        let Some(admin) = io.of(&nsp) else { return };
+        if admin.sockets().is_empty() {
+            // Nobody watching: nothing to compute.
+            seen = None;
+            stats.last = Some(io.engine().stats());
+            continue;
+        }
+        let sockets: Vec<Socket> = io.namespaces().iter().flat_map(|ns| ns.sockets()).collect();
+        let now: Seen = sockets
+            .iter()
+            .map(|s| {
+                let v = serialize(s);
+                let rooms = s.rooms().iter().map(|r| r.to_string()).collect();
+                ((s.ns().to_owned(), s.id().as_str().to_owned()), (v, rooms))
+            })
+            .collect();
+        if let Some(before) = &seen {
+            emit_changes(&admin, before, &now);
+        }
+        seen = Some(now);
+        if Instant::now() >= next_stats {
+            next_stats = Instant::now() + interval;
+            let report = stats.report(&io, &sockets);
+            let _ = admin.emit("server_stats", &report);
+        }
+    }
+}
+
+/// The live events between two looks at the sockets.
+fn emit_changes(admin: &crate::socketio::Namespace, before: &Seen, now: &Seen) {
+    let at = iso_time(SystemTime::now());
+    for (key, (socket, rooms)) in now {
+        match before.get(key) {
+            None => {
+                let _ = admin.emit_payload(
+                    "socket_connected",
+                    &Payload::new().arg(socket.clone()).arg(at.clone()),
+                );
+            }
+            Some((_, old)) => {
+                let (nsp, id) = key;
+                for room in rooms.difference(old) {
+                    let p = Payload::new()
+                        .arg(nsp.as_str())
+                        .arg(room.as_str())
+                        .arg(id.as_str());
+                    let _ = admin.emit_payload("room_joined", &p.arg(at.clone()));
+                }
+                for room in old.difference(rooms) {
+                    let p = Payload::new()
+                        .arg(nsp.as_str())
+                        .arg(room.as_str())
+                        .arg(id.as_str());
+                    let _ = admin.emit_payload("room_left", &p.arg(at.clone()));
+                }
+            }
+        }
+    }
+    for (nsp, id) in before.keys().filter(|k| !now.contains_key(*k)) {
+        let p = Payload::new()
+            .arg(nsp.as_str())
+            .arg(id.as_str())
+            .arg("disconnected")
+            .arg(at.clone());
+        let _ = admin.emit_payload("socket_disconnected", &p);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn iso_time_is_javascripts() {
+        let t = UNIX_EPOCH + Duration::from_millis(1_796_416_438_123);
+        assert_eq!(iso_time(t), "2026-12-04T20:33:58.123Z");
+        assert_eq!(iso_time(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
+        let leap = UNIX_EPOCH + Duration::from_secs(951_782_400); // 2000-02-29
+        assert_eq!(iso_time(leap), "2000-02-29T00:00:00.000Z");
+    }
+
+    #[test]
+    fn read_only_offers_no_command() {
+        assert_eq!(features(true), vec!["AGGREGATED_EVENTS", "ALL_EVENTS"]);
+        assert!(features(false).contains(&"MDISCONNECT"));
+    }
+
+    #[tokio::test]
+    async fn a_bad_hash_is_refused_at_install() {
+        let io = SocketIo::new(Default::default());
+        let config = AdminConfig::default().auth(Some(AdminAuth::new("admin", "not-a-hash")));
+        assert!(matches!(install(&io, config), Err(AdminError::BadHash(_))));
+    }
+}
