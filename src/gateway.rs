@@ -58,6 +58,13 @@ pub struct GatewayConfig {
     /// `client-demo/node_modules/socket.io-client/dist/socket.io.min.js`
     /// (what `npm ci` in `client-demo/` installs).
     pub client_bundle: Option<PathBuf>,
+    /// The socket.io Admin UI's namespace; default none (off).
+    pub admin: Option<crate::admin::AdminConfig>,
+    /// The Admin UI's built page (`@socket.io/admin-ui`'s `ui/dist`),
+    /// served at `/admin/` when [`admin`](Self::admin) is on; default
+    /// `client-demo/node_modules/@socket.io/admin-ui/ui/dist` (what `npm
+    /// ci` in `client-demo/` installs).
+    pub admin_ui_dir: Option<PathBuf>,
     /// Redis for a cluster of nodes (the Node socket.io Redis adapter's
     /// format); default none: one node, in memory.
     pub redis_url: Option<String>,
@@ -97,6 +104,10 @@ impl Default for GatewayConfig {
             client_bundle: Some(PathBuf::from(
                 "client-demo/node_modules/socket.io-client/dist/socket.io.min.js",
             )),
+            admin: None,
+            admin_ui_dir: Some(PathBuf::from(
+                "client-demo/node_modules/@socket.io/admin-ui/ui/dist",
+            )),
             redis_url: None,
             cluster_secret: None,
             node_id: None,
@@ -126,6 +137,17 @@ impl GatewayConfig {
     /// Sets [`demo_dir`](Self::demo_dir).
     pub fn demo_dir(mut self, dir: Option<PathBuf>) -> Self {
         self.demo_dir = dir;
+        self
+    }
+
+    /// Sets [`admin`](Self::admin) and [`admin_ui_dir`](Self::admin_ui_dir).
+    pub fn admin(
+        mut self,
+        admin: Option<crate::admin::AdminConfig>,
+        ui_dir: Option<PathBuf>,
+    ) -> Self {
+        self.admin = admin;
+        self.admin_ui_dir = ui_dir;
         self
     }
 
@@ -557,6 +579,65 @@ fn not_found() -> Response<Body> {
     res
 }
 
+/// The Admin UI page's `index.html` without its links to outside sites
+/// (web fonts and icons from CDNs): the gateway serves the dashboard on
+/// its own, and a browser without Internet access would wait on them.
+fn admin_index(html: &str) -> String {
+    let mut out = String::with_capacity(html.len());
+    let mut rest = html;
+    while let Some(start) = rest.find("<link") {
+        out.push_str(&rest[..start]);
+        let tag_len = rest[start..]
+            .find('>')
+            .map_or(rest.len() - start, |e| e + 1);
+        let tag = &rest[start..start + tag_len];
+        if !tag.contains("href=\"http://") && !tag.contains("href=\"https://") {
+            out.push_str(tag);
+        }
+        rest = &rest[start + tag_len..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The content type of a file of the Admin UI page, by its extension.
+fn admin_content_type(path: &Path) -> &'static str {
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("html") => "text/html; charset=utf-8",
+        Some("js") => "text/javascript; charset=utf-8",
+        Some("css") => "text/css; charset=utf-8",
+        Some("json" | "map") => "application/json",
+        Some("png") => "image/png",
+        Some("svg") => "image/svg+xml",
+        Some("ico") => "image/x-icon",
+        Some("woff2") => "font/woff2",
+        Some("woff") => "font/woff",
+        Some("ttf") => "font/ttf",
+        _ => "application/octet-stream",
+    }
+}
+
+/// `GET /admin/<name>`: a file of the Admin UI page; names that step out
+/// of its folder are not found.
+async fn admin_file(dir: &Path, name: &str) -> Response<Body> {
+    let relative = Path::new(name);
+    if name.is_empty()
+        || !relative
+            .components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)))
+    {
+        return not_found();
+    }
+    let path = dir.join(relative);
+    if name == "index.html" {
+        return match tokio::fs::read_to_string(&path).await {
+            Ok(html) => asset("text/html; charset=utf-8", admin_index(&html)),
+            Err(_) => not_found(),
+        };
+    }
+    file(&path, admin_content_type(&path)).await
+}
+
 /// The gateway's own routes: the demo page, the client bundle when present,
 /// `/health` and `/ready`. socket.io is not among them: mount `io.layer()` around
 /// the router, as [`serve`] does. The socket.io path must be the default
@@ -584,6 +665,36 @@ fn router_in_cluster(io: &SocketIo, config: &GatewayConfig, cluster: Cluster) ->
                 }
             }),
         );
+    }
+    if let (Some(_), Some(dir)) = (&config.admin, &config.admin_ui_dir) {
+        let (index_dir, files_dir) = (dir.clone(), dir.clone());
+        router = router
+            .route(
+                "/admin",
+                get(|| async {
+                    let mut res = Response::new(Body::empty());
+                    *res.status_mut() = StatusCode::PERMANENT_REDIRECT;
+                    res.headers_mut()
+                        .insert(header::LOCATION, HeaderValue::from_static("/admin/"));
+                    res
+                }),
+            )
+            .route(
+                "/admin/",
+                get(move || {
+                    let dir = index_dir.clone();
+                    async move { admin_file(&dir, "index.html").await }
+                }),
+            )
+            .route(
+                "/admin/{*name}",
+                get(
+                    move |axum::extract::Path(name): axum::extract::Path<String>| {
+                        let dir = files_dir.clone();
+                        async move { admin_file(&dir, &name).await }
+                    },
+                ),
+            );
     }
     let bundle = config.client_bundle.clone();
     let engine = io.engine().clone();
@@ -723,6 +834,17 @@ pub async fn serve(
     }
     if let Some(hooks) = &cluster.hooks {
         hooks.set_telemetry(cluster.telemetry.clone());
+    }
+    if let Some(admin) = &config.admin {
+        crate::admin::install(&io, admin.clone()).map_err(std::io::Error::other)?;
+        tracing::info!(
+            "Admin UI at /admin/ ({})",
+            if admin.auth.is_some() {
+                "login required"
+            } else {
+                "no login: keep it local"
+            }
+        );
     }
     // The HTTP API: under /api/ here, or on its own listener.
     let api = config.api.is_enabled().then(|| {

@@ -122,6 +122,32 @@ pub struct Settings {
     #[arg(long, env = "SOCKETGATE_CLIENT_BUNDLE")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_bundle: Option<PathBuf>,
+    /// The socket.io Admin UI: the `/admin` namespace it connects to and
+    /// its page at `/admin/`. Off by default: the dashboard shows every
+    /// socket's handshake and can disconnect them.
+    #[arg(long, env = "SOCKETGATE_ADMIN", num_args = 0..=1, default_missing_value = "true",
+          value_parser = clap::builder::BoolishValueParser::new())]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub admin: Option<bool>,
+    /// The Admin UI's username (with `admin_password_hash`); none: no login
+    /// (for local use only).
+    #[arg(long, env = "SOCKETGATE_ADMIN_USER")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub admin_user: Option<String>,
+    /// A bcrypt hash of the Admin UI's password (`$2b$…`).
+    #[arg(long, env = "SOCKETGATE_ADMIN_PASSWORD_HASH", hide_env_values = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub admin_password_hash: Option<String>,
+    /// Refuse the Admin UI's commands (emit, join, leave, disconnect).
+    #[arg(long, env = "SOCKETGATE_ADMIN_READ_ONLY", num_args = 0..=1, default_missing_value = "true",
+          value_parser = clap::builder::BoolishValueParser::new())]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub admin_read_only: Option<bool>,
+    /// The Admin UI's built page (`@socket.io/admin-ui`'s `ui/dist`),
+    /// served at /admin/.
+    #[arg(long, env = "SOCKETGATE_ADMIN_UI_DIR")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub admin_ui_dir: Option<PathBuf>,
     /// Redis for a cluster of nodes (`redis://host:port`), compatible with
     /// the Node socket.io Redis adapter and emitter; none: one node, in
     /// memory.
@@ -285,6 +311,13 @@ impl Settings {
             client_bundle: Some(PathBuf::from(
                 "client-demo/node_modules/socket.io-client/dist/socket.io.min.js",
             )),
+            admin: Some(false),
+            admin_user: None,
+            admin_password_hash: None,
+            admin_read_only: Some(false),
+            admin_ui_dir: Some(PathBuf::from(
+                "client-demo/node_modules/@socket.io/admin-ui/ui/dist",
+            )),
             redis_url: None,
             cluster_secret: None,
             node_id: None,
@@ -313,7 +346,8 @@ impl Settings {
         fill!(self, lower;
             addr, path, ping_interval_ms, ping_timeout_ms, max_payload,
             connect_timeout_ms, allowed_origins, allow_eio3, http_compression, parser, recovery_ms,
-            demo_dir, client_bundle, redis_url, cluster_secret, node_id,
+            demo_dir, client_bundle, admin, admin_user, admin_password_hash,
+            admin_read_only, admin_ui_dir, redis_url, cluster_secret, node_id,
             advertise_addr, shutdown_grace_ms, tls_cert, tls_key, api_key, api_addr,
             connect_hook, event_hook, event_hook_events, disconnect_hook,
             hook_timeout_ms, hook_headers, relay, relay_events_per_second,
@@ -452,7 +486,29 @@ impl Settings {
                 });
             }
         };
+        let admin_auth = match (s.admin_user, s.admin_password_hash) {
+            (Some(user), Some(hash)) => Some(crate::admin::AdminAuth::new(user, hash)),
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(SettingsError::Value {
+                    key: "admin_password_hash",
+                    message: "is needed with admin_user".into(),
+                });
+            }
+            (None, Some(_)) => {
+                return Err(SettingsError::Value {
+                    key: "admin_user",
+                    message: "is needed with admin_password_hash".into(),
+                });
+            }
+        };
+        let admin = s.admin.unwrap_or(false).then(|| {
+            crate::admin::AdminConfig::default()
+                .auth(admin_auth)
+                .read_only(s.admin_read_only.unwrap_or(false))
+        });
         Ok(GatewayConfig::default()
+            .admin(admin, s.admin_ui_dir)
             .tls(tls)
             .api(api, s.api_addr)
             .hooks(hooks)
