@@ -1,0 +1,144 @@
+//! The socket.io Admin UI (`@socket.io/admin-ui` 0.5.x) against the
+//! gateway: its page served at `/admin/` from the npm package, its login
+//! (a bcrypt hash made here), the sockets and rooms it lists, its commands,
+//! read-only mode. The clients and the dashboard are the real ones, driven
+//! by `tests/node/admin-e2e.mjs` (the browser scenario in headless
+//! Chromium).
+//!
+//! Needs `npm ci` in `tests/node` and in `client-demo` (the UI), and
+//! `/usr/bin/chromium` for the browser scenario.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use socketgate::admin::{AdminAuth, AdminConfig};
+use socketgate::gateway::{self, GatewayConfig};
+
+const USER: &str = "admin";
+const PASSWORD: &str = "s3cret pass";
+
+fn ui_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("client-demo/node_modules/@socket.io/admin-ui/ui/dist");
+    assert!(
+        dir.join("index.html").is_file(),
+        "{} is missing: run `npm ci` in client-demo/",
+        dir.display()
+    );
+    dir
+}
+
+/// A gateway on a free port with the admin namespace (`admin`) or
+/// without; stops when the returned sender is dropped.
+async fn gateway(admin: Option<AdminConfig>) -> (String, tokio::sync::oneshot::Sender<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr: SocketAddr = listener.local_addr().unwrap();
+    let config = GatewayConfig::default()
+        .addr(addr)
+        .admin(admin, Some(ui_dir()));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        gateway::serve(listener, config, async {
+            let _ = stopped.await;
+        })
+        .await
+        .unwrap();
+    });
+    (format!("http://{addr}"), stop)
+}
+
+fn login() -> AdminAuth {
+    // The lowest cost: the check is the same, the test quicker.
+    AdminAuth::new(USER, bcrypt::hash(PASSWORD, 4).unwrap())
+}
+
+fn with_login() -> AdminConfig {
+    AdminConfig::default().auth(Some(login()))
+}
+
+#[tokio::test]
+async fn the_dashboard_logs_in_lists_the_clients_and_disconnects_one() {
+    let chromium = std::env::var("CHROMIUM_PATH").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        Path::new(&chromium).exists(),
+        "{chromium} is missing: install Debian's `chromium` package"
+    );
+    let (url, _stop) = gateway(Some(with_login())).await;
+    let artifacts = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/e2e-artifacts");
+    let artifacts = artifacts.to_str().expect("a UTF-8 path");
+    let verdict = common::run_node(
+        "admin-e2e.mjs",
+        &["browser", &url, USER, PASSWORD, artifacts],
+    )
+    .await;
+    assert_eq!(verdict["listed"], 2, "{verdict}");
+}
+
+#[tokio::test]
+async fn the_admin_protocol_lists_commands_and_refuses_a_wrong_password() {
+    let (url, _stop) = gateway(Some(with_login())).await;
+    let verdict = common::run_node("admin-e2e.mjs", &["protocol", &url, USER, PASSWORD]).await;
+    assert_eq!(verdict["clients"], 2, "{verdict}");
+}
+
+#[tokio::test]
+async fn read_only_mode_ignores_commands() {
+    let (url, _stop) = gateway(Some(with_login().read_only(true))).await;
+    common::run_node("admin-e2e.mjs", &["readonly", &url, USER, PASSWORD]).await;
+}
+
+#[tokio::test]
+async fn the_page_is_served_whole_from_the_gateway() {
+    let (url, _stop) = gateway(Some(with_login())).await;
+    let index = common::get_text(format!("{url}/admin/")).await;
+    assert!(index.contains("<div id=\"app\">"), "{index}");
+    assert!(index.contains("js/app."), "{index}");
+    // The npm page links web fonts and icons on CDNs: those links go.
+    assert!(!index.contains("https://"), "{index}");
+    let raw = std::fs::read_to_string(ui_dir().join("index.html")).unwrap();
+    assert!(raw.contains("https://"), "the package's page links outside");
+    let http = common::http();
+    let css = http
+        .get(format!("{url}/admin/favicon.png"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(css.status(), 200);
+    assert_eq!(css.headers()["content-type"], "image/png");
+    let redirect = http.get(format!("{url}/admin")).send().await.unwrap();
+    assert_eq!(redirect.status(), 200, "followed to /admin/");
+    for escape in [
+        "/admin/..%2FCargo.toml",
+        "/admin/js/..%2F..%2Findex.html",
+        "/admin/nope.js",
+    ] {
+        let res = http.get(format!("{url}{escape}")).send().await.unwrap();
+        assert_eq!(res.status(), 404, "{escape}");
+    }
+}
+
+#[tokio::test]
+async fn without_admin_there_is_no_page_and_no_namespace() {
+    let (url, _stop) = gateway(None).await;
+    let res = common::http()
+        .get(format!("{url}/admin/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+}
+
+#[tokio::test]
+async fn a_hash_that_is_not_bcrypt_stops_the_start() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let config = GatewayConfig::default().admin(
+        Some(AdminConfig::default().auth(Some(AdminAuth::new(USER, "plain")))),
+        Some(ui_dir()),
+    );
+    let err = gateway::serve(listener, config, std::future::pending())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("bcrypt"), "{err}");
+}

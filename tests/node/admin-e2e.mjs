@@ -1,0 +1,273 @@
+// The socket.io Admin UI (@socket.io/admin-ui 0.5.x) against a socketgate
+// gateway that tests/admin.rs started with --admin and a login.
+//
+//   node admin-e2e.mjs <browser|protocol|readonly> <gateway-url> <user> <password> [artifacts-dir]
+//
+// Two test clients (socket.io-client 4.x) connect to the main namespace and
+// join rooms through the relay: A joins "lobby" and "red", B joins "lobby"
+// (rooms "relay:lobby" and "relay:red" on the gateway).
+//
+//   browser   headless Chromium opens <url>/admin/, logs in through the UI's
+//             connection form, and its Sockets page lists A and B (their
+//             ids, two rows); its Rooms page lists "lobby" with 2 sockets
+//             and "red" with 1; clicking B's disconnect button disconnects B
+//             ("io server disconnect") and its row goes; a second context
+//             with a wrong password gets "Invalid credentials".
+//   protocol  the admin namespace spoken by a socket.io-client: a wrong
+//             password is refused; a login gets `session`, `config` (the
+//             command features), `all_sockets` (A and B with their rooms)
+//             and `server_stats`; `join`/`leave` by socket id change B's
+//             rooms (seen by `room_joined`/`room_left`); `emit` to a room
+//             reaches its members only; the session id logs in again
+//             without the password; `_disconnect` by room disconnects A.
+//   readonly  config lists no command; `_disconnect` and `join` are
+//             ignored (A stays connected, no room joined).
+//
+// Output follows harness.mjs: progress lines, then the verdict line.
+
+import path from "node:path";
+
+import { io } from "socket.io-client";
+
+import { armWatchdog, check, emit, fail, finish, initRunner, ScenarioError, sleep, withDeadline } from "./harness.mjs";
+
+const USAGE = "usage: node admin-e2e.mjs <browser|protocol|readonly> <gateway-url> <user> <password> [artifacts-dir]\n";
+const STEP_MS = Number(process.env.E2E_STEP_TIMEOUT_MS || 10_000);
+const CHROMIUM = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
+const CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"];
+
+const [scenario, url, user, password, artifacts] = process.argv.slice(2);
+if (!["browser", "protocol", "readonly"].includes(scenario) || !url || !user || !password) {
+  process.stderr.write(USAGE);
+  process.stdout.write(JSON.stringify({ ok: false, error: "bad arguments" }) + "\n");
+  process.exit(2);
+}
+
+const sockets = [];
+let browser = null;
+initRunner({ scenario }, {
+  onFail: () => {
+    for (const s of sockets) s.close();
+  },
+});
+armWatchdog(50_000);
+
+/** A connected client of `nsp`, with what happened to it recorded. */
+async function client(name, nsp = "/", opts = {}) {
+  const socket = io(url + nsp, { forceNew: true, reconnection: false, ...opts });
+  sockets.push(socket);
+  socket.got = [];
+  socket.disconnectReason = null;
+  socket.onAny((ev, ...args) => socket.got.push([ev, ...args]));
+  socket.on("disconnect", (reason) => { socket.disconnectReason = reason; emit({ event: "disconnect", name, reason }); });
+  await withDeadline(new Promise((resolve, reject) => {
+    socket.once("connect", resolve);
+    socket.once("connect_error", reject);
+  }), STEP_MS, `${name} to connect`);
+  emit({ event: "connected", name, id: socket.id });
+  return socket;
+}
+
+const join = (socket, room) => withDeadline(socket.emitWithAck("join", room), STEP_MS, `join ${room}`);
+
+async function waitUntil(what, ok, ms = STEP_MS) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await ok();
+    if (v) return v;
+    if (Date.now() > deadline) throw new ScenarioError(`timed out after ${ms} ms waiting for ${what}`);
+    await sleep(100);
+  }
+}
+
+/** The test clients: A in lobby and red, B in lobby. */
+async function testClients() {
+  const a = await client("A");
+  const b = await client("B");
+  await join(a, "lobby");
+  await join(a, "red");
+  await join(b, "lobby");
+  // The relay keeps clients' rooms apart from the server's: the gateway
+  // (and so the dashboard) names them with its prefix.
+  return { a, b, lobby: "relay:lobby", red: "relay:red" };
+}
+
+/** An admin connection; rejects with the connect_error message. */
+function admin(auth) {
+  return client("admin", "/admin", { auth });
+}
+
+async function protocol() {
+  const { a, b, lobby, red } = await testClients();
+  const refused = await admin({ username: user, password: password + "x" }).then(() => null, (e) => e.message);
+  check(refused === "invalid credentials", "a wrong password is refused", { refused });
+
+  const adm = await admin({ username: user, password });
+  const first = (ev) => waitUntil(ev, () => adm.got.find((g) => g[0] === ev));
+  const [, session] = await first("session");
+  const [, config] = await first("config");
+  const [, all] = await first("all_sockets");
+  const [, stats] = await first("server_stats");
+  check(typeof session === "string" && session.length >= 16, "a session id", { session });
+  for (const f of ["EMIT", "JOIN", "LEAVE", "DISCONNECT", "MDISCONNECT", "AGGREGATED_EVENTS", "ALL_EVENTS"]) {
+    check(config.supportedFeatures.includes(f), `feature ${f}`, { config });
+  }
+  const main = all.filter((s) => s.nsp === "/");
+  const byId = Object.fromEntries(main.map((s) => [s.id, s]));
+  check(main.length === 2 && byId[a.id] && byId[b.id], "all_sockets lists A and B", { main });
+  check(byId[a.id].rooms.includes(lobby) && byId[a.id].rooms.includes(red) && byId[a.id].rooms.includes(a.id), "A's rooms", byId[a.id]);
+  check(byId[b.id].rooms.includes(lobby) && !byId[b.id].rooms.includes(red), "B's rooms", byId[b.id]);
+  check(byId[a.id].clientId === a.io.engine.id.slice(0, 12), "clientId is the engine id's start", byId[a.id]);
+  check(["polling", "websocket"].includes(byId[a.id].transport) && byId[a.id].handshake.headers, "transport and headers", byId[a.id]);
+  check(all.some((s) => s.nsp === "/admin" && s.id === adm.id), "the admin socket is listed too", { all });
+  for (const k of ["serverId", "hostname", "pid", "uptime", "clientsCount", "pollingClientsCount", "aggregatedEvents", "namespaces"]) {
+    check(k in stats, `server_stats has ${k}`, { stats });
+  }
+  check(stats.clientsCount === 3, "3 clients (A, B, admin)", { stats });
+  const mainNs = stats.namespaces.find((n) => n.name === "/");
+  check(mainNs && mainNs.socketsCount === 2, "namespace / has 2 sockets", { stats });
+  // The next report counts the traffic since the first.
+  await waitUntil("a second server_stats", () => adm.got.filter((g) => g[0] === "server_stats").length >= 2, 5_000);
+  const events = adm.got.filter((g) => g[0] === "server_stats").flatMap((g) => g[1].aggregatedEvents);
+  check(events.some((e) => e.type === "packetsOut" && e.count > 0), "aggregated packetsOut", { events });
+
+  // join / leave by socket id, seen live.
+  adm.emit("join", "/", "blue", b.id);
+  await waitUntil("room_joined blue", () => adm.got.find((g) => g[0] === "room_joined" && g[1] === "/" && g[2] === "blue" && g[3] === b.id));
+  adm.emit("emit", "/", "blue", "hello", { n: 1 });
+  await waitUntil("B gets hello", () => b.got.find((g) => g[0] === "hello" && g[1].n === 1));
+  adm.emit("leave", "/", "blue", b.id);
+  await waitUntil("room_left blue", () => adm.got.find((g) => g[0] === "room_left" && g[2] === "blue" && g[3] === b.id));
+  check(!a.got.some((g) => g[0] === "hello"), "A, not in blue, got no hello", { got: a.got });
+
+  // The session id logs in without the password.
+  const again = await admin({ sessionId: session });
+  check(again.connected, "the session id is accepted");
+  const bogus = await admin({ sessionId: "nope" }).then(() => null, (e) => e.message);
+  check(bogus === "invalid credentials", "an unknown session id is refused", { bogus });
+
+  // _disconnect by room (A's own): A only.
+  const aId = a.id; // socket.io-client forgets it on disconnect
+  adm.emit("_disconnect", "/", false, aId);
+  await waitUntil("A disconnected", () => a.disconnectReason);
+  check(a.disconnectReason === "io server disconnect", "A told by the server", { reason: a.disconnectReason });
+  await waitUntil("socket_disconnected A", () => adm.got.find((g) => g[0] === "socket_disconnected" && g[2] === aId));
+  check(b.connected, "B still connected");
+  return { clients: 2 };
+}
+
+async function readonly() {
+  const { a, b } = await testClients();
+  const adm = await admin({ username: user, password });
+  const [, config] = await waitUntil("config", () => adm.got.find((g) => g[0] === "config"));
+  for (const f of ["EMIT", "JOIN", "LEAVE", "DISCONNECT", "MJOIN", "MLEAVE", "MDISCONNECT"]) {
+    check(!config.supportedFeatures.includes(f), `no feature ${f}`, { config });
+  }
+  adm.emit("_disconnect", "/", false, a.id);
+  adm.emit("join", "/", "blue", b.id);
+  adm.emit("emit", "/", "", "hello", 1);
+  // Two looks at the sockets by the gateway, and its traffic delivered.
+  await sleep(2_500);
+  check(a.connected && !a.disconnectReason, "A still connected", { reason: a.disconnectReason });
+  check(!adm.got.some((g) => g[0] === "room_joined"), "no room joined", { got: adm.got.map((g) => g[0]) });
+  check(!a.got.some((g) => g[0] === "hello") && !b.got.some((g) => g[0] === "hello"), "no emit", {});
+  return {};
+}
+
+// ------------------------------------------------------------------ the browser
+
+async function login(page, pw) {
+  await page.goto(url + "/admin/", { waitUntil: "load", timeout: STEP_MS });
+  await page.getByLabel("Server URL").fill(url);
+  await page.getByLabel("Username").fill(user);
+  await page.getByLabel("Password").fill(pw);
+  await page.getByRole("button", { name: "Connect" }).click();
+}
+
+async function shot(page, step) {
+  if (!artifacts) return;
+  await page.screenshot({ path: path.join(artifacts, `admin-${step}.png`), fullPage: true, timeout: STEP_MS });
+}
+
+/** The text of each row of the page's data table. */
+const rows = (page) => page.locator("table tbody tr").allTextContents();
+
+async function inBrowser() {
+  const { chromium } = await import("playwright-core");
+  const { a, b, lobby, red } = await testClients();
+  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, timeout: STEP_MS });
+  const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+  const page = await context.newPage();
+  page.setDefaultTimeout(STEP_MS);
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(String(e)));
+  // Nothing but the gateway: the UI is served whole from it.
+  const outside = [];
+  page.on("request", (req) => { if (!req.url().startsWith(url)) outside.push(req.url()); });
+
+  await login(page, password);
+  // The form closes once logged in.
+  await page.getByRole("button", { name: "Connect" }).waitFor({ state: "hidden" });
+  await page.goto(url + "/admin/#/sockets/");
+  const listed = await waitUntil("A and B in the sockets table", async () => {
+    const r = await rows(page);
+    return r.length === 2 && r.some((t) => t.includes(a.id)) && r.some((t) => t.includes(b.id)) ? r : null;
+  });
+  emit({ event: "sockets-table", rows: listed });
+  await shot(page, "sockets");
+
+  await page.goto(url + "/admin/#/rooms/");
+  const rooms = await waitUntil("lobby (2) and red (1) in the rooms table", async () => {
+    const r = (await rows(page)).map((t) => t.replace(/\s+/g, " "));
+    const has = (room, n) => r.some((t) => t.includes(room) && new RegExp(`\\b${n}\\b`).test(t.replace(room, "")));
+    return has(lobby, 2) && has(red, 1) ? r : null;
+  });
+  emit({ event: "rooms-table", rows: rooms });
+  await shot(page, "rooms");
+
+  // Disconnect B from its row.
+  await page.goto(url + "/admin/#/sockets/");
+  const row = page.locator("table tbody tr", { hasText: b.id });
+  await row.locator("button").click();
+  await waitUntil("B disconnected", () => b.disconnectReason);
+  check(b.disconnectReason === "io server disconnect", "B told by the server", { reason: b.disconnectReason });
+  // The click reaches the row too, which opens B's details (as with the
+  // Node server): they show it disconnected.
+  await page.getByText("disconnected", { exact: true }).first().waitFor();
+  await shot(page, "details");
+  await page.goto(url + "/admin/#/sockets/");
+  let last = null;
+  await waitUntil("B's row gone", async () => {
+    last = await rows(page);
+    return last.length === 1 && last[0].includes(a.id);
+  }).catch(async (e) => {
+    await shot(page, "not-gone");
+    e.details = { rows: last };
+    throw e;
+  });
+  check(a.connected, "A still connected");
+  await shot(page, "disconnected");
+
+  // A wrong password, in a context of its own (no saved session).
+  const other = await (await browser.newContext()).newPage();
+  other.setDefaultTimeout(STEP_MS);
+  await login(other, password + "x");
+  await other.getByText("Invalid credentials").waitFor();
+  await shot(other, "refused");
+
+  check(errors.length === 0, "no page error", { errors });
+  check(outside.length === 0, "no request outside the gateway", { outside });
+  await browser.close();
+  browser = null;
+  return { listed: listed.length, rooms };
+}
+
+const run = { browser: inBrowser, protocol, readonly }[scenario];
+try {
+  const details = await run();
+  for (const s of sockets) s.close();
+  finish(true, details);
+} catch (e) {
+  if (browser) await browser.close().catch(() => {});
+  fail(e, e.details || {});
+}
