@@ -142,7 +142,7 @@ pub fn install(io: &SocketIo, config: AdminConfig) -> Result<(), AdminError> {
         // A wrong hash is a setup mistake: say so at start, not at login.
         bcrypt::verify("", &auth.password_hash).map_err(|e| AdminError::BadHash(e.to_string()))?;
     }
-    let sessions: Arc<Mutex<HashSet<String>>> = Arc::default();
+    let sessions: Arc<Mutex<Sessions>> = Arc::default();
     let weak = io.downgrade();
     let read_only = config.read_only;
     let auth = config.auth.clone();
@@ -163,7 +163,7 @@ pub fn install(io: &SocketIo, config: AdminConfig) -> Result<(), AdminError> {
             async move {
                 let given = &handshake.auth;
                 if let Some(id) = given["sessionId"].as_str()
-                    && lock(&sessions).contains(id)
+                    && lock(&sessions).is_valid(id, Instant::now())
                 {
                     return Ok(());
                 }
@@ -191,6 +191,29 @@ pub fn install(io: &SocketIo, config: AdminConfig) -> Result<(), AdminError> {
     Ok(())
 }
 
+/// How long a dashboard's session id stands in for the password (as the
+/// Node server's Redis store keeps them).
+const SESSION_LIFETIME: Duration = Duration::from_secs(24 * 3600);
+
+/// The session ids given to dashboards that logged in, with when.
+#[derive(Default)]
+struct Sessions(HashMap<String, Instant>);
+
+impl Sessions {
+    fn is_valid(&self, id: &str, now: Instant) -> bool {
+        self.0
+            .get(id)
+            .is_some_and(|at| now.duration_since(*at) < SESSION_LIFETIME)
+    }
+
+    /// Adds one; expired ones go, so logins cannot pile them up.
+    fn insert(&mut self, id: String, now: Instant) {
+        self.0
+            .retain(|_, at| now.duration_since(*at) < SESSION_LIFETIME);
+        self.0.insert(id, now);
+    }
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -201,18 +224,18 @@ fn on_admin(
     io: &WeakSocketIo,
     read_only: bool,
     with_auth: bool,
-    sessions: &Mutex<HashSet<String>>,
+    sessions: &Mutex<Sessions>,
 ) {
     let known = socket.handshake().auth["sessionId"]
         .as_str()
-        .is_some_and(|id| lock(sessions).contains(id));
+        .is_some_and(|id| lock(sessions).is_valid(id, Instant::now()));
     if with_auth
         && !known
         && let Some(id) = random_id()
     {
         // Logged in with the password: a session id spares the UI from
         // asking again when it reconnects.
-        lock(sessions).insert(id.clone());
+        lock(sessions).insert(id.clone(), Instant::now());
         let _ = socket.emit("session", &id);
     }
     let _ = socket.emit(
@@ -559,6 +582,19 @@ mod tests {
         assert_eq!(iso_time(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
         let leap = UNIX_EPOCH + Duration::from_secs(951_782_400); // 2000-02-29
         assert_eq!(iso_time(leap), "2000-02-29T00:00:00.000Z");
+    }
+
+    #[test]
+    fn sessions_expire_after_a_day() {
+        let t0 = Instant::now();
+        let mut sessions = Sessions::default();
+        sessions.insert("a".into(), t0);
+        assert!(sessions.is_valid("a", t0 + Duration::from_secs(3600)));
+        assert!(!sessions.is_valid("b", t0));
+        let later = t0 + SESSION_LIFETIME;
+        assert!(!sessions.is_valid("a", later));
+        sessions.insert("b".into(), later);
+        assert_eq!(sessions.0.len(), 1, "the expired one went");
     }
 
     #[test]

@@ -142,3 +142,24 @@ async fn a_hash_that_is_not_bcrypt_stops_the_start() {
         .unwrap_err();
     assert!(err.to_string().contains("bcrypt"), "{err}");
 }
+
+#[tokio::test]
+async fn the_binary_takes_the_admin_settings() {
+    let hash = bcrypt::hash(PASSWORD, 4).unwrap();
+    // From the repository root, as the default UI folder is relative.
+    let (_child, addr, _log) = common::spawn_gateway(&[
+        "--addr",
+        "127.0.0.1:0",
+        "--admin",
+        "--admin-user",
+        USER,
+        "--admin-password-hash",
+        &hash,
+        "--admin-read-only",
+    ])
+    .await;
+    let url = format!("http://{addr}");
+    let index = common::get_text(format!("{url}/admin/")).await;
+    assert!(index.contains("<div id=\"app\">"), "{index}");
+    common::run_node("admin-e2e.mjs", &["readonly", &url, USER, PASSWORD]).await;
+}
