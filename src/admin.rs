@@ -351,7 +351,7 @@ fn serialize(socket: &Socket) -> Value {
     json!({
         "id": socket.id().as_str(),
         "clientId": sid.as_str().get(..12).unwrap_or(sid.as_str()),
-        "transport": transport(session.transport()),
+        "transport": session.transport().as_str(),
         "nsp": socket.ns(),
         "data": data,
         "handshake": {
@@ -366,10 +366,6 @@ fn serialize(socket: &Socket) -> Value {
         },
         "rooms": rooms,
     })
-}
-
-fn transport(t: TransportKind) -> &'static str {
-    t.as_str()
 }
 
 fn all_sockets(io: &SocketIo) -> Vec<Value> {
@@ -446,7 +442,7 @@ impl Stats {
             for (kind, n) in [
                 (
                     "rawConnection",
-                    handshakes(&now) - handshakes(last).min(handshakes(&now)),
+                    handshakes(&now).saturating_sub(handshakes(last)),
                 ),
                 (
                     "packetsIn",
@@ -489,8 +485,9 @@ impl Stats {
     }
 }
 
-/// A socket as last seen: for the live events.
-type Seen = HashMap<(String, String), (Value, BTreeSet<String>)>;
+/// The sockets as last seen, by namespace and id, with their rooms: for
+/// the live events. Only new sockets are serialized in full.
+type Seen = HashMap<(String, String), (Socket, BTreeSet<String>)>;
 
 /// Every second: the live events; every `interval`: `server_stats`.
 async fn stats_loop(io: WeakSocketIo, nsp: String, mut stats: Stats, interval: Duration) {
@@ -514,9 +511,9 @@ async fn stats_loop(io: WeakSocketIo, nsp: String, mut stats: Stats, interval: D
         let now: Seen = sockets
             .iter()
             .map(|s| {
-                let v = serialize(s);
                 let rooms = s.rooms().iter().map(|r| r.to_string()).collect();
-                ((s.ns().to_owned(), s.id().as_str().to_owned()), (v, rooms))
+                let key = (s.ns().to_owned(), s.id().as_str().to_owned());
+                (key, (s.clone(), rooms))
             })
             .collect();
         if let Some(before) = &seen {
@@ -539,7 +536,7 @@ fn emit_changes(admin: &crate::socketio::Namespace, before: &Seen, now: &Seen) {
             None => {
                 let _ = admin.emit_payload(
                     "socket_connected",
-                    &Payload::new().arg(socket.clone()).arg(at.clone()),
+                    &Payload::new().arg(serialize(socket)).arg(at.clone()),
                 );
             }
             Some((_, old)) => {

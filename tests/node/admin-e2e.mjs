@@ -19,7 +19,9 @@
 //             and `server_stats`; `join`/`leave` by socket id change B's
 //             rooms (seen by `room_joined`/`room_left`); `emit` to a room
 //             reaches its members only; the session id logs in again
-//             without the password; `_disconnect` by room disconnects A.
+//             without the password (and the first dashboard hears
+//             `socket_connected`); `_disconnect` by room disconnects A
+//             (`socket_disconnected`).
 //   readonly  config lists no command; `_disconnect` and `join` are
 //             ignored (A stays connected, no room joined).
 //
@@ -143,6 +145,8 @@ async function protocol() {
   // The session id logs in without the password.
   const again = await admin({ sessionId: session });
   check(again.connected, "the session id is accepted");
+  const [, seen] = await waitUntil("socket_connected for it", () => adm.got.find((g) => g[0] === "socket_connected" && g[1].id === again.id));
+  check(seen.nsp === "/admin" && seen.rooms.includes(again.id) && seen.handshake.url.startsWith("/socket.io/"), "socket_connected carries the socket", seen);
   const bogus = await admin({ sessionId: "nope" }).then(() => null, (e) => e.message);
   check(bogus === "invalid credentials", "an unknown session id is refused", { bogus });
 
