@@ -17,6 +17,10 @@
 //! the filter is a room or a socket id (every socket is in its own room),
 //! or empty for the whole namespace.
 //!
+//! In a cluster every node reports (`server_stats`, the live events) to
+//! the dashboards of every node through the adapter, `all_sockets` asks
+//! the other nodes, and the commands are cluster-wide broadcasts.
+//!
 //! The live events are found by comparing the sockets every second rather
 //! than by hooking every namespace: the dashboard is a monitoring tool, and
 //! this keeps the socket hot paths free of admin code. So a socket that
@@ -183,7 +187,7 @@ pub fn install(io: &SocketIo, config: AdminConfig) -> Result<(), AdminError> {
             }
         });
     }
-    let stats = Stats::new(&config);
+    let stats = Stats::new(&config, io.config().engine.node_id);
     let weak = io.downgrade();
     let interval = config.stats_interval;
     let nsp = config.namespace.clone();
@@ -243,7 +247,17 @@ fn on_admin(
         &json!({ "supportedFeatures": features(read_only) }),
     );
     if let Some(io) = io.upgrade() {
-        let _ = socket.emit("all_sockets", &all_sockets(&io));
+        if io.namespaces().iter().any(|ns| ns.is_clustered()) {
+            // The other nodes' sockets take a round trip through the
+            // cluster: answer from a task, not from the connect handler.
+            let socket = socket.clone();
+            tokio::spawn(async move {
+                let all = all_sockets_in_cluster(&io).await;
+                let _ = socket.emit("all_sockets", &all);
+            });
+        } else {
+            let _ = socket.emit("all_sockets", &all_sockets(&io));
+        }
     }
     if read_only {
         return;
@@ -376,6 +390,38 @@ fn all_sockets(io: &SocketIo) -> Vec<Value> {
         .collect()
 }
 
+/// [`all_sockets`] and the sockets of the namespaces of this node on the
+/// other nodes, as they answer. Those carry what the cluster carries
+/// (id, handshake, rooms, data): no transport, and their own id stands
+/// for their client's.
+async fn all_sockets_in_cluster(io: &SocketIo) -> Vec<Value> {
+    let mut all = Vec::new();
+    for ns in io.namespaces() {
+        let local = ns.sockets();
+        let here: HashSet<&str> = local.iter().map(|s| s.id().as_str()).collect();
+        all.extend(local.iter().map(serialize));
+        let Ok(found) = ns.all().fetch_sockets().await else {
+            continue;
+        };
+        for remote in found
+            .items
+            .iter()
+            .filter(|r| !here.contains(r.id().as_str()))
+        {
+            let id = remote.id().as_str();
+            all.push(json!({
+                "id": id,
+                "clientId": id.get(..12).unwrap_or(id),
+                "nsp": ns.path(),
+                "data": if remote.data().is_null() { json!({}) } else { remote.data().clone() },
+                "handshake": remote.handshake(),
+                "rooms": remote.rooms().iter().map(|r| r.to_string()).collect::<Vec<_>>(),
+            }));
+        }
+    }
+    all
+}
+
 fn millis(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
@@ -418,13 +464,19 @@ struct Stats {
 }
 
 impl Stats {
-    fn new(config: &AdminConfig) -> Self {
+    fn new(config: &AdminConfig, node_id: u16) -> Self {
         let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
             .map(|h| h.trim().to_owned())
             .or_else(|_| std::env::var("HOSTNAME"))
             .unwrap_or_else(|_| "localhost".to_owned());
+        // Nodes of a cluster may share a host: their node id tells them
+        // apart (the Node server uses the pid of a cluster worker).
+        let default_id = match node_id {
+            0 => hostname.clone(),
+            n => format!("{hostname}#{n}"),
+        };
         Stats {
-            server_id: config.server_id.clone().unwrap_or_else(|| hostname.clone()),
+            server_id: config.server_id.clone().unwrap_or(default_id),
             hostname,
             started: Instant::now(),
             last: None,
@@ -501,7 +553,9 @@ async fn stats_loop(io: WeakSocketIo, nsp: String, mut stats: Stats, interval: D
         // Only a weak link: the server's end ends the task.
         let Some(io) = io.upgrade() else { return };
         let Some(admin) = io.of(&nsp) else { return };
-        if admin.sockets().is_empty() {
+        // In a cluster a dashboard on another node hears this one through
+        // the adapter, so only a lone node with no dashboard rests.
+        if admin.sockets().is_empty() && !admin.is_clustered() {
             // Nobody watching: nothing to compute.
             seen = None;
             stats.last = Some(io.engine().stats());

@@ -163,3 +163,24 @@ async fn the_binary_takes_the_admin_settings() {
     assert!(index.contains("<div id=\"app\">"), "{index}");
     common::run_node("admin-e2e.mjs", &["readonly", &url, USER, PASSWORD]).await;
 }
+
+#[tokio::test]
+async fn a_dashboard_on_one_node_sees_the_cluster() {
+    let redis = common::redis::RedisServer::start().await;
+    let args = [
+        "--addr",
+        "127.0.0.1:0",
+        "--redis-url",
+        &redis.url(),
+        "--admin",
+    ];
+    let (_one, one, _log1) = common::spawn_gateway(&args).await;
+    let (_two, two, _log2) = common::spawn_gateway(&args).await;
+    let (one, two) = (format!("http://{one}"), format!("http://{two}"));
+    let verdict = common::run_node("admin-e2e.mjs", &["cluster", &one, "-", "-", &two]).await;
+    assert_eq!(
+        verdict["servers"].as_array().map(Vec::len),
+        Some(2),
+        "{verdict}"
+    );
+}

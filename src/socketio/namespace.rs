@@ -820,6 +820,12 @@ impl Namespace {
         self.all().emit_payload(event, payload)
     }
 
+    /// Whether this namespace's adapter reaches other nodes (a cluster
+    /// adapter), so that broadcasts and fetches span the cluster.
+    pub fn is_clustered(&self) -> bool {
+        self.0.adapter.is_remote()
+    }
+
     /// How many nodes serve this namespace, this one included (1 without
     /// a cluster adapter).
     pub async fn server_count(&self) -> Result<usize, super::AdapterError> {

@@ -2,6 +2,7 @@
 // gateway that tests/admin.rs started with --admin and a login.
 //
 //   node admin-e2e.mjs <browser|protocol|readonly> <gateway-url> <user> <password> [artifacts-dir]
+//   node admin-e2e.mjs cluster <node-1-url> - - <node-2-url>
 //
 // Two test clients (socket.io-client 4.x) connect to the main namespace and
 // join rooms through the relay: A joins "lobby" and "red", B joins "lobby"
@@ -24,6 +25,10 @@
 //             (`socket_disconnected`).
 //   readonly  config lists no command; `_disconnect` and `join` are
 //             ignored (A stays connected, no room joined).
+//   cluster   two nodes on Redis, no login: A on node 1, B on node 2; a
+//             dashboard on node 1 gets both in `all_sockets`, `server_stats`
+//             from both nodes, `socket_connected` for C joining node 2, and
+//             its `_disconnect` of B reaches node 2.
 //
 // Output follows harness.mjs: progress lines, then the verdict line.
 
@@ -39,7 +44,7 @@ const CHROMIUM = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
 const CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"];
 
 const [scenario, url, user, password, artifacts] = process.argv.slice(2);
-if (!["browser", "protocol", "readonly"].includes(scenario) || !url || !user || !password) {
+if (!["browser", "protocol", "readonly", "cluster"].includes(scenario) || !url || !user || !password) {
   process.stderr.write(USAGE);
   process.stdout.write(JSON.stringify({ ok: false, error: "bad arguments" }) + "\n");
   process.exit(2);
@@ -55,8 +60,8 @@ initRunner({ scenario }, {
 armWatchdog(50_000);
 
 /** A connected client of `nsp`, with what happened to it recorded. */
-async function client(name, nsp = "/", opts = {}) {
-  const socket = io(url + nsp, { forceNew: true, reconnection: false, ...opts });
+async function client(name, nsp = "/", opts = {}, base = url) {
+  const socket = io(base + nsp, { forceNew: true, reconnection: false, ...opts });
   sockets.push(socket);
   socket.got = [];
   socket.disconnectReason = null;
@@ -266,7 +271,30 @@ async function inBrowser() {
   return { listed: listed.length, rooms };
 }
 
-const run = { browser: inBrowser, protocol, readonly }[scenario];
+async function cluster() {
+  const url2 = artifacts;
+  const a = await client("A");
+  const b = await client("B", "/", {}, url2);
+  const adm = await admin(undefined);
+  const [, all] = await waitUntil("all_sockets", () => adm.got.find((g) => g[0] === "all_sockets"));
+  const ids = all.filter((s) => s.nsp === "/").map((s) => s.id);
+  check(ids.includes(a.id) && ids.includes(b.id), "all_sockets has A (node 1) and B (node 2)", { all });
+  const servers = await waitUntil("server_stats from two nodes", () => {
+    const ids = new Set(adm.got.filter((g) => g[0] === "server_stats").map((g) => g[1].serverId));
+    return ids.size === 2 ? [...ids] : null;
+  });
+  const c = await client("C", "/", {}, url2);
+  await waitUntil("socket_connected C", () => adm.got.find((g) => g[0] === "socket_connected" && g[1].id === c.id));
+  const bId = b.id;
+  adm.emit("_disconnect", "/", false, bId);
+  await waitUntil("B disconnected", () => b.disconnectReason);
+  check(b.disconnectReason === "io server disconnect", "B told by its node", { reason: b.disconnectReason });
+  await waitUntil("socket_disconnected B", () => adm.got.find((g) => g[0] === "socket_disconnected" && g[2] === bId));
+  check(a.connected && c.connected, "A and C still connected");
+  return { servers };
+}
+
+const run = { browser: inBrowser, protocol, readonly, cluster }[scenario];
 try {
   const details = await run();
   for (const s of sockets) s.close();
