@@ -162,8 +162,11 @@ pub fn install(io: &SocketIo, config: AdminConfig) -> Result<(), AdminError> {
     });
     if let Some(auth) = config.auth.clone() {
         let auth = Arc::new(auth);
+        // bcrypt costs a quarter of a second of CPU by design: a flood of
+        // logins waits here rather than taking every blocking thread.
+        let checks = Arc::new(tokio::sync::Semaphore::new(2));
         ns.middleware(move |handshake| {
-            let (auth, sessions) = (auth.clone(), sessions.clone());
+            let (auth, sessions, checks) = (auth.clone(), sessions.clone(), checks.clone());
             async move {
                 let given = &handshake.auth;
                 if let Some(id) = given["sessionId"].as_str()
@@ -173,7 +176,9 @@ pub fn install(io: &SocketIo, config: AdminConfig) -> Result<(), AdminError> {
                 }
                 let user = given["username"].as_str().unwrap_or_default();
                 let password = given["password"].as_str().unwrap_or_default().to_owned();
-                if user == auth.username {
+                if user == auth.username
+                    && let Ok(_turn) = checks.acquire().await
+                {
                     // bcrypt is slow on purpose: keep it off the I/O threads.
                     let hash = auth.password_hash.clone();
                     let ok =
