@@ -79,7 +79,7 @@ pub struct AdminConfig {
     pub read_only: bool,
     /// The server's name on the dashboard; default the host name.
     pub server_id: Option<String>,
-    /// How often `server_stats` is sent; default 2 s.
+    /// How often `server_stats` is sent; default 2 s (at least 100 ms).
     pub stats_interval: Duration,
 }
 
@@ -548,6 +548,9 @@ type Seen = HashMap<(String, String), (Socket, BTreeSet<String>)>;
 
 /// Every second: the live events; every `interval`: `server_stats`.
 async fn stats_loop(io: WeakSocketIo, nsp: String, mut stats: Stats, interval: Duration) {
+    // A zero interval would make tokio's interval panic; 100 ms is as
+    // often as anyone needs a dashboard redrawn.
+    let interval = interval.max(Duration::from_millis(100));
     let tick = Duration::from_secs(1).min(interval);
     let mut ticker = tokio::time::interval(tick);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
