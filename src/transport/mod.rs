@@ -1,8 +1,10 @@
 //! The transports, and the routing of one engine.io request to them.
 
+mod deflate;
 pub(crate) mod forward;
 mod polling;
 mod websocket;
+mod ws_io;
 
 pub(crate) use forward::Routing;
 
