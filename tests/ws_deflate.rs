@@ -162,3 +162,19 @@ async fn a_compressed_message_up_to_max_payload_is_read_and_garbage_is_1002() {
     assert_eq!(ws_close_frame(&mut ws).await, Ok(Some(1002)));
     assert_eq!(server.closed(&sid).await, CloseReason::TransportError);
 }
+
+#[tokio::test]
+async fn socket_io_client_echoes_large_events_compressed() {
+    let mut config = common::sio::config();
+    config.engine = config.engine.ws_compression(true);
+    let server = common::sio::SioServer::start(config).await;
+    let verdict = run_node("sio-deflate-client.mjs", &[&server.base()]).await;
+    assert_eq!(verdict["ok"], true, "{verdict}");
+    assert_eq!(verdict["extensions"], "permessage-deflate", "{verdict}");
+    let size = verdict["size"].as_u64().unwrap();
+    assert!(verdict["read"].as_u64().unwrap() < size / 10, "{verdict}");
+    assert!(
+        verdict["written"].as_u64().unwrap() < size / 10,
+        "{verdict}"
+    );
+}
