@@ -4,10 +4,14 @@
 //! Only the no-context-takeover form is negotiated: every message is
 //! compressed on its own, so no connection keeps a compressor or an
 //! inflater (each is 40 to 300 KiB with miniz_oxide). One of each per
-//! thread is reset and reused instead, and a message compressed once could
-//! be sent to any connection that negotiated the extension.
+//! thread is reset and reused instead, and a message compressed once can
+//! be sent to every connection that negotiated the extension (all of them
+//! negotiate the same parameters): see [`compress_shared`].
 
 use std::cell::RefCell;
+use std::collections::VecDeque;
+
+use bytes::Bytes;
 
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
 use http::HeaderMap;
@@ -84,9 +88,39 @@ fn acceptable(offer: &str) -> bool {
     true
 }
 
+/// Compressed messages remembered per thread, and the largest one
+/// remembered: at most 4 × 2 × 64 KiB held per thread.
+const RECENT: usize = 4;
+const RECENT_MAX_BYTES: usize = 64 << 10;
+
 thread_local! {
+    static RECENT_COMPRESSED: RefCell<VecDeque<(Bytes, Bytes)>> = const { RefCell::new(VecDeque::new()) };
     static COMPRESS: RefCell<Compress> = RefCell::new(Compress::new(Compression::new(LEVEL), false));
     static INFLATE: RefCell<Decompress> = RefCell::new(Decompress::new(false));
+}
+
+/// [`compress`], once per thread for a message queued to many sessions: a
+/// broadcast is one shared `Bytes` in every recipient's queue, so the
+/// writers that run on this thread after the first reuse its result. An
+/// entry keeps its source alive, so no other message can take its address
+/// while it is remembered; same address and length means same bytes.
+pub(crate) fn compress_shared(src: &Bytes) -> Bytes {
+    let same = |s: &Bytes| s.as_ptr() == src.as_ptr() && s.len() == src.len();
+    if let Some(hit) = RECENT_COMPRESSED
+        .with_borrow(|recent| recent.iter().find(|(s, _)| same(s)).map(|(_, c)| c.clone()))
+    {
+        return hit;
+    }
+    let compressed = Bytes::from(compress(src));
+    if src.len() <= RECENT_MAX_BYTES {
+        RECENT_COMPRESSED.with_borrow_mut(|recent| {
+            if recent.len() == RECENT {
+                recent.pop_back();
+            }
+            recent.push_front((src.clone(), compressed.clone()));
+        });
+    }
+    compressed
 }
 
 /// Compresses one message as the payload of a frame with RSV1 set.
@@ -236,6 +270,22 @@ mod tests {
         );
         assert_eq!(inflate(&compress(&[7; 1000]), 1000).unwrap().len(), 1000);
         assert_eq!(inflate(&compress(b"ab"), 1), Err(InflateError::TooLarge));
+    }
+
+    #[test]
+    fn a_shared_message_is_compressed_once_per_thread() {
+        let src = Bytes::from("4".to_owned() + &"broadcast ".repeat(300));
+        let first = compress_shared(&src);
+        assert_eq!(inflate(&first, src.len()).unwrap(), src);
+        // Another recipient's clone of the same message: the same bytes.
+        assert_eq!(compress_shared(&src.clone()).as_ptr(), first.as_ptr());
+        // Equal text elsewhere, or a part of it: compressed on its own.
+        let copy = Bytes::from(src.to_vec());
+        assert_ne!(compress_shared(&copy).as_ptr(), first.as_ptr());
+        let part = src.slice(..100);
+        let c = compress_shared(&part);
+        assert_ne!(c.as_ptr(), first.as_ptr());
+        assert_eq!(inflate(&c, 100).unwrap(), part);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use axum::body::Body;
+use bytes::Bytes;
 use futures_util::stream::FusedStream;
 use futures_util::{SinkExt, StreamExt};
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, header};
@@ -489,15 +490,15 @@ fn to_ws(frame: Frame, protocol: Protocol, deflate: Option<Deflate>) -> WsMessag
 /// A data message of at least `threshold` bytes as one compressed frame
 /// (RSV1 set), which tungstenite sends as it is.
 fn compressed(message: WsMessage, threshold: usize) -> WsMessage {
-    let (payload, data) = match &message {
-        WsMessage::Text(t) => (t.as_bytes(), Data::Text),
-        WsMessage::Binary(b) => (&b[..], Data::Binary),
+    let (payload, data): (&Bytes, _) = match &message {
+        WsMessage::Text(t) => (t.as_ref(), Data::Text),
+        WsMessage::Binary(b) => (b, Data::Binary),
         _ => return message,
     };
     if payload.len() < threshold {
         return message;
     }
-    let mut frame = WsFrame::message(deflate::compress(payload), OpCode::Data(data), true);
+    let mut frame = WsFrame::message(deflate::compress_shared(payload), OpCode::Data(data), true);
     frame.header_mut().rsv1 = true;
     WsMessage::Frame(frame)
 }
