@@ -1,8 +1,9 @@
 //! permessage-deflate on WebSocket (opt-in): negotiated with a client that
 //! offers it only when it is on; large text and binary messages arrive
-//! intact both ways and travel compressed; a client that sets RSV1 without
-//! having negotiated is closed with 1002, and a compressed message that
-//! inflates past max_payload with 1009.
+//! intact both ways and travel compressed (Node `ws`, socket.io-client,
+//! headless Chromium); a client that sets RSV1 without having negotiated
+//! is closed with 1002, and a compressed message that inflates past
+//! max_payload with 1009.
 
 mod common;
 
@@ -177,4 +178,29 @@ async fn socket_io_client_echoes_large_events_compressed() {
         verdict["written"].as_u64().unwrap() < size / 10,
         "{verdict}"
     );
+}
+
+#[tokio::test]
+async fn headless_chromium_negotiates_deflate_only_when_it_is_on() {
+    let chromium = std::env::var("CHROMIUM_PATH").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        std::path::Path::new(&chromium).exists(),
+        "{chromium} is missing: install Debian's `chromium` package (apt-get install chromium)"
+    );
+    let on = TestServer::start(deflate_config(true)).await;
+    let off = TestServer::start(deflate_config(false)).await;
+    let query = "EIO=4&transport=websocket";
+    let verdict = run_node(
+        "chromium-deflate.mjs",
+        &[&on.ws_url(query), &off.ws_url(query)],
+    )
+    .await;
+    assert_eq!(verdict["ok"], true, "{verdict}");
+    let results = verdict["results"].as_array().unwrap();
+    assert_eq!(
+        results[0]["extensions"],
+        "permessage-deflate; server_no_context_takeover; client_no_context_takeover",
+        "{verdict}"
+    );
+    assert_eq!(results[1]["extensions"], "", "{verdict}");
 }
