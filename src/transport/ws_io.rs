@@ -223,6 +223,14 @@ impl<S: AsyncRead + Unpin> AsyncRead for WsIo<S> {
                 let n = buf.remaining().min(st.ready.len());
                 buf.put_slice(&st.ready[..n]);
                 st.ready.advance(n);
+                if st.ready.is_empty() {
+                    // Drained buffers are let go (a new one allocates
+                    // nothing): one that grew for a large message would
+                    // otherwise stay with an idle connection. (An emptied
+                    // BytesMut still holds its whole allocation, however
+                    // small its capacity() has become.)
+                    st.ready = BytesMut::new();
+                }
                 return Poll::Ready(Ok(()));
             }
             if st.passthrough && st.raw.is_empty() {
@@ -230,6 +238,9 @@ impl<S: AsyncRead + Unpin> AsyncRead for WsIo<S> {
             }
             if st.step()? {
                 continue;
+            }
+            if st.raw.is_empty() {
+                st.raw = BytesMut::new();
             }
             let mut chunk = [0u8; READ_CHUNK];
             let mut read = ReadBuf::new(&mut chunk);
@@ -324,6 +335,28 @@ mod tests {
         assert_eq!(&rest[4..8], &[0; 4]);
         assert_eq!(&rest[8..8 + text.len()], text.as_bytes());
         assert_eq!(&rest[8 + text.len()..], &frame(0x82, b"plain")[..]);
+    }
+
+    #[tokio::test]
+    async fn buffers_are_released_after_a_large_message() {
+        // Noise: the compressed frame is as large as the message.
+        let big: Vec<u8> = (0..200_000u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        let input = frame(0xc2, &deflate::compress(&big));
+        let mut io = WsIo::new(&input[..], true, 300_000);
+        let mut out = vec![0; 300_000];
+        let mut got = 0;
+        while got < big.len() + 14 {
+            got += io.read(&mut out[got..]).await.unwrap();
+        }
+        assert_eq!(&out[14..got], &big[..]);
+        // The buffer the 200 KB message was handed on in holds no
+        // allocation it could reuse for the next 100 KB: it was let go,
+        // not just emptied. (The raw buffer is let go the same way, but
+        // bytes' try_reclaim does not tell the two apart for it.)
+        let st = io.inflating.as_deref_mut().unwrap();
+        assert!(!st.ready.try_reclaim(100_000));
     }
 
     #[tokio::test]
