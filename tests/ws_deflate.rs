@@ -164,12 +164,11 @@ async fn a_compressed_message_up_to_max_payload_is_read_and_garbage_is_1002() {
     assert_eq!(server.closed(&sid).await, CloseReason::TransportError);
 }
 
-#[tokio::test]
-async fn socket_io_client_echoes_large_events_compressed() {
+async fn socket_io_echo(mode: &str) {
     let mut config = common::sio::config();
     config.engine = config.engine.ws_compression(true);
     let server = common::sio::SioServer::start(config).await;
-    let verdict = run_node("sio-deflate-client.mjs", &[&server.base()]).await;
+    let verdict = run_node("sio-deflate-client.mjs", &[&server.base(), mode]).await;
     assert_eq!(verdict["ok"], true, "{verdict}");
     assert_eq!(verdict["extensions"], "permessage-deflate", "{verdict}");
     let size = verdict["size"].as_u64().unwrap();
@@ -203,4 +202,14 @@ async fn headless_chromium_negotiates_deflate_only_when_it_is_on() {
         "{verdict}"
     );
     assert_eq!(results[1]["extensions"], "", "{verdict}");
+}
+
+#[tokio::test]
+async fn socket_io_client_echoes_large_events_compressed() {
+    socket_io_echo("websocket").await;
+}
+
+#[tokio::test]
+async fn socket_io_client_upgraded_from_polling_echoes_compressed() {
+    socket_io_echo("upgrade").await;
 }

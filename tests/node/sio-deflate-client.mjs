@@ -5,12 +5,15 @@
 // intact. Reports the extensions the WebSocket negotiated and the bytes
 // the echo took on the wire.
 //
-//   node sio-deflate-client.mjs <base url>
+//   node sio-deflate-client.mjs <base url> [upgrade]
+//
+// With `upgrade`, the client starts on polling and the echo runs once it
+// has upgraded to WebSocket.
 //
 // One JSON verdict line: {"ok":true,...} exit 0, {"ok":false,"error":...} exit 1.
 import { io } from "socket.io-client";
 
-const url = process.argv[2];
+const [url, mode] = process.argv.slice(2);
 const done = (v) => {
   console.log(JSON.stringify(v));
   process.exit(v.ok ? 0 : 1);
@@ -18,13 +21,16 @@ const done = (v) => {
 setTimeout(() => done({ ok: false, error: "timed out" }), 10_000).unref();
 
 const socket = io(url, {
-  transports: ["websocket"],
+  transports: mode === "upgrade" ? ["polling", "websocket"] : ["websocket"],
   perMessageDeflate: { threshold: 1024 },
   reconnection: false,
 });
 socket.on("connect_error", (e) => done({ ok: false, error: `connect_error: ${e.message}` }));
 socket.on("connect", async () => {
   try {
+    if (socket.io.engine.transport.name !== "websocket") {
+      await new Promise((resolve) => socket.io.engine.once("upgrade", resolve));
+    }
     const ws = socket.io.engine.transport.ws;
     const text = "é✓ hello, ".repeat(5000);
     const bin = Buffer.alloc(80_000);
