@@ -559,6 +559,14 @@ pub fn decode_msgpack_packet(input: &[u8]) {
     assert_eq!(decoded, packet);
 }
 
+/// Reads `input` as client bytes on a WebSocket that negotiated
+/// permessage-deflate (max_payload 4096): frames are parsed and compressed
+/// messages inflated, never past the bound, without panicking. The same
+/// bytes, compressed as the server sends them, inflate back to themselves.
+pub fn inflate_ws(input: &[u8]) {
+    crate::transport::fuzz_inflate_ws(input, 4096);
+}
+
 #[cfg(test)]
 mod tests {
     use super::drive_session;
@@ -566,6 +574,33 @@ mod tests {
 
     /// The committed seeds of the `session` fuzz target, and the reproducers
     /// kept beside them, still hold every invariant.
+    #[test]
+    fn inflate_ws_holds_on_frames_and_noise() {
+        // A compressed text frame (RSV1, masked with zeros), a bomb, a
+        // truncated header, garbage flagged as compressed, and noise.
+        let hello = [
+            0xc1, 0x87, 0, 0, 0, 0, 0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00,
+        ];
+        let mut bomb = vec![0xc2, 0xfe, 0x01, 0x00, 0, 0, 0, 0];
+        bomb.extend(
+            crate::transport::fuzz_compress(&[0; 100_000])
+                .iter()
+                .take(256),
+        );
+        let noise: Vec<u8> = (0..4096u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8)
+            .collect();
+        for input in [
+            &hello[..],
+            &bomb,
+            &[0xc1, 0xfe],
+            &[0xc1, 0x83, 0, 0, 0, 0, 0xff, 0xff, 0xff],
+            &noise,
+        ] {
+            super::inflate_ws(input);
+        }
+    }
+
     #[test]
     fn session_seeds_hold_the_invariants() {
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/seeds/session");

@@ -75,9 +75,16 @@ pub struct EngineConfig {
     /// gzip or deflate when the client accepts one (`Accept-Encoding`);
     /// default true.
     pub http_compression: bool,
-    /// The smallest polling answer compressed; default 1024 bytes (smaller
-    /// ones gain little and cost a header).
+    /// The smallest polling answer, or WebSocket message with
+    /// [`ws_compression`](Self::ws_compression), compressed; default 1024
+    /// bytes (smaller ones gain little and cost a header).
     pub compression_threshold: usize,
+    /// Negotiate permessage-deflate (RFC 7692) with WebSocket clients that
+    /// offer it, without context takeover either way (nothing kept per
+    /// connection between messages); messages of at least
+    /// [`compression_threshold`](Self::compression_threshold) bytes are
+    /// then sent compressed. Default false, as in the reference server.
+    pub ws_compression: bool,
 }
 
 impl Default for EngineConfig {
@@ -100,6 +107,7 @@ impl Default for EngineConfig {
             post_timeout: Duration::from_secs(10),
             http_compression: true,
             compression_threshold: 1024,
+            ws_compression: false,
         }
     }
 }
@@ -222,6 +230,12 @@ impl EngineConfig {
     /// Sets [`http_compression`](Self::http_compression).
     pub fn http_compression(mut self, on: bool) -> Self {
         self.http_compression = on;
+        self
+    }
+
+    /// Sets [`ws_compression`](Self::ws_compression).
+    pub fn ws_compression(mut self, on: bool) -> Self {
+        self.ws_compression = on;
         self
     }
 

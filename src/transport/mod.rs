@@ -1,10 +1,37 @@
 //! The transports, and the routing of one engine.io request to them.
 
+mod deflate;
 pub(crate) mod forward;
 mod polling;
 mod websocket;
+mod ws_io;
 
 pub(crate) use forward::Routing;
+
+/// Compresses as a WebSocket writer does (for the fuzzing tests).
+#[cfg(all(feature = "fuzzing", test))]
+pub(crate) fn fuzz_compress(data: &[u8]) -> Vec<u8> {
+    deflate::compress(data)
+}
+
+/// The `inflate_ws` fuzz target's body (see [`crate::fuzzing`]).
+#[cfg(feature = "fuzzing")]
+pub(crate) fn fuzz_inflate_ws(input: &[u8], max: usize) {
+    use futures_util::FutureExt;
+    use tokio::io::AsyncReadExt;
+    let mut io = ws_io::WsIo::new(input, true, max);
+    let mut out = Vec::new();
+    // A byte slice is always ready: the read ends at once.
+    let read = io.read_to_end(&mut out).now_or_never();
+    assert!(read.is_some(), "reading a slice finished");
+    // Inflated frames only add their plain text; what passes through is
+    // the input's own bytes.
+    let compressed = deflate::compress(input);
+    assert_eq!(
+        deflate::inflate(&compressed, input.len()).as_deref(),
+        Ok(input)
+    );
+}
 
 use std::net::SocketAddr;
 use std::sync::Arc;

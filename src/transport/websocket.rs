@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use axum::body::Body;
+use bytes::Bytes;
 use futures_util::stream::FusedStream;
 use futures_util::{SinkExt, StreamExt};
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, header};
@@ -13,7 +14,8 @@ use tokio::io::AsyncReadExt;
 use tokio::time::Instant;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::frame::Frame as WsFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{self, Message as WsMessage, Utf8Bytes};
 
@@ -22,7 +24,17 @@ use crate::engine::{
     TransportKind, WsStep, packet::Frame,
 };
 
-type Ws = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
+use super::deflate::{self, InflateError};
+use super::ws_io::WsIo;
+
+type Ws = WebSocketStream<WsIo<TokioIo<hyper::upgrade::Upgraded>>>;
+
+/// permessage-deflate as negotiated for one connection: messages of at
+/// least `threshold` bytes are sent compressed.
+#[derive(Debug, Clone, Copy)]
+struct Deflate {
+    threshold: usize,
+}
 
 /// Whether the request asks for a WebSocket (`Upgrade: websocket`).
 pub(crate) fn is_upgrade_request(headers: &HeaderMap) -> bool {
@@ -36,8 +48,12 @@ fn header_has_token(headers: &HeaderMap, name: header::HeaderName, token: &str) 
     })
 }
 
-/// Checks the WebSocket handshake headers and prepares the 101 answer.
-fn accept<B>(req: &mut Request<B>) -> Result<(Response<Body>, OnUpgrade), EngineError> {
+/// Checks the WebSocket handshake headers and prepares the 101 answer,
+/// accepting permessage-deflate when it is on and the client offers it.
+fn accept<B>(
+    engine: &EngineInner,
+    req: &mut Request<B>,
+) -> Result<(Response<Body>, OnUpgrade, Option<Deflate>), EngineError> {
     let headers = req.headers();
     let key = headers
         .get(header::SEC_WEBSOCKET_KEY)
@@ -52,6 +68,10 @@ fn accept<B>(req: &mut Request<B>) -> Result<(Response<Body>, OnUpgrade), Engine
         return Err(EngineError::BadRequest);
     }
     let accept = derive_accept_key(key.as_bytes());
+    let deflate =
+        (engine.config.ws_compression && deflate::accepts_offer(headers)).then_some(Deflate {
+            threshold: engine.config.compression_threshold,
+        });
     let on_upgrade = hyper::upgrade::on(req);
     let mut res = Response::new(Body::empty());
     *res.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
@@ -62,7 +82,13 @@ fn accept<B>(req: &mut Request<B>) -> Result<(Response<Body>, OnUpgrade), Engine
         header::SEC_WEBSOCKET_ACCEPT,
         HeaderValue::from_str(&accept).map_err(|_| EngineError::BadRequest)?,
     );
-    Ok((res, on_upgrade))
+    if deflate.is_some() {
+        h.insert(
+            header::SEC_WEBSOCKET_EXTENSIONS,
+            HeaderValue::from_static(deflate::RESPONSE),
+        );
+    }
+    Ok((res, on_upgrade, deflate))
 }
 
 /// Bytes read from the socket at a time. tungstenite's default (128 KiB,
@@ -80,12 +106,17 @@ fn ws_config(engine: &EngineInner) -> WebSocketConfig {
         .max_frame_size(Some(max))
 }
 
-async fn into_ws(on_upgrade: OnUpgrade, config: WebSocketConfig) -> Option<Ws> {
+async fn into_ws(
+    on_upgrade: OnUpgrade,
+    config: WebSocketConfig,
+    deflate: Option<Deflate>,
+) -> Option<Ws> {
     match on_upgrade.await {
-        Ok(upgraded) => Some(
-            WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config))
-                .await,
-        ),
+        Ok(upgraded) => {
+            let max = config.max_message_size.unwrap_or(usize::MAX);
+            let io = WsIo::new(TokioIo::new(upgraded), deflate.is_some(), max);
+            Some(WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await)
+        }
         Err(e) => {
             tracing::debug!(error = %e, "WebSocket upgrade failed");
             None
@@ -101,7 +132,7 @@ pub(crate) fn open<B>(
     mut req: Request<B>,
     request: RequestInfo,
 ) -> Response<Body> {
-    let (res, on_upgrade) = match accept(&mut req) {
+    let (res, on_upgrade, deflate) = match accept(engine, &mut req) {
         Ok(r) => r,
         Err(e) => return e.into_response(),
     };
@@ -113,15 +144,15 @@ pub(crate) fn open<B>(
     let config = ws_config(engine);
     engine.handler.on_open(&session);
     tokio::spawn(async move {
-        let Some(mut ws) = into_ws(on_upgrade, config).await else {
+        let Some(mut ws) = into_ws(on_upgrade, config, deflate).await else {
             session.close_with(CloseReason::TransportError, false);
             return;
         };
-        if ws.send(to_ws(open, protocol)).await.is_err() {
+        if ws.send(to_ws(open, protocol, deflate)).await.is_err() {
             session.close_with(CloseReason::TransportError, false);
             return;
         }
-        run(session, ws).await;
+        run(session, ws, deflate).await;
     });
     res
 }
@@ -132,7 +163,7 @@ pub(crate) fn upgrade<B>(
     session: Session,
     mut req: Request<B>,
 ) -> Response<Body> {
-    let (res, on_upgrade) = match accept(&mut req) {
+    let (res, on_upgrade, deflate) = match accept(engine, &mut req) {
         Ok(r) => r,
         Err(e) => return e.into_response(),
     };
@@ -147,7 +178,7 @@ pub(crate) fn upgrade<B>(
     if !began {
         tracing::debug!(sid = %session.sid(), "WebSocket for a session that cannot upgrade: closed");
         tokio::spawn(async move {
-            if let Some(mut ws) = into_ws(on_upgrade, config).await {
+            if let Some(mut ws) = into_ws(on_upgrade, config, deflate).await {
                 let _ = tokio::time::timeout(GOODBYE, async {
                     let _ = ws.close(None).await;
                     drain(&mut ws).await;
@@ -159,12 +190,12 @@ pub(crate) fn upgrade<B>(
     }
     let timeout = engine.config.upgrade_timeout;
     tokio::spawn(async move {
-        let Some(ws) = into_ws(on_upgrade, config).await else {
+        let Some(ws) = into_ws(on_upgrade, config, deflate).await else {
             abort_upgrade(&session);
             return;
         };
         if let Some(ws) = probe(&session, ws, Instant::now() + timeout).await {
-            run(session, ws).await;
+            run(session, ws, deflate).await;
         }
     });
     res
@@ -190,7 +221,7 @@ async fn probe(session: &Session, mut ws: Ws, deadline: Instant) -> Option<Ws> {
         match next {
             Some(Ok(WsMessage::Text(t))) if t == "2probe" => {
                 let probed = session.machine().upgrade_probe();
-                let pong = to_ws(Packet::PongProbe.to_frame(), Protocol::V4);
+                let pong = to_ws(Packet::PongProbe.to_frame(), Protocol::V4, None);
                 if !probed || ws.send(pong).await.is_err() {
                     break false;
                 }
@@ -227,7 +258,7 @@ async fn probe(session: &Session, mut ws: Ws, deadline: Instant) -> Option<Ws> {
 }
 
 /// The session's transport loop: writes what is queued, reads what comes.
-async fn run(session: Session, mut ws: Ws) {
+async fn run(session: Session, mut ws: Ws, deflate: Option<Deflate>) {
     let protocol = session.protocol();
     // Registered before looking at the queue, so no wake-up is missed. A
     // registration that has not fired yet still covers the next look, so a
@@ -253,7 +284,7 @@ async fn run(session: Session, mut ws: Ws) {
                 session.count_sent(frames.len(), bytes);
                 let write = async {
                     for frame in frames {
-                        ws.feed(to_ws(frame, protocol)).await?;
+                        ws.feed(to_ws(frame, protocol, deflate)).await?;
                     }
                     ws.flush().await
                 };
@@ -352,7 +383,7 @@ async fn drain(ws: &mut Ws) {
     // After a read error tungstenite reads no more, and the stream may be
     // in the middle of a frame: raw bytes, until the client hangs up.
     let mut buf = [0u8; 2048];
-    let io = ws.get_mut();
+    let io = ws.get_mut().get_mut();
     while let Ok(1..) = io.read(&mut buf).await {}
 }
 
@@ -386,6 +417,13 @@ fn read_failure(e: &tungstenite::Error) -> Failure {
         }
         // A frame or message over max_payload: 1009 "message too big".
         tungstenite::Error::Capacity(_) => (CloseReason::PayloadTooLarge, Some(CloseCode::Size)),
+        // A compressed message that would inflate past max_payload: 1009
+        // too; one that cannot be inflated, or compressed frames out of
+        // order: 1002.
+        tungstenite::Error::Io(e) if inflate_error(e).is_some() => match inflate_error(e) {
+            Some(InflateError::TooLarge) => (CloseReason::PayloadTooLarge, Some(CloseCode::Size)),
+            _ => (CloseReason::TransportError, Some(CloseCode::Protocol)),
+        },
         // A text message that is not UTF-8: 1007 "invalid frame payload data".
         tungstenite::Error::Utf8(_) => (CloseReason::TransportError, Some(CloseCode::Invalid)),
         // Reserved bits or opcodes, an unmasked client frame, a bad
@@ -431,12 +469,36 @@ fn on_frame(
     Ok(())
 }
 
-fn to_ws(frame: Frame, protocol: Protocol) -> WsMessage {
-    match frame {
+fn inflate_error(e: &std::io::Error) -> Option<InflateError> {
+    e.get_ref()?.downcast_ref::<InflateError>().copied()
+}
+
+fn to_ws(frame: Frame, protocol: Protocol, deflate: Option<Deflate>) -> WsMessage {
+    let message = match frame {
         Frame::Text(s) => WsMessage::Text(s.into_ws()),
         Frame::Binary(b) => match protocol {
             Protocol::V4 => WsMessage::Binary(b.data().clone()),
             Protocol::V3 => WsMessage::Binary(b.typed()),
         },
+    };
+    match deflate {
+        Some(d) => compressed(message, d.threshold),
+        None => message,
     }
+}
+
+/// A data message of at least `threshold` bytes as one compressed frame
+/// (RSV1 set), which tungstenite sends as it is.
+fn compressed(message: WsMessage, threshold: usize) -> WsMessage {
+    let (payload, data): (&Bytes, _) = match &message {
+        WsMessage::Text(t) => (t.as_ref(), Data::Text),
+        WsMessage::Binary(b) => (b, Data::Binary),
+        _ => return message,
+    };
+    if payload.len() < threshold {
+        return message;
+    }
+    let mut frame = WsFrame::message(deflate::compress_shared(payload), OpCode::Data(data), true);
+    frame.header_mut().rsv1 = true;
+    WsMessage::Frame(frame)
 }
