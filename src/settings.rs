@@ -91,6 +91,13 @@ pub struct Settings {
           value_parser = clap::builder::BoolishValueParser::new())]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub allow_eio3: Option<bool>,
+    /// permessage-deflate on WebSocket, for clients that offer it (messages
+    /// of 1024 bytes or more; no context takeover, so memory per
+    /// connection stays bounded).
+    #[arg(long, env = "SOCKETGATE_WS_COMPRESSION", num_args = 0..=1, default_missing_value = "true",
+          value_parser = clap::builder::BoolishValueParser::new())]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ws_compression: Option<bool>,
     /// The socket.io parser: `json` (the default) or `msgpack`
     /// (socket.io-msgpack-parser; every client must use the same).
     #[arg(long, env = "SOCKETGATE_PARSER")]
@@ -305,6 +312,7 @@ impl Settings {
             allowed_origins: Some(Vec::new()),
             allow_eio3: Some(false),
             http_compression: Some(true),
+            ws_compression: Some(false),
             parser: Some(ParserName::Json),
             recovery_ms: Some(0),
             demo_dir: None,
@@ -345,7 +353,7 @@ impl Settings {
     pub fn or(mut self, lower: Settings) -> Settings {
         fill!(self, lower;
             addr, path, ping_interval_ms, ping_timeout_ms, max_payload,
-            connect_timeout_ms, allowed_origins, allow_eio3, http_compression, parser, recovery_ms,
+            connect_timeout_ms, allowed_origins, allow_eio3, http_compression, ws_compression, parser, recovery_ms,
             demo_dir, client_bundle, admin, admin_user, admin_password_hash,
             admin_read_only, admin_ui_dir, redis_url, cluster_secret, node_id,
             advertise_addr, shutdown_grace_ms, tls_cert, tls_key, api_key, api_addr,
@@ -414,6 +422,7 @@ impl Settings {
             .max_payload(max_payload)
             .allow_eio3(s.allow_eio3.unwrap_or(false))
             .http_compression(s.http_compression.unwrap_or(true))
+            .ws_compression(s.ws_compression.unwrap_or(false))
             .allowed_origins(AllowedOrigins::list(
                 s.allowed_origins.as_deref().unwrap_or_default(),
             ));

@@ -292,3 +292,36 @@ async fn relay_limits_come_from_the_settings() {
         "{metrics}"
     );
 }
+
+/// `--ws-compression`: a WebSocket client offering permessage-deflate gets
+/// it when the setting is on, and not when it is off (the default).
+#[tokio::test]
+async fn ws_compression_is_negotiated_when_turned_on() {
+    for (args, negotiated) in [
+        (vec!["--addr", "127.0.0.1:0", "--ws-compression"], true),
+        (vec!["--addr", "127.0.0.1:0"], false),
+    ] {
+        let (_gateway, addr, _log) = common::spawn_gateway(&args).await;
+        let mut request = format!("ws://{addr}/socket.io/?EIO=4&transport=websocket")
+            .into_client_request()
+            .unwrap();
+        request.headers_mut().insert(
+            "sec-websocket-extensions",
+            "permessage-deflate; client_max_window_bits"
+                .parse()
+                .unwrap(),
+        );
+        let (_ws, response) = tokio_tungstenite::connect_async(request).await.unwrap();
+        let extensions = response
+            .headers()
+            .get("sec-websocket-extensions")
+            .map(|v| v.to_str().unwrap().to_owned());
+        assert_eq!(
+            extensions
+                .as_deref()
+                .is_some_and(|e| e.contains("permessage-deflate")),
+            negotiated,
+            "{args:?}: {extensions:?}"
+        );
+    }
+}
