@@ -898,7 +898,7 @@ fn iso_date(t: Timestamp) -> Option<String> {
     // In range, so it fits.
     let ms = ms as i64;
     let (days, in_day) = (ms.div_euclid(86_400_000), ms.rem_euclid(86_400_000));
-    let (year, month, day) = civil_from_days(days);
+    let (year, month, day) = crate::socketio::civil_from_days(days);
     let year = match year {
         0..=9999 => format!("{year:04}"),
         y if y < 0 => format!("-{:06}", -y),
@@ -911,26 +911,6 @@ fn iso_date(t: Timestamp) -> Option<String> {
         in_day / 1000 % 60,
         in_day % 1000
     ))
-}
-
-/// The proleptic Gregorian date `days` after 1970-01-01: counted in
-/// 400-year eras starting on March 1st, so that the leap day ends a year.
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468; // days from 0000-03-01
-    let era = z.div_euclid(146_097);
-    let day_of_era = z.rem_euclid(146_097);
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_from_march = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * month_from_march + 2) / 5 + 1;
-    let month = if month_from_march < 10 {
-        month_from_march + 3
-    } else {
-        month_from_march - 9
-    };
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    (year, month, day)
 }
 
 // ------------------------------------------------------------ encoding ---

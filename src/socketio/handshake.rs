@@ -157,7 +157,7 @@ fn js_date_string(ms: u128) -> String {
 
 /// Year, month (1–12) and day of a day count since 1970-01-01 (proleptic
 /// Gregorian; Howard Hinnant's well-known algorithm).
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
+pub(crate) fn civil_from_days(days: i64) -> (i64, i64, i64) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);

@@ -28,6 +28,7 @@ pub use adapter::{
 };
 pub use config::{FullQueue, Parser, SocketIoConfig};
 pub use handshake::Handshake;
+pub(crate) use handshake::civil_from_days;
 pub use namespace::{
     AckResults, BroadcastOperator, ConnectError, DynNamespace, Namespace, RemoteSocket, RoomPolicy,
     ServerSideAck,
