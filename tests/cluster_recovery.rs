@@ -6,7 +6,6 @@
 
 mod common;
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use common::redis::RedisServer;
@@ -14,7 +13,6 @@ use common::sio::{SioServer, config};
 use serde_json::Value;
 use socketgate::socketio::{RecoveryConfig, SocketIo, SocketIoConfig};
 use socketgate::{ClusterStore, ClusterStoreConfig};
-use tokio::io::{AsyncBufReadExt, BufReader};
 
 fn recovery(window: Duration) -> RecoveryConfig {
     RecoveryConfig::default().max_disconnection_duration(window)
@@ -98,55 +96,12 @@ async fn recovered_by_another_node_after_a_graceful_shutdown() {
         "127.0.0.1:0".parse().unwrap(),
     )
     .await;
-    let addr = first.addr;
-    let mut client = tokio::process::Command::new("node")
-        .arg(common::node_dir().join("recovery-client.mjs"))
-        .args(["shutdown", "websocket", &first.base()])
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("node");
-    let mut lines = BufReader::new(client.stdout.take().unwrap()).lines();
-    let mut out = Vec::new();
-    loop {
-        let line = tokio::time::timeout(common::DEADLINE, lines.next_line())
-            .await
-            .expect("the client got ready")
-            .unwrap()
-            .expect("the client is running");
-        out.push(line.clone());
-        if line.contains("\"ready\":true") {
-            break;
-        }
-        assert!(!line.contains("\"ok\":false"), "{out:#?}");
-    }
-    for i in 0..20 {
-        first.io.emit("pre", &i).unwrap();
-    }
-    assert!(first.io.shutdown(Duration::from_secs(5)).await);
-    first.stop().await;
-
-    let second = SioServer::serve(server_on(&redis, window).await, addr).await;
-    let verdict = loop {
-        let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
-            .await
-            .expect("a verdict")
-            .unwrap();
-        match line {
-            Some(l) => {
-                out.push(l.clone());
-                if l.contains("\"ok\":") {
-                    break serde_json::from_str::<Value>(&l).unwrap();
-                }
-            }
-            None => panic!("the client exited without a verdict: {out:#?}"),
-        }
-    };
-    assert_eq!(verdict["ok"], true, "{out:#?}");
-    assert_eq!(verdict["recovered"], true, "{verdict}");
-    assert_eq!(verdict["counts"]["preBeforeDisconnect"], 20, "{verdict}");
-    assert!(client.wait().await.unwrap().success());
-    second.stop().await;
+    // A reference: the Redis must outlive the second server.
+    let redis = &redis;
+    common::sio::recovered_across_shutdown(first, "websocket", |addr| async move {
+        SioServer::serve(server_on(redis, window).await, addr).await
+    })
+    .await;
 }
 
 /// The last argument of an event packet: its offset.

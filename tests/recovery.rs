@@ -7,13 +7,11 @@
 
 mod common;
 
-use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
 use common::sio::{SioServer, config};
 use socketgate::socketio::{MemoryStore, RecoveryConfig, SessionStore, SocketIo, SocketIoConfig};
-use tokio::io::{AsyncBufReadExt, BufReader};
 
 fn recovering(window: Duration) -> SocketIoConfig {
     config().recovery(RecoveryConfig::default().max_disconnection_duration(window))
@@ -57,56 +55,10 @@ async fn across_restart(mode: &str) {
         "127.0.0.1:0".parse().unwrap(),
     )
     .await;
-    let addr = first.addr;
-    let mut client = tokio::process::Command::new("node")
-        .arg(common::node_dir().join("recovery-client.mjs"))
-        .args(["shutdown", mode, &first.base()])
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("node");
-    let mut lines = BufReader::new(client.stdout.take().unwrap()).lines();
-    let mut out = Vec::new();
-    loop {
-        let line = tokio::time::timeout(common::DEADLINE, lines.next_line())
-            .await
-            .expect("the client got ready")
-            .unwrap()
-            .expect("the client is running");
-        out.push(line.clone());
-        if line.contains("\"ready\":true") {
-            break;
-        }
-        assert!(!line.contains("\"ok\":false"), "{out:#?}");
-    }
-    for i in 0..20 {
-        first.io.emit("pre", &i).unwrap();
-    }
-    assert!(first.io.shutdown(Duration::from_secs(5)).await);
-    first.stop().await;
-
-    let second = SioServer::serve(with_store(cfg, store), addr).await;
-    let verdict = loop {
-        let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
-            .await
-            .expect("a verdict")
-            .unwrap();
-        match line {
-            Some(l) => {
-                out.push(l.clone());
-                if l.contains("\"ok\":") {
-                    break serde_json::from_str::<serde_json::Value>(&l).unwrap();
-                }
-            }
-            None => panic!("the client exited without a verdict: {out:#?}"),
-        }
-    };
-    assert_eq!(verdict["ok"], true, "{out:#?}");
-    assert_eq!(verdict["recovered"], true, "{verdict}");
-    assert_eq!(verdict["reason"], "transport close", "{verdict}");
-    assert_eq!(verdict["counts"]["preBeforeDisconnect"], 20, "{verdict}");
-    assert!(client.wait().await.unwrap().success());
-    second.stop().await;
+    common::sio::recovered_across_shutdown(first, mode, |addr| {
+        SioServer::serve(with_store(cfg, store), addr)
+    })
+    .await;
 }
 
 macro_rules! modes {

@@ -247,3 +247,68 @@ fn on_connect(socket: Socket) {
     socket.on("close-transport", |s, _| s.close_connection());
     socket.on("disconnect-me", |s, _| s.disconnect());
 }
+
+/// The `shutdown` scenario of tests/node/recovery-client.mjs: the client
+/// connects to `first` (mode: polling, websocket or default) and waits;
+/// `first` emits 20 `pre` events, shuts down gracefully and stops; `second`
+/// (made on the same address) must recover the client. Returns the
+/// client's verdict, checked to be ok and recovered after a transport
+/// close with the 20 events before it.
+pub async fn recovered_across_shutdown<F, Fut>(first: SioServer, mode: &str, second: F) -> Value
+where
+    F: FnOnce(std::net::SocketAddr) -> Fut,
+    Fut: std::future::Future<Output = SioServer>,
+{
+    use tokio::io::AsyncBufReadExt;
+    let addr = first.addr;
+    let mut client = tokio::process::Command::new("node")
+        .arg(super::node_dir().join("recovery-client.mjs"))
+        .args(["shutdown", mode, &first.base()])
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("node");
+    let mut lines = tokio::io::BufReader::new(client.stdout.take().unwrap()).lines();
+    let mut out = Vec::new();
+    loop {
+        let line = tokio::time::timeout(super::DEADLINE, lines.next_line())
+            .await
+            .expect("the client got ready")
+            .unwrap()
+            .expect("the client is running");
+        out.push(line.clone());
+        if line.contains("\"ready\":true") {
+            break;
+        }
+        assert!(!line.contains("\"ok\":false"), "{out:#?}");
+    }
+    for i in 0..20 {
+        first.io.emit("pre", &i).unwrap();
+    }
+    assert!(first.io.shutdown(Duration::from_secs(5)).await);
+    first.stop().await;
+
+    let second = second(addr).await;
+    let verdict = loop {
+        let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+            .await
+            .expect("a verdict")
+            .unwrap();
+        match line {
+            Some(l) => {
+                out.push(l.clone());
+                if l.contains("\"ok\":") {
+                    break serde_json::from_str::<Value>(&l).unwrap();
+                }
+            }
+            None => panic!("the client exited without a verdict: {out:#?}"),
+        }
+    };
+    assert_eq!(verdict["ok"], true, "{out:#?}");
+    assert_eq!(verdict["recovered"], true, "{verdict}");
+    assert_eq!(verdict["reason"], "transport close", "{verdict}");
+    assert_eq!(verdict["counts"]["preBeforeDisconnect"], 20, "{verdict}");
+    assert!(client.wait().await.unwrap().success());
+    second.stop().await;
+    verdict
+}
