@@ -676,6 +676,9 @@ fn into_bytes(value: redis::Value) -> Option<Bytes> {
 /// is remade, and the subscriber resubscribes) and tells whether the bus
 /// is up.
 async fn health_loop(inner: Weak<Inner>) {
+    // Checks failed in a row: one slow answer (a busy machine) does not
+    // make the bus down and drop broadcasts; two do.
+    let mut failed = 0u32;
     loop {
         let Some(i) = inner.upgrade() else { return };
         let (stop, interval) = (i.stop.clone(), i.config.health_interval);
@@ -694,12 +697,20 @@ async fn health_loop(inner: Weak<Inner>) {
         };
         let Some(i) = inner.upgrade() else { return };
         match result {
-            Ok(_) => set_up(&i, true, None),
-            Err(e) => set_up(&i, false, Some(&e.to_string())),
+            Ok(_) => {
+                failed = 0;
+                set_up(&i, true, None);
+            }
+            Err(e) => {
+                failed += 1;
+                if failed >= 2 {
+                    set_up(&i, false, Some(&e.to_string()));
+                }
+            }
         }
-        // Looked at more often while Redis is away, so that traffic
-        // resumes soon after it is back.
-        let interval = if i.counters.state.load(Ordering::Relaxed) == UP {
+        // Looked at more often while Redis is away (or a check just
+        // failed), so that traffic resumes soon after it is back.
+        let interval = if failed == 0 && i.counters.state.load(Ordering::Relaxed) == UP {
             interval
         } else {
             interval.min(Duration::from_millis(100))
