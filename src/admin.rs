@@ -344,15 +344,7 @@ fn serialize(socket: &Socket) -> Value {
         .iter()
         .filter_map(|(k, v)| Some((k.as_str().to_owned(), Value::from(v.to_str().ok()?))))
         .collect();
-    let query: serde_json::Map<String, Value> = hs
-        .url
-        .query()
-        .map(|q| {
-            form_urlencoded::parse(q.as_bytes())
-                .map(|(k, v)| (k.into_owned(), Value::from(v.into_owned())))
-                .collect()
-        })
-        .unwrap_or_default();
+    let query = hs.query_json();
     let forwarded = ["cf-connecting-ip", "x-forwarded-for"]
         .iter()
         .find_map(|h| hs.headers.get(*h).and_then(|v| v.to_str().ok()));

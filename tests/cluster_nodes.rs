@@ -31,26 +31,8 @@ async fn node(redis: &str, secret: &str, extra: &[&str]) -> (tokio::process::Chi
         .stderr(Stdio::piped())
         .kill_on_drop(true);
     let mut child = cmd.spawn().expect("the socketgate binary runs");
-    let addr = listening(&mut child).await;
+    let addr = common::listening(&mut child, "http").await;
     (child, addr)
-}
-
-/// Waits for the gateway's "listening" line and keeps draining its log.
-async fn listening(child: &mut tokio::process::Child) -> String {
-    use tokio::io::AsyncBufReadExt;
-    let mut log = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
-    let addr = tokio::time::timeout(common::DEADLINE, async {
-        while let Some(line) = log.next_line().await.unwrap() {
-            if let Some(url) = line.split("listening on http://").nth(1) {
-                return url.trim().to_owned();
-            }
-        }
-        panic!("the gateway exited before listening");
-    })
-    .await
-    .expect("the gateway started");
-    tokio::spawn(async move { while let Ok(Some(_)) = log.next_line().await {} });
-    addr
 }
 
 /// Opens a session on `owner` and connects the main namespace.

@@ -35,18 +35,7 @@ fn temp_file(name: &str, text: &str) -> std::path::PathBuf {
 /// handshake it answers (the engine settings in effect).
 async fn handshake_of(mut cmd: tokio::process::Command) -> (Value, tokio::process::Child) {
     let mut child = cmd.stderr(Stdio::piped()).spawn().unwrap();
-    let mut log = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
-    let addr = tokio::time::timeout(common::DEADLINE, async {
-        while let Some(line) = log.next_line().await.unwrap() {
-            if let Some(url) = line.split("listening on http://").nth(1) {
-                return url.trim().to_owned();
-            }
-        }
-        panic!("the gateway exited before listening");
-    })
-    .await
-    .unwrap();
-    tokio::spawn(async move { while let Ok(Some(_)) = log.next_line().await {} });
+    let addr = common::listening(&mut child, "http").await;
     let open = common::get_text(format!("http://{addr}/socket.io/?EIO=4&transport=polling")).await;
     (serde_json::from_str(&open[1..]).unwrap(), child)
 }

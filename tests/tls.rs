@@ -8,8 +8,6 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-use tokio::io::AsyncBufReadExt;
-
 /// A self-signed certificate for 127.0.0.1 and localhost, written as PEM
 /// files into `dir`; returns (cert, key).
 fn certificate(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
@@ -41,23 +39,7 @@ async fn gateway(cert: &Path, key: &Path) -> (tokio::process::Child, String) {
         .kill_on_drop(true)
         .spawn()
         .unwrap();
-    let mut log = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
-    let addr = tokio::time::timeout(common::DEADLINE, async {
-        while let Some(line) = log.next_line().await.unwrap() {
-            eprintln!("{line}");
-            if let Some(url) = line.split("listening on https://").nth(1) {
-                return url.trim().to_owned();
-            }
-        }
-        panic!("the gateway exited before listening");
-    })
-    .await
-    .unwrap();
-    tokio::spawn(async move {
-        while let Ok(Some(line)) = log.next_line().await {
-            eprintln!("{line}");
-        }
-    });
+    let addr = common::listening(&mut child, "https").await;
     (child, format!("https://{addr}"))
 }
 

@@ -90,6 +90,18 @@ impl Handshake {
             .map(|(_, v)| v.into_owned())
     }
 
+    /// The handshake's query parameters as a JSON object.
+    pub(crate) fn query_json(&self) -> serde_json::Map<String, Value> {
+        self.url
+            .query()
+            .map(|q| {
+                form_urlencoded::parse(q.as_bytes())
+                    .map(|(k, v)| (k.into_owned(), Value::from(v.into_owned())))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// The handshake as the reference server describes it (`socket.handshake`
     /// in Node: `headers`, `time`, `address`, `xdomain`, `secure`, `issued`,
     /// `url`, `query`, `auth`), for nodes of a mixed cluster.
@@ -107,15 +119,7 @@ impl Handshake {
                 (name.as_str().to_owned(), Value::from(values.join(", ")))
             })
             .collect();
-        let query: serde_json::Map<String, Value> = self
-            .url
-            .query()
-            .map(|q| {
-                form_urlencoded::parse(q.as_bytes())
-                    .map(|(k, v)| (k.into_owned(), Value::from(v.into_owned())))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let query = self.query_json();
         let issued = self
             .issued
             .duration_since(SystemTime::UNIX_EPOCH)

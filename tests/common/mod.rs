@@ -398,6 +398,32 @@ pub async fn spawn_gateway(args: &[&str]) -> (tokio::process::Child, String, Gat
     (child, addr, log)
 }
 
+/// Reads a gateway child's log (its piped stderr) until its
+/// "listening on <scheme>://" line, and returns that address; the rest of
+/// the log is drained (and echoed to the test's output) in the background.
+pub async fn listening(child: &mut tokio::process::Child, scheme: &str) -> String {
+    use tokio::io::AsyncBufReadExt;
+    let mut log = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let marker = format!("listening on {scheme}://");
+    let addr = tokio::time::timeout(DEADLINE, async {
+        while let Some(line) = log.next_line().await.unwrap() {
+            eprintln!("{line}");
+            if let Some(url) = line.split(&marker).nth(1) {
+                return url.trim().to_owned();
+            }
+        }
+        panic!("the gateway exited before listening");
+    })
+    .await
+    .expect("the gateway started");
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = log.next_line().await {
+            eprintln!("{line}");
+        }
+    });
+    addr
+}
+
 /// Sends SIGTERM to a child process (the gateway binary).
 pub async fn sigterm(child: &tokio::process::Child) {
     let pid = child.id().expect("the child is running").to_string();
