@@ -9,7 +9,18 @@
 //! | `config` | on connect | `{supportedFeatures}` |
 //! | `all_sockets` | on connect | every socket of every namespace |
 //! | `server_stats` | every 2 s | `{serverId, hostname, pid, uptime, clientsCount, pollingClientsCount, aggregatedEvents, namespaces}` |
-//! | `socket_connected`, `socket_disconnected`, `room_joined`, `room_left` | within a second of the change | as the Node server |
+//! | `socket_connected` | a socket joined a namespace | the socket, the time |
+//! | `socket_disconnected` | a socket left | namespace, socket id, reason, time |
+//! | `room_joined`, `room_left` | a socket joined or left a room | namespace, room, socket id, time |
+//! | `socket_updated` | a client upgraded to WebSocket, or a socket's data changed | `{id, nsp, transport}` or `{id, nsp, data}` |
+//! | `event_received` | a client sent an event (any namespace but the dashboard's) | namespace, socket id, `[event, …args]`, time |
+//! | `event_sent` | an event went to a socket (an emit, or each recipient of a broadcast) | namespace, socket id, `[event, …args]`, time |
+//!
+//! Everything from `all_sockets` down is the development mode's
+//! ([`AdminMode::Development`], the default, as the Node server's unless
+//! `NODE_ENV=production`); in [`AdminMode::Production`] the dashboard gets
+//! `config` and `server_stats` only, and the socket paths carry no admin
+//! code at all.
 //!
 //! and the commands it sends (refused, by not being listened to, in
 //! read-only mode): `emit` (nsp, room, event, …args), `join` (nsp, room,
@@ -21,21 +32,23 @@
 //! the dashboards of every node through the adapter, `all_sockets` asks
 //! the other nodes, and the commands are cluster-wide broadcasts.
 //!
-//! The live events are found by comparing the sockets every second rather
-//! than by hooking every namespace: the dashboard is a monitoring tool, and
-//! this keeps the socket hot paths free of admin code. So a socket that
-//! comes and goes within a second is not seen, the reason given for a
-//! disconnect is `"disconnected"`, and `event_received` / `event_sent` are
-//! not sent (the events page shows connections and rooms only).
+//! The live events are told by the socket layer as they happen (see
+//! `socketio::Observer`), and are sent without recovery: a dashboard that
+//! reconnects asks for `all_sockets` again, so they are never retained
+//! for it, nor written to a cluster's recovery stream. While no dashboard
+//! is connected (on any node, in a cluster) nothing is built or sent.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 
 use crate::engine::{EngineStats, TransportKind};
-use crate::socketio::{ConnectError, Event, Payload, Socket, SocketIo, WeakSocketIo};
+use crate::socketio::{
+    ConnectError, DisconnectReason, Event, Namespace, Observer, Payload, Room, Socket, SocketId,
+    SocketIo, WeakNamespace, WeakSocketIo,
+};
 
 /// The dashboard's login: a username and a bcrypt hash of the password.
 #[derive(Clone)]
@@ -81,6 +94,32 @@ pub struct AdminConfig {
     pub server_id: Option<String>,
     /// How often `server_stats` is sent; default 2 s (at least 100 ms).
     pub stats_interval: Duration,
+    /// What the dashboard is told; default [`AdminMode::Development`].
+    pub mode: AdminMode,
+}
+
+/// How much the dashboard is told, as the Node server's `mode` option.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    serde::Deserialize,
+    clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum AdminMode {
+    /// Every socket, room and event, as they change: the dashboard's
+    /// Sockets, Rooms, Clients and Events pages.
+    #[default]
+    Development,
+    /// `server_stats` only (the dashboard's overview): nothing about single
+    /// sockets, and no admin code on the socket paths.
+    Production,
 }
 
 impl Default for AdminConfig {
@@ -91,6 +130,7 @@ impl Default for AdminConfig {
             read_only: false,
             server_id: None,
             stats_interval: Duration::from_secs(2),
+            mode: AdminMode::Development,
         }
     }
 }
@@ -107,6 +147,18 @@ impl AdminConfig {
         self.read_only = read_only;
         self
     }
+
+    /// Sets [`namespace`](Self::namespace).
+    pub fn namespace(mut self, namespace: impl Into<String>) -> Self {
+        self.namespace = namespace.into();
+        self
+    }
+
+    /// Sets [`mode`](Self::mode).
+    pub fn mode(mut self, mode: AdminMode) -> Self {
+        self.mode = mode;
+        self
+    }
 }
 
 /// Why the admin namespace could not be installed.
@@ -116,10 +168,14 @@ pub enum AdminError {
     /// The password hash is not a bcrypt hash.
     #[error("the admin password hash is not a valid bcrypt hash: {0}")]
     BadHash(String),
+    /// The server has a monitor already (the admin namespace was installed
+    /// twice in development mode).
+    #[error("the Admin UI is installed already on this server: install it once")]
+    Twice,
 }
 
 /// The features the dashboard may use, as the Node server names them.
-fn features(read_only: bool) -> Vec<&'static str> {
+fn features(read_only: bool, mode: AdminMode) -> Vec<&'static str> {
     let mut f = if read_only {
         Vec::new()
     } else {
@@ -133,9 +189,12 @@ fn features(read_only: bool) -> Vec<&'static str> {
             "MDISCONNECT",
         ]
     };
+    f.push("AGGREGATED_EVENTS");
     // ALL_EVENTS is what makes the UI show its sockets, rooms, clients
-    // and events pages (the Node server's development mode).
-    f.extend(["AGGREGATED_EVENTS", "ALL_EVENTS"]);
+    // and events pages.
+    if mode == AdminMode::Development {
+        f.push("ALL_EVENTS");
+    }
     f
 }
 
@@ -146,20 +205,31 @@ pub fn install(io: &SocketIo, config: AdminConfig) -> Result<(), AdminError> {
         // A wrong hash is a setup mistake: say so at start, not at login.
         bcrypt::verify("", &auth.password_hash).map_err(|e| AdminError::BadHash(e.to_string()))?;
     }
+    if config.mode == AdminMode::Development && io.observed() {
+        return Err(AdminError::Twice);
+    }
     let sessions: Arc<Mutex<Sessions>> = Arc::default();
     let weak = io.downgrade();
-    let read_only = config.read_only;
+    let (read_only, mode) = (config.read_only, config.mode);
     let auth = config.auth.clone();
     let on_connect_sessions = sessions.clone();
     let ns = io.ns(&config.namespace, move |socket| {
         on_admin(
             &socket,
             &weak,
-            read_only,
+            (read_only, mode),
             auth.is_some(),
             &on_connect_sessions,
         )
     });
+    if mode == AdminMode::Development {
+        let monitor = Monitor {
+            admin: ns.downgrade(),
+            path: ns.path().to_owned(),
+        };
+        // Checked above; nothing else sets a monitor.
+        let _ = io.observe(Arc::new(monitor));
+    }
     if let Some(auth) = config.auth.clone() {
         let auth = Arc::new(auth);
         // bcrypt costs a quarter of a second of CPU by design: a flood of
@@ -231,7 +301,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 fn on_admin(
     socket: &Socket,
     io: &WeakSocketIo,
-    read_only: bool,
+    (read_only, mode): (bool, AdminMode),
     with_auth: bool,
     sessions: &Mutex<Sessions>,
 ) {
@@ -249,9 +319,11 @@ fn on_admin(
     }
     let _ = socket.emit(
         "config",
-        &json!({ "supportedFeatures": features(read_only) }),
+        &json!({ "supportedFeatures": features(read_only, mode) }),
     );
-    if let Some(io) = io.upgrade() {
+    if mode == AdminMode::Development
+        && let Some(io) = io.upgrade()
+    {
         if io.namespaces().iter().any(|ns| ns.is_clustered()) {
             // The other nodes' sockets take a round trip through the
             // cluster: answer from a task, not from the connect handler.
@@ -352,11 +424,7 @@ fn serialize(socket: &Socket) -> Value {
         .map(str::to_owned)
         .or_else(|| hs.address.map(|a| a.ip().to_string()));
     let issued = millis(hs.issued);
-    let data = match socket.data() {
-        // The UI reads fields of it: an object, as the Node server's.
-        Value::Null => json!({}),
-        data => data,
-    };
+    let data = data_of(socket);
     let mut rooms: Vec<String> = socket.rooms().iter().map(|r| r.to_string()).collect();
     rooms.sort();
     json!({
@@ -377,6 +445,15 @@ fn serialize(socket: &Socket) -> Value {
         },
         "rooms": rooms,
     })
+}
+
+/// A socket's data as the dashboard reads it: an object (the UI reads
+/// fields of it), as the Node server's.
+fn data_of(socket: &Socket) -> Value {
+    match socket.data() {
+        Value::Null => json!({}),
+        data => data,
+    }
 }
 
 fn all_sockets(io: &SocketIo) -> Vec<Value> {
@@ -520,11 +597,8 @@ impl Stats {
     }
 }
 
-/// The sockets as last seen, by namespace and id, with their rooms: for
-/// the live events. Only new sockets are serialized in full.
-type Seen = HashMap<(String, String), (Socket, BTreeSet<String>)>;
-
-/// Every second: the live events; every `interval`: `server_stats`.
+/// Every `interval`: `server_stats` (checked every second, so that a
+/// dashboard that arrives gets its first report soon).
 async fn stats_loop(io: WeakSocketIo, nsp: String, mut stats: Stats, interval: Duration) {
     // A zero interval would make tokio's interval panic; 100 ms is as
     // often as anyone needs a dashboard redrawn.
@@ -532,79 +606,158 @@ async fn stats_loop(io: WeakSocketIo, nsp: String, mut stats: Stats, interval: D
     let tick = Duration::from_secs(1).min(interval);
     let mut ticker = tokio::time::interval(tick);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut seen: Option<Seen> = None;
     let mut next_stats = Instant::now();
     loop {
         ticker.tick().await;
         // Only a weak link: the server's end ends the task.
         let Some(io) = io.upgrade() else { return };
         let Some(admin) = io.of(&nsp) else { return };
-        // In a cluster a dashboard on another node hears this one through
-        // the adapter, so only a lone node with no dashboard rests.
-        if admin.sockets().is_empty() && !admin.is_clustered() {
+        if !watched(&admin) {
             // Nobody watching: nothing to compute.
-            seen = None;
             stats.last = Some(io.engine().stats());
             continue;
         }
-        let sockets: Vec<Socket> = io.namespaces().iter().flat_map(|ns| ns.sockets()).collect();
-        let now: Seen = sockets
-            .iter()
-            .map(|s| {
-                let rooms = s.rooms().iter().map(|r| r.to_string()).collect();
-                let key = (s.ns().to_owned(), s.id().as_str().to_owned());
-                (key, (s.clone(), rooms))
-            })
-            .collect();
-        if let Some(before) = &seen {
-            emit_changes(&admin, before, &now);
-        }
-        seen = Some(now);
         if Instant::now() >= next_stats {
             next_stats = Instant::now() + interval;
+            let sockets: Vec<Socket> = io.namespaces().iter().flat_map(|ns| ns.sockets()).collect();
             let report = stats.report(&io, &sockets);
-            let _ = admin.emit("server_stats", &report);
+            let _ = admin.emit_unretained("server_stats", &Payload::new().arg(report));
         }
     }
 }
 
-/// The live events between two looks at the sockets.
-fn emit_changes(admin: &crate::socketio::Namespace, before: &Seen, now: &Seen) {
-    let at = iso_time(SystemTime::now());
-    for (key, (socket, rooms)) in now {
-        match before.get(key) {
-            None => {
-                let _ = admin.emit_payload(
-                    "socket_connected",
-                    &Payload::new().arg(serialize(socket)).arg(at.clone()),
-                );
-            }
-            Some((_, old)) => {
-                let (nsp, id) = key;
-                for room in rooms.difference(old) {
-                    let p = Payload::new()
-                        .arg(nsp.as_str())
-                        .arg(room.as_str())
-                        .arg(id.as_str());
-                    let _ = admin.emit_payload("room_joined", &p.arg(at.clone()));
-                }
-                for room in old.difference(rooms) {
-                    let p = Payload::new()
-                        .arg(nsp.as_str())
-                        .arg(room.as_str())
-                        .arg(id.as_str());
-                    let _ = admin.emit_payload("room_left", &p.arg(at.clone()));
-                }
-            }
+/// Whether a dashboard may be listening: one is connected here, or, in a
+/// cluster, one on another node hears this one through the adapter.
+fn watched(admin: &Namespace) -> bool {
+    admin.is_clustered() || admin.has_sockets()
+}
+
+/// The development mode's live events, as the socket layer tells them.
+struct Monitor {
+    admin: WeakNamespace,
+    /// The dashboard's own namespace: its events are not reported (each
+    /// report is an event sent on it).
+    path: String,
+}
+
+impl Monitor {
+    /// The admin namespace, when a dashboard may be listening.
+    fn listening(&self) -> Option<Namespace> {
+        self.admin.upgrade().filter(watched)
+    }
+
+    fn tell(admin: &Namespace, event: &str, payload: &Payload) {
+        if let Err(e) = admin.emit_unretained(event, payload) {
+            tracing::debug!(event, error = %e, "an admin event was not sent");
         }
     }
-    for (nsp, id) in before.keys().filter(|k| !now.contains_key(*k)) {
-        let p = Payload::new()
-            .arg(nsp.as_str())
-            .arg(id.as_str())
-            .arg("disconnected")
-            .arg(at.clone());
-        let _ = admin.emit_payload("socket_disconnected", &p);
+
+    /// `room_joined` / `room_left`: namespace, room, socket id, time.
+    fn room(&self, event: &str, ns: &str, room: &Room, sid: &SocketId) {
+        // A dashboard joins its own room before its CONNECT answer is
+        // sent: it must not hear of it (nor would it care).
+        if ns == self.path {
+            return;
+        }
+        if let Some(admin) = self.listening() {
+            let p = Payload::new()
+                .arg(ns)
+                .arg(room.to_string())
+                .arg(sid.as_str())
+                .arg(iso_time(SystemTime::now()));
+            Self::tell(&admin, event, &p);
+        }
+    }
+
+    /// `event_received` / `event_sent`: namespace, socket id, the event's
+    /// data (binary arguments as they were), time.
+    fn event(admin: &Namespace, event: &str, ns: &str, sid: &SocketId, data: &Payload) {
+        let p = Payload {
+            args: vec![
+                Value::from(ns),
+                Value::from(sid.as_str()),
+                Value::Array(data.args.clone()),
+                Value::from(iso_time(SystemTime::now())),
+            ],
+            bins: data.bins.clone(),
+        };
+        Self::tell(admin, event, &p);
+    }
+}
+
+impl Observer for Monitor {
+    fn connected(&self, socket: &Socket) {
+        if let Some(admin) = self.listening() {
+            let p = Payload::new()
+                .arg(serialize(socket))
+                .arg(iso_time(SystemTime::now()));
+            Self::tell(&admin, "socket_connected", &p);
+        }
+    }
+
+    fn disconnected(&self, socket: &Socket, reason: DisconnectReason) {
+        if let Some(admin) = self.listening() {
+            let p = Payload::new()
+                .arg(socket.ns())
+                .arg(socket.id().as_str())
+                .arg(reason.as_str())
+                .arg(iso_time(SystemTime::now()));
+            Self::tell(&admin, "socket_disconnected", &p);
+        }
+    }
+
+    fn joined(&self, ns: &str, room: &Room, sid: &SocketId) {
+        self.room("room_joined", ns, room, sid);
+    }
+
+    fn left(&self, ns: &str, room: &Room, sid: &SocketId) {
+        self.room("room_left", ns, room, sid);
+    }
+
+    fn received(&self, socket: &Socket, data: &Payload) {
+        if socket.ns() == self.path {
+            return;
+        }
+        if let Some(admin) = self.listening() {
+            Self::event(&admin, "event_received", socket.ns(), socket.id(), data);
+        }
+    }
+
+    fn sent(&self, ns: &str, sids: &[SocketId], packet: &crate::socketio::Encoded) {
+        if ns == self.path || sids.is_empty() {
+            return;
+        }
+        let Some(admin) = self.listening() else {
+            return;
+        };
+        let Some(data) = packet.event_data() else {
+            return;
+        };
+        for sid in sids {
+            Self::event(&admin, "event_sent", ns, sid, &data);
+        }
+    }
+
+    fn upgraded(&self, socket: &Socket) {
+        if let Some(admin) = self.listening() {
+            let update = json!({
+                "id": socket.id().as_str(),
+                "nsp": socket.ns(),
+                "transport": socket.session().transport().as_str(),
+            });
+            Self::tell(&admin, "socket_updated", &Payload::new().arg(update));
+        }
+    }
+
+    fn data_changed(&self, socket: &Socket) {
+        if let Some(admin) = self.listening() {
+            let update = json!({
+                "id": socket.id().as_str(),
+                "nsp": socket.ns(),
+                "data": data_of(socket),
+            });
+            Self::tell(&admin, "socket_updated", &Payload::new().arg(update));
+        }
     }
 }
 
@@ -636,8 +789,15 @@ mod tests {
 
     #[test]
     fn read_only_offers_no_command() {
-        assert_eq!(features(true), vec!["AGGREGATED_EVENTS", "ALL_EVENTS"]);
-        assert!(features(false).contains(&"MDISCONNECT"));
+        assert_eq!(
+            features(true, AdminMode::Development),
+            vec!["AGGREGATED_EVENTS", "ALL_EVENTS"]
+        );
+        assert_eq!(
+            features(true, AdminMode::Production),
+            vec!["AGGREGATED_EVENTS"]
+        );
+        assert!(features(false, AdminMode::Development).contains(&"MDISCONNECT"));
     }
 
     #[tokio::test]

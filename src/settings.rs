@@ -150,6 +150,11 @@ pub struct Settings {
           value_parser = clap::builder::BoolishValueParser::new())]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub admin_read_only: Option<bool>,
+    /// What the Admin UI is told: `development` (every socket, room and
+    /// event as it happens) or `production` (server stats only).
+    #[arg(long, env = "SOCKETGATE_ADMIN_MODE")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub admin_mode: Option<crate::admin::AdminMode>,
     /// The Admin UI's built page (`@socket.io/admin-ui`'s `ui/dist`),
     /// served at /admin/.
     #[arg(long, env = "SOCKETGATE_ADMIN_UI_DIR")]
@@ -323,6 +328,7 @@ impl Settings {
             admin_user: None,
             admin_password_hash: None,
             admin_read_only: Some(false),
+            admin_mode: Some(crate::admin::AdminMode::Development),
             admin_ui_dir: Some(PathBuf::from(
                 "client-demo/node_modules/@socket.io/admin-ui/ui/dist",
             )),
@@ -355,7 +361,7 @@ impl Settings {
             addr, path, ping_interval_ms, ping_timeout_ms, max_payload,
             connect_timeout_ms, allowed_origins, allow_eio3, http_compression, ws_compression, parser, recovery_ms,
             demo_dir, client_bundle, admin, admin_user, admin_password_hash,
-            admin_read_only, admin_ui_dir, redis_url, cluster_secret, node_id,
+            admin_read_only, admin_mode, admin_ui_dir, redis_url, cluster_secret, node_id,
             advertise_addr, shutdown_grace_ms, tls_cert, tls_key, api_key, api_addr,
             connect_hook, event_hook, event_hook_events, disconnect_hook,
             hook_timeout_ms, hook_headers, relay, relay_events_per_second,
@@ -515,6 +521,7 @@ impl Settings {
             crate::admin::AdminConfig::default()
                 .auth(admin_auth)
                 .read_only(s.admin_read_only.unwrap_or(false))
+                .mode(s.admin_mode.unwrap_or_default())
         });
         Ok(GatewayConfig::default()
             .admin(admin, s.admin_ui_dir)

@@ -13,7 +13,7 @@ mod common;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use socketgate::admin::{AdminAuth, AdminConfig};
+use socketgate::admin::{AdminAuth, AdminConfig, AdminMode};
 use socketgate::gateway::{self, GatewayConfig};
 
 const USER: &str = "admin";
@@ -81,12 +81,36 @@ async fn the_admin_protocol_lists_commands_and_refuses_a_wrong_password() {
     let (url, _stop) = gateway(Some(with_login())).await;
     let verdict = common::run_node("admin-e2e.mjs", &["protocol", &url, USER, PASSWORD]).await;
     assert_eq!(verdict["clients"], 2, "{verdict}");
+    eprintln!(
+        "the upgrading client was first seen on {}",
+        verdict["upgradeSeenAs"]
+    );
 }
 
 #[tokio::test]
 async fn read_only_mode_ignores_commands() {
     let (url, _stop) = gateway(Some(with_login().read_only(true))).await;
     common::run_node("admin-e2e.mjs", &["readonly", &url, USER, PASSWORD]).await;
+}
+
+#[tokio::test]
+async fn production_mode_tells_the_overview_only() {
+    let (url, _stop) = gateway(Some(with_login().mode(AdminMode::Production))).await;
+    common::run_node("admin-e2e.mjs", &["production", &url, USER, PASSWORD]).await;
+}
+
+#[tokio::test]
+async fn the_binary_takes_the_admin_mode() {
+    let (_child, addr, _log) = common::spawn_gateway(&[
+        "--addr",
+        "127.0.0.1:0",
+        "--admin",
+        "--admin-mode",
+        "production",
+    ])
+    .await;
+    let url = format!("http://{addr}");
+    common::run_node("admin-e2e.mjs", &["production", &url, "-", "-"]).await;
 }
 
 #[tokio::test]
@@ -182,5 +206,103 @@ async fn a_dashboard_on_one_node_sees_the_cluster() {
         verdict["servers"].as_array().map(Vec::len),
         Some(2),
         "{verdict}"
+    );
+}
+
+/// The next admin event named `name` on a raw dashboard WebSocket, as its
+/// JSON array (`[name, …args]`); other events are skipped.
+async fn admin_event(ws: &mut common::Ws, name: &str) -> serde_json::Value {
+    let wait = async {
+        loop {
+            let text = common::ws_event(ws).await;
+            let Some(json) = text.strip_prefix("42/admin,") else {
+                continue;
+            };
+            let event: serde_json::Value = serde_json::from_str(json).unwrap();
+            if event[0] == name {
+                return event;
+            }
+        }
+    };
+    // server_stats keeps coming: only an overall deadline ends the wait.
+    tokio::time::timeout(std::time::Duration::from_secs(10), wait)
+        .await
+        .unwrap_or_else(|_| panic!("no {name} within 10 s"))
+}
+
+#[tokio::test]
+async fn a_library_server_tells_data_changes_and_upgrades() {
+    use serde_json::json;
+    use socketgate::socketio::{SocketIo, SocketIoConfig};
+    let io = SocketIo::new(SocketIoConfig::default());
+    io.ns("/", |socket| {
+        socket.on("name", |s, ev| {
+            let name: String = ev.data().unwrap_or_default();
+            s.set_data(json!({ "name": name }));
+        });
+    });
+    socketgate::admin::install(&io, AdminConfig::default()).unwrap();
+    // Installed twice, the second is refused rather than half-working.
+    let err = socketgate::admin::install(&io, AdminConfig::default().namespace("/admin2"));
+    assert!(err.is_err(), "a second monitor is refused");
+    let app = axum::Router::new().layer(io.layer());
+    let (addr, _task) = common::serve_on(app, "127.0.0.1:0".parse().unwrap()).await;
+
+    let url = format!("ws://{addr}/socket.io/?EIO=4&transport=websocket");
+    let mut dashboard = common::ws_connect(&url).await;
+    assert!(common::ws_text(&mut dashboard).await.starts_with("0{"));
+    common::ws_send(&mut dashboard, "40/admin,").await;
+    assert!(
+        common::ws_event(&mut dashboard)
+            .await
+            .starts_with("40/admin,")
+    );
+    admin_event(&mut dashboard, "all_sockets").await;
+
+    // A client that starts on polling, joins "/", then upgrades.
+    let base = format!("http://{addr}/socket.io/?EIO=4&transport=polling");
+    let http = common::http();
+    let open = http.get(&base).send().await.unwrap().text().await.unwrap();
+    let sid = common::sid_of(&open);
+    let polling = format!("{base}&sid={sid}");
+    let posted = http.post(&polling).body("40").send().await.unwrap();
+    assert_eq!(posted.status(), 200);
+    let connected = http
+        .get(&polling)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let id: serde_json::Value =
+        serde_json::from_str(connected.strip_prefix("40").expect("a CONNECT answer")).unwrap();
+    let id = id["sid"].as_str().unwrap().to_owned();
+    let seen = admin_event(&mut dashboard, "socket_connected").await;
+    assert_eq!(seen[1]["id"], id.as_str());
+    assert_eq!(seen[1]["transport"], "polling");
+
+    let mut ws = common::ws_connect(&format!(
+        "ws://{addr}/socket.io/?EIO=4&transport=websocket&sid={sid}"
+    ))
+    .await;
+    common::ws_send(&mut ws, "2probe").await;
+    assert_eq!(common::ws_text(&mut ws).await, "3probe");
+    common::ws_send(&mut ws, "5").await;
+    let update = admin_event(&mut dashboard, "socket_updated").await;
+    assert_eq!(
+        update[1],
+        json!({ "id": id, "nsp": "/", "transport": "websocket" })
+    );
+
+    common::ws_send(&mut ws, r#"42["name","Ada"]"#).await;
+    let received = admin_event(&mut dashboard, "event_received").await;
+    assert_eq!(received[1], "/");
+    assert_eq!(received[2], id.as_str());
+    assert_eq!(received[3], json!(["name", "Ada"]));
+    let update = admin_event(&mut dashboard, "socket_updated").await;
+    assert_eq!(
+        update[1],
+        json!({ "id": id, "nsp": "/", "data": { "name": "Ada" } })
     );
 }

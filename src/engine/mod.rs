@@ -42,6 +42,11 @@ pub trait EngineHandler: Send + Sync + 'static {
     fn on_message(&self, session: &Session, message: Message);
     /// The session closed (called once).
     fn on_close(&self, session: &Session, reason: CloseReason);
+    /// The session moved to WebSocket (an upgrade from polling). Default:
+    /// nothing.
+    fn on_upgrade(&self, session: &Session) {
+        let _ = session;
+    }
 }
 
 pub(crate) struct EngineInner {

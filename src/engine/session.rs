@@ -395,10 +395,11 @@ impl Session {
         super::Counters::add(&self.0.counters.bytes_out, bytes as u64);
     }
 
-    /// Counts an upgrade to WebSocket.
-    pub(crate) fn count_upgrade(&self) {
+    /// Counts an upgrade to WebSocket, and tells the handler.
+    pub(crate) fn upgraded(&self) {
         if let Some(engine) = self.0.engine.upgrade() {
             super::Counters::add(&engine.counters.upgrades, 1);
+            engine.handler.on_upgrade(self);
         }
     }
 

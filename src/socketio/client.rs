@@ -382,6 +382,9 @@ impl Client {
         // Counted as joined before the guard lets the namespace go.
         drop(joining);
         self.joined_once.store(true, Ordering::Release);
+        if let Some(observer) = ns.shared.observer.get() {
+            observer.connected(&socket);
+        }
         // The handler may panic; the socket then still dispatches what
         // arrived meanwhile, and later packets, as if it had returned.
         let handler = ns.handlers.on_connect.clone();
@@ -626,6 +629,16 @@ impl Client {
 
     pub(crate) fn session(&self) -> &Session {
         &self.session
+    }
+
+    /// The client's sockets, one per namespace it joined.
+    pub(crate) fn sockets(&self) -> Vec<Socket> {
+        lock(&self.sockets)
+            .by_ns
+            .values()
+            .flatten()
+            .cloned()
+            .collect()
     }
 }
 

@@ -8,6 +8,7 @@ mod delivery;
 mod handshake;
 pub(crate) mod msgpack;
 mod namespace;
+mod observer;
 pub mod packet;
 mod payload;
 mod reason;
@@ -29,10 +30,13 @@ pub use adapter::{
 pub use config::{FullQueue, Parser, SocketIoConfig};
 pub use handshake::Handshake;
 pub(crate) use handshake::civil_from_days;
+pub(crate) use namespace::WeakNamespace;
 pub use namespace::{
     AckResults, BroadcastOperator, ConnectError, DynNamespace, Namespace, RemoteSocket, RoomPolicy,
     ServerSideAck,
 };
+pub(crate) use observer::Observer;
+pub(crate) use payload::Encoded;
 pub use payload::Payload;
 pub use reason::DisconnectReason;
 pub(crate) use recovery::addressed_to;
@@ -297,6 +301,7 @@ impl SocketIoBuilder {
                 max_client_rooms: config.max_client_rooms,
                 parser: config.parser,
                 counters: Arc::default(),
+                observer: Default::default(),
             },
             namespaces: RwLock::new(HashMap::new()),
             dynamic: RwLock::new(Vec::new()),
@@ -461,6 +466,17 @@ impl SocketIo {
         }
     }
 
+    /// Whether a monitor is set.
+    pub(crate) fn observed(&self) -> bool {
+        self.io.shared.observer.get().is_some()
+    }
+
+    /// Sets the monitor that hears what happens to every socket (the
+    /// Admin UI's development mode); `false` when one was set already.
+    pub(crate) fn observe(&self, observer: Arc<dyn observer::Observer>) -> bool {
+        self.io.shared.observer.set(observer)
+    }
+
     /// The engine underneath.
     pub fn engine(&self) -> &Engine {
         &self.engine
@@ -594,6 +610,16 @@ impl EngineHandler for Handler {
     fn on_close(&self, session: &Session, reason: CloseReason) {
         if let Some((_, client)) = self.0.clients.remove(&session.sid()) {
             client.on_close(reason);
+        }
+    }
+
+    fn on_upgrade(&self, session: &Session) {
+        let Some(observer) = self.0.shared.observer.get() else {
+            return;
+        };
+        let client = self.0.clients.get(&session.sid()).map(|c| c.clone());
+        for socket in client.map(|c| c.sockets()).unwrap_or_default() {
+            observer.upgraded(&socket);
         }
     }
 }

@@ -191,6 +191,8 @@ pub(crate) struct Shared {
     pub(crate) parser: Parser,
     /// What the namespaces counted.
     pub(crate) counters: Arc<IoCounters>,
+    /// The monitor that hears what happens to sockets, once one is set.
+    pub(crate) observer: super::observer::Observers,
 }
 
 /// What the socket.io layer counts (see [`IoStats`](super::IoStats)).
@@ -479,6 +481,9 @@ impl NamespaceInner {
                 continue;
             }
             sent += 1;
+            if let Some(observer) = self.shared.observer.get() {
+                observer.sent(&self.path, std::slice::from_ref(socket.id()), &packet);
+            }
             let acks = acks.clone();
             tokio::spawn(async move {
                 if let Ok(payload) = socket.wait_ack(id, answer, timeout).await {
@@ -572,8 +577,8 @@ impl NamespaceInner {
         counters
             .deliveries
             .fetch_add(recipients.len() as u64, Ordering::Relaxed);
-        for sid in recipients {
-            if let Some(socket) = self.socket(&sid).filter(Socket::connected) {
+        for sid in &recipients {
+            if let Some(socket) = self.socket(sid).filter(Socket::connected) {
                 // A failure closed that client (slow consumer) or it is
                 // gone; the others still get the packet.
                 let _ = delivery::deliver(
@@ -583,6 +588,9 @@ impl NamespaceInner {
                     self.shared.full_queue,
                 );
             }
+        }
+        if let Some(observer) = self.shared.observer.get() {
+            observer.sent(&self.path, &recipients, packet);
         }
         if let Some(remote) = remote
             && let Err(e) = self.adapter.publish(remote)
@@ -604,12 +612,48 @@ impl NamespaceInner {
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .insert(socket.id().clone(), socket.clone());
-        self.adapter
-            .join(socket.id(), &[Room::from(socket.id().as_str())]);
+        self.join(socket.id(), &[Room::from(socket.id().as_str())]);
+    }
+
+    /// A socket of this node joins rooms (told to the monitor, if any).
+    pub(crate) fn join(&self, sid: &SocketId, rooms: &[Room]) {
+        let Some(observer) = self.shared.observer.get() else {
+            return self.adapter.join(sid, rooms);
+        };
+        let before = self.adapter.rooms_of(sid);
+        self.adapter.join(sid, rooms);
+        let mut told = Vec::new();
+        for room in rooms {
+            if !before.contains(room) && !told.contains(&room) {
+                told.push(room);
+                observer.joined(&self.path, room, sid);
+            }
+        }
+    }
+
+    /// A socket of this node leaves rooms (told to the monitor, if any).
+    pub(crate) fn leave(&self, sid: &SocketId, rooms: &[Room]) {
+        let Some(observer) = self.shared.observer.get() else {
+            return self.adapter.leave(sid, rooms);
+        };
+        let before = self.adapter.rooms_of(sid);
+        self.adapter.leave(sid, rooms);
+        for room in before.iter().filter(|r| rooms.contains(r)) {
+            observer.left(&self.path, room, sid);
+        }
     }
 
     pub(crate) fn remove(self: &Arc<Self>, socket: &Socket) {
-        self.adapter.leave_all(socket.id());
+        match self.shared.observer.get() {
+            None => self.adapter.leave_all(socket.id()),
+            Some(observer) => {
+                let before = self.adapter.rooms_of(socket.id());
+                self.adapter.leave_all(socket.id());
+                for room in &before {
+                    observer.left(&self.path, room, socket.id());
+                }
+            }
+        }
         let removed = {
             let mut sockets = self.sockets.write().unwrap_or_else(|e| e.into_inner());
             // Only this very socket: a recovered one may carry its id now.
@@ -632,9 +676,17 @@ impl NamespaceInner {
     }
 }
 
-/// The namespace as its adapter reaches it: weakly, since the namespace
-/// owns the adapter.
-struct WeakNamespace(Weak<NamespaceInner>);
+/// The namespace as its adapter (or a monitor it feeds) reaches it:
+/// weakly, since the namespace owns them.
+#[derive(Clone)]
+pub(crate) struct WeakNamespace(Weak<NamespaceInner>);
+
+impl WeakNamespace {
+    /// The namespace, while it lives.
+    pub(crate) fn upgrade(&self) -> Option<Namespace> {
+        self.0.upgrade().map(Namespace)
+    }
+}
 
 impl adapter::LocalNamespace for WeakNamespace {
     fn is_alive(&self) -> bool {
@@ -818,6 +870,40 @@ impl Namespace {
     /// included.
     pub fn emit_payload(&self, event: &str, payload: &Payload) -> Result<(), EmitError> {
         self.all().emit_payload(event, payload)
+    }
+
+    /// Whether a socket of this node is in the namespace.
+    pub(crate) fn has_sockets(&self) -> bool {
+        !self
+            .0
+            .sockets
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_empty()
+    }
+
+    /// A handle that does not keep the namespace alive.
+    pub(crate) fn downgrade(&self) -> WeakNamespace {
+        WeakNamespace(Arc::downgrade(&self.0))
+    }
+
+    /// Emits `event` to every socket of the namespace, here and (through
+    /// the adapter) on the other nodes, without recovery: never retained,
+    /// never given an offset. For monitoring traffic, which is of no use
+    /// once missed and would crowd out what is kept for recovery.
+    pub(crate) fn emit_unretained(&self, event: &str, payload: &Payload) -> Result<(), EmitError> {
+        super::socket::check_event(event)?;
+        let ns = &self.0;
+        let packet =
+            payload::event_payload(ns.shared.parser, &ns.path, None, event, payload, None)?;
+        ns.shared.check_size(&packet)?;
+        let opts = BroadcastOptions::default();
+        let remote = ns
+            .adapter
+            .is_remote()
+            .then(|| RemoteBroadcast::new(opts.clone(), remote_payload(event, payload)));
+        ns.deliver(&opts, &packet, remote.as_ref());
+        Ok(())
     }
 
     /// Whether this namespace's adapter reaches other nodes (a cluster
@@ -1307,8 +1393,8 @@ pub(crate) fn apply_local(ns: &Arc<NamespaceInner>, op: &RemoteOp) {
         .collect();
     for socket in sockets {
         match op {
-            RemoteOp::Join { rooms, .. } => ns.adapter.join(socket.id(), rooms),
-            RemoteOp::Leave { rooms, .. } => ns.adapter.leave(socket.id(), rooms),
+            RemoteOp::Join { rooms, .. } => ns.join(socket.id(), rooms),
+            RemoteOp::Leave { rooms, .. } => ns.leave(socket.id(), rooms),
             RemoteOp::Disconnect { close: false, .. } => socket.disconnect(),
             RemoteOp::Disconnect { close: true, .. } => socket.close_connection(),
         }

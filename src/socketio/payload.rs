@@ -80,6 +80,59 @@ impl Encoded {
     pub(crate) fn frame_bytes(&self) -> usize {
         self.0.iter().map(|m| m.frame().len()).sum()
     }
+
+    /// The data of an event packet read back (its name first, then its
+    /// arguments, binary ones as placeholders with their bytes); `None`
+    /// for any other packet. For monitors only: it decodes what was just
+    /// encoded.
+    pub(crate) fn event_data(&self) -> Option<Payload> {
+        use crate::engine::packet::Frame;
+        let packet = match self.0.first()?.frame() {
+            // A packet of ours: the limits only need to let it through.
+            Frame::Text(text) => {
+                let limits = super::packet::Limits::default()
+                    .max_attachments(usize::MAX)
+                    .max_attachment_bytes(usize::MAX);
+                let body = text.as_str().get(1..)?;
+                match super::packet::decode(body, &limits).ok()? {
+                    super::packet::Decoded::Complete(p) => p,
+                    super::packet::Decoded::Partial(mut partial) => {
+                        let mut whole = None;
+                        for m in &self.0[1..] {
+                            let Frame::Binary(b) = m.frame() else {
+                                return None;
+                            };
+                            whole = partial.push(b.data().clone(), &limits).ok()?;
+                        }
+                        whole?
+                    }
+                }
+            }
+            Frame::Binary(b) => {
+                let limits = super::msgpack::Limits {
+                    msgpack: crate::cluster::msgpack::Limits {
+                        max_input: usize::MAX,
+                        max_items: usize::MAX,
+                        ..Default::default()
+                    },
+                    packet: super::packet::Limits::default()
+                        .max_attachments(usize::MAX)
+                        .max_attachment_bytes(usize::MAX),
+                };
+                super::msgpack::decode(b.data(), &limits).ok()?
+            }
+        };
+        if !matches!(packet.ty, PacketType::Event | PacketType::BinaryEvent) {
+            return None;
+        }
+        let Some(Value::Array(args)) = packet.data else {
+            return None;
+        };
+        Some(Payload {
+            args,
+            bins: packet.attachments,
+        })
+    }
 }
 
 /// Writes the packet header: engine message type, socket.io type,

@@ -284,6 +284,9 @@ impl Socket {
     /// Replaces the socket's JSON data.
     pub fn set_data(&self, data: serde_json::Value) {
         *lock(&self.0.data) = data;
+        if let Some(observer) = self.0.ns.shared.observer.get() {
+            observer.data_changed(self);
+        }
     }
 
     /// Typed per-socket data: whatever the application stores here (kept
@@ -579,21 +582,24 @@ impl Socket {
             return Err(EmitError::Disconnected);
         }
         self.0.ns.shared.check_size(packet)?;
-        delivery::deliver(&self.0.session, packet, false, self.0.ns.shared.full_queue)
-            .map_err(EmitError::from)
+        delivery::deliver(&self.0.session, packet, false, self.0.ns.shared.full_queue)?;
+        if let Some(observer) = self.0.ns.shared.observer.get() {
+            observer.sent(self.ns(), std::slice::from_ref(&self.0.id), packet);
+        }
+        Ok(())
     }
 
     // ---- rooms -----------------------------------------------------------
 
     /// Joins a room.
     pub fn join(&self, room: impl Into<Room>) {
-        self.0.ns.adapter.join(&self.0.id, &[room.into()]);
+        self.0.ns.join(&self.0.id, &[room.into()]);
         self.rooms_changed();
     }
 
     /// Leaves a room.
     pub fn leave(&self, room: impl Into<Room>) {
-        self.0.ns.adapter.leave(&self.0.id, &[room.into()]);
+        self.0.ns.leave(&self.0.id, &[room.into()]);
         self.rooms_changed();
     }
 
@@ -765,6 +771,9 @@ impl Socket {
         // Packets that arrived before the connect handler finished are not
         // for anyone now.
         *lock(&self.0.held) = None;
+        if let Some(observer) = self.0.ns.shared.observer.get() {
+            observer.disconnected(self, reason);
+        }
         Some(std::mem::take(&mut *lock(&self.0.on_disconnect)))
     }
 
@@ -815,8 +824,8 @@ impl Socket {
 
     /// Gives a recovered socket its rooms and data back.
     pub(crate) fn restore(&self, session: &PersistedSession) {
-        self.0.ns.adapter.join(&self.0.id, &session.rooms);
-        self.set_data(session.data.clone());
+        self.0.ns.join(&self.0.id, &session.rooms);
+        *lock(&self.0.data) = session.data.clone();
         self.0.extensions.replace(session.extensions.clone());
     }
 
@@ -825,10 +834,11 @@ impl Socket {
     pub(crate) fn start(&self) {
         let start = self.0.handshake.start();
         if let Some(data) = start.data {
-            self.set_data(data);
+            // Before the socket is announced: no change to tell of.
+            *lock(&self.0.data) = data;
         }
         if !start.rooms.is_empty() {
-            self.0.ns.adapter.join(&self.0.id, &start.rooms);
+            self.0.ns.join(&self.0.id, &start.rooms);
         }
     }
 
@@ -910,6 +920,16 @@ impl Socket {
             },
             _ => return,
         };
+        if let Some(observer) = self.0.ns.shared.observer.get() {
+            let mut data = Vec::with_capacity(args.len() + 1);
+            data.push(serde_json::Value::String(name.clone()));
+            data.extend(args.iter().cloned());
+            let data = Payload {
+                args: data,
+                bins: packet.attachments.clone(),
+            };
+            observer.received(self, &data);
+        }
         let handler = self
             .0
             .handlers

@@ -239,7 +239,7 @@ async fn probe(session: &Session, mut ws: Ws, deadline: Instant) -> Option<Ws> {
     };
     if upgraded {
         tracing::debug!(sid = %session.sid(), "upgraded to WebSocket");
-        session.count_upgrade();
+        session.upgraded();
         session.wake_outbound();
         Some(ws)
     } else {

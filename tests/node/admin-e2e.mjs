@@ -1,7 +1,7 @@
 // The socket.io Admin UI (@socket.io/admin-ui 0.5.x) against a socketgate
 // gateway that tests/admin.rs started with --admin and a login.
 //
-//   node admin-e2e.mjs <browser|protocol|readonly> <gateway-url> <user> <password> [artifacts-dir]
+//   node admin-e2e.mjs <browser|protocol|readonly|production> <gateway-url> <user> <password> [artifacts-dir]
 //   node admin-e2e.mjs cluster <node-1-url> - - <node-2-url>
 //
 // Two test clients (socket.io-client 4.x) connect to the main namespace and
@@ -21,10 +21,18 @@
 //             rooms (seen by `room_joined`/`room_left`); `emit` to a room
 //             reaches its members only; the session id logs in again
 //             without the password (and the first dashboard hears
-//             `socket_connected`); `_disconnect` by room disconnects A
-//             (`socket_disconnected`).
+//             `socket_connected`); B's `echo` with a binary argument is
+//             heard as `event_received` and `event_sent`, a chat to lobby as
+//             `event_sent` to A and to B; a socket that connects and leaves
+//             at once is heard both ways ("client namespace disconnect");
+//             an upgrading client is heard as `socket_updated`; `_disconnect`
+//             by room disconnects A (`socket_disconnected` with "server
+//             namespace disconnect", `room_left` for its rooms).
 //   readonly  config lists no command; `_disconnect` and `join` are
 //             ignored (A stays connected, no room joined).
+//   production  (a gateway with --admin-mode production) config lacks
+//             ALL_EVENTS; server_stats comes; a client joining a room,
+//             chatting and leaving tells the dashboard nothing else.
 //   cluster   two nodes on Redis, no login: A on node 1, B on node 2; a
 //             dashboard on node 1 gets both in `all_sockets`, `server_stats`
 //             from both nodes, `socket_connected` for C joining node 2, and
@@ -38,13 +46,13 @@ import { io } from "socket.io-client";
 
 import { armWatchdog, check, emit, fail, finish, initRunner, ScenarioError, sleep, withDeadline } from "./harness.mjs";
 
-const USAGE = "usage: node admin-e2e.mjs <browser|protocol|readonly> <gateway-url> <user> <password> [artifacts-dir]\n";
+const USAGE = "usage: node admin-e2e.mjs <browser|protocol|readonly|production> <gateway-url> <user> <password> [artifacts-dir]\n";
 const STEP_MS = Number(process.env.E2E_STEP_TIMEOUT_MS || 10_000);
 const CHROMIUM = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
 const CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"];
 
 const [scenario, url, user, password, artifacts] = process.argv.slice(2);
-if (!["browser", "protocol", "readonly", "cluster"].includes(scenario) || !url || !user || !password) {
+if (!["browser", "protocol", "readonly", "cluster", "production"].includes(scenario) || !url || !user || !password) {
   process.stderr.write(USAGE);
   process.stdout.write(JSON.stringify({ ok: false, error: "bad arguments" }) + "\n");
   process.exit(2);
@@ -155,14 +163,77 @@ async function protocol() {
   const bogus = await admin({ sessionId: "nope" }).then(() => null, (e) => e.message);
   check(bogus === "invalid credentials", "an unknown session id is refused", { bogus });
 
+  // Events, as they happen (development mode): B's echo is received, with
+  // its binary argument, and sent back to B; a chat to "lobby" is sent to
+  // each of A and B.
+  const blob = Buffer.from([1, 2, 3, 250]);
+  b.emit("echo", { n: 7 }, blob);
+  const [, rNsp, rId, rArgs, rAt] = await waitUntil("event_received echo", () =>
+    adm.got.find((g) => g[0] === "event_received" && g[2] === b.id && g[3][0] === "echo"));
+  check(rNsp === "/" && rArgs[1].n === 7 && Buffer.isBuffer(rArgs[2]) && rArgs[2].equals(blob), "event_received carries the event with its binary argument", { rArgs });
+  check(!Number.isNaN(Date.parse(rAt)), "event_received has a date", { rAt });
+  const [, , , sArgs] = await waitUntil("event_sent echo", () =>
+    adm.got.find((g) => g[0] === "event_sent" && g[2] === b.id && g[3][0] === "echo"));
+  check(sArgs[1].n === 7 && Buffer.isBuffer(sArgs[2]) && sArgs[2].equals(blob), "event_sent carries the echo", { sArgs });
+  a.emit("chat", { room: "lobby", text: "hi all" });
+  for (const [who, s] of [["A", a], ["B", b]]) {
+    await waitUntil(`event_sent chat to ${who}`, () =>
+      adm.got.find((g) => g[0] === "event_sent" && g[2] === s.id && g[3][0] === "chat" && g[3][1].text === "hi all"));
+  }
+  check(!adm.got.some((g) => (g[0] === "event_sent" || g[0] === "event_received") && g[1] === "/admin"), "the dashboard's own traffic is not reported", {});
+
+  // A socket that comes and goes at once is seen coming and going, with
+  // socket.io's reason.
+  const brief = await client("brief");
+  const briefId = brief.id;
+  brief.disconnect();
+  await waitUntil("socket_connected brief", () => adm.got.find((g) => g[0] === "socket_connected" && g[1].id === briefId));
+  const [, , , briefReason] = await waitUntil("socket_disconnected brief", () =>
+    adm.got.find((g) => g[0] === "socket_disconnected" && g[2] === briefId));
+  check(briefReason === "client namespace disconnect", "the client's own disconnect", { briefReason });
+
+  // A client that starts on polling is seen upgrading.
+  const up = await client("upgrading", "/", { transports: ["polling", "websocket"] });
+  const [, upSeen] = await waitUntil("socket_connected upgrading", () => adm.got.find((g) => g[0] === "socket_connected" && g[1].id === up.id));
+  if (upSeen.transport === "polling") {
+    const [, update] = await waitUntil("socket_updated upgrading", () => adm.got.find((g) => g[0] === "socket_updated" && g[1].id === up.id));
+    check(update.nsp === "/" && update.transport === "websocket", "socket_updated says websocket", { update });
+  } else {
+    // It upgraded before it joined the namespace: nothing to update.
+    check(upSeen.transport === "websocket", "a known transport", { upSeen });
+  }
+  emit({ event: "upgrade", seenAs: upSeen.transport });
+
   // _disconnect by room (A's own): A only.
   const aId = a.id; // socket.io-client forgets it on disconnect
   adm.emit("_disconnect", "/", false, aId);
   await waitUntil("A disconnected", () => a.disconnectReason);
   check(a.disconnectReason === "io server disconnect", "A told by the server", { reason: a.disconnectReason });
-  await waitUntil("socket_disconnected A", () => adm.got.find((g) => g[0] === "socket_disconnected" && g[2] === aId));
+  const [, , , aReason] = await waitUntil("socket_disconnected A", () => adm.got.find((g) => g[0] === "socket_disconnected" && g[2] === aId));
+  check(aReason === "server namespace disconnect", "the server's disconnect", { aReason });
+  const leftLobby = adm.got.find((g) => g[0] === "room_left" && g[2] === lobby && g[3] === aId);
+  check(leftLobby, "A left its rooms", { got: adm.got.map((g) => g[0]) });
   check(b.connected, "B still connected");
-  return { clients: 2 };
+  return { clients: 2, upgradeSeenAs: upSeen.transport };
+}
+
+/** Production mode: the overview only. */
+async function production() {
+  const { a } = await testClients();
+  const adm = await admin(user === "-" ? undefined : { username: user, password });
+  const [, config] = await waitUntil("config", () => adm.got.find((g) => g[0] === "config"));
+  check(!config.supportedFeatures.includes("ALL_EVENTS") && config.supportedFeatures.includes("AGGREGATED_EVENTS"), "no ALL_EVENTS", { config });
+  await waitUntil("server_stats", () => adm.got.find((g) => g[0] === "server_stats"));
+  const c = await client("C");
+  a.emit("chat", { room: "lobby", text: "quiet" });
+  await join(c, "lobby");
+  c.disconnect();
+  // A report after all of that: whatever would have been told was told.
+  const reports = adm.got.filter((g) => g[0] === "server_stats").length;
+  await waitUntil("another server_stats", () => adm.got.filter((g) => g[0] === "server_stats").length > reports, 5_000);
+  const told = adm.got.map((g) => g[0]).filter((e) => !["session", "config", "server_stats"].includes(e));
+  check(told.length === 0, "nothing but the overview", { told });
+  return {};
 }
 
 async function readonly() {
@@ -294,7 +365,7 @@ async function cluster() {
   return { servers };
 }
 
-const run = { browser: inBrowser, protocol, readonly, cluster }[scenario];
+const run = { browser: inBrowser, protocol, readonly, cluster, production }[scenario];
 try {
   const details = await run();
   for (const s of sockets) s.close();
