@@ -2,6 +2,7 @@
 //! recording engine handler, plus small raw HTTP / WebSocket / Node helpers.
 #![allow(dead_code)]
 
+pub mod bus;
 pub mod cluster;
 pub mod nginx;
 pub mod redis;
