@@ -5,6 +5,7 @@
 pub mod bus;
 pub mod cluster;
 pub mod nginx;
+pub mod probe;
 pub mod redis;
 pub mod sio;
 
