@@ -8,17 +8,13 @@ mod common;
 
 use std::time::Duration;
 
+use common::bus::Node;
 use common::redis::RedisServer;
-use common::sio::{SioServer, config};
+use common::sio::config;
 use common::{Ws, ws_event, ws_send};
-use socketgate::socketio::{Payload, SocketIo};
-use socketgate::{RedisBus, RedisConfig};
+use socketgate::RedisConfig;
+use socketgate::socketio::Payload;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
-
-struct Node {
-    server: SioServer,
-    bus: RedisBus,
-}
 
 async fn node(redis: &RedisServer) -> Node {
     node_with(RedisConfig::new(redis.url())).await
@@ -29,14 +25,7 @@ async fn node_with(bus: RedisConfig) -> Node {
     // test waits on something else.
     let mut cfg = config();
     cfg.engine = cfg.engine.ping_interval(Duration::from_secs(10));
-    let bus = RedisBus::new(bus).unwrap();
-    let io = SocketIo::builder()
-        .config(cfg)
-        .adapter(bus.adapter_factory())
-        .build()
-        .unwrap();
-    let server = SioServer::serve(io, "127.0.0.1:0".parse().unwrap()).await;
-    Node { server, bus }
+    Node::start(bus, cfg, None).await
 }
 
 /// `n` nodes, each subscribed (every node counts all of them).
@@ -46,18 +35,7 @@ async fn cluster(redis: &RedisServer, n: usize) -> Vec<Node> {
         nodes.push(node(redis).await);
     }
     for node in &nodes {
-        let ns = node.server.io.of("/").unwrap();
-        let deadline = tokio::time::Instant::now() + common::DEADLINE;
-        loop {
-            if ns.server_count().await.is_ok_and(|c| c == n) {
-                break;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "the nodes did not all subscribe"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        node.sees(n).await;
     }
     nodes
 }
@@ -307,24 +285,7 @@ async fn emitter(redis: &RedisServer, args: &[&str]) {
 
 /// A Node socket.io 4.8 server on `@socket.io/redis-adapter`; its port.
 async fn node_server(redis: &RedisServer) -> (tokio::process::Child, u16) {
-    use tokio::io::AsyncBufReadExt;
-    let mut child = tokio::process::Command::new("node")
-        .arg(common::node_dir().join("cluster-node.mjs"))
-        .args(["server", &redis.url()])
-        .current_dir(common::node_dir())
-        .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("node runs");
-    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
-    let line = tokio::time::timeout(common::DEADLINE, lines.next_line())
-        .await
-        .expect("the Node server started")
-        .unwrap()
-        .expect("the Node server printed its port");
-    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
-    let port = v["listening"].as_u64().unwrap_or_else(|| panic!("{line}"));
-    (child, u16::try_from(port).unwrap())
+    common::bus::node_socketio_server(redis, "json").await
 }
 
 /// A raw client of the Node server, joined to `/`.
@@ -400,15 +361,7 @@ fn remote_answers(results: &socketgate::socketio::AckResults) -> Vec<String> {
 }
 
 async fn wait_servers(node: &Node, n: usize) {
-    let ns = node.server.io.of("/").unwrap();
-    let deadline = tokio::time::Instant::now() + common::DEADLINE;
-    while ns.server_count().await.ok() != Some(n) {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{n} servers never subscribed"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    node.sees(n).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,8 +2,10 @@
 //! recording engine handler, plus small raw HTTP / WebSocket / Node helpers.
 #![allow(dead_code)]
 
+pub mod bus;
 pub mod cluster;
 pub mod nginx;
+pub mod probe;
 pub mod redis;
 pub mod sio;
 

@@ -4,9 +4,11 @@
 // @socket.io/redis-emitter, on the Redis the test started.
 //
 // Usage:
-//   node cluster-node.mjs server <redisUrl>
+//   node cluster-node.mjs server <redisUrl> [json|msgpack]
 //     Serves socket.io on 127.0.0.1 (an ephemeral port), prints
-//     {"listening":<port>} and runs until killed. Clients may emit:
+//     {"listening":<port>} and runs until killed. With `msgpack` the server
+//     (and so its clients) uses the real socket.io-msgpack-parser; default
+//     json. Clients may emit:
 //       join (room, ack)            the socket joins; acks with the room
 //       bcast ({to?, except?, event, data, withBinary?}, ack)
 //                                   io.to(to).except(except).emit(event, data[, <01 02 03>])
@@ -29,6 +31,7 @@ import { Server } from "socket.io";
 import { createAdapter } from "@socket.io/redis-adapter";
 import { Emitter } from "@socket.io/redis-emitter";
 import { createClient } from "redis";
+import msgpackParser from "socket.io-msgpack-parser";
 
 const [mode, url, ...rest] = process.argv.slice(2);
 const out = (obj) => process.stdout.write(JSON.stringify(obj) + "\n");
@@ -54,7 +57,9 @@ async function server() {
   sub.on("error", () => {});
   await sub.connect();
   const http = createServer();
-  const io = new Server(http, { adapter: createAdapter(pub, sub) });
+  const [parser = "json"] = rest;
+  if (parser !== "json" && parser !== "msgpack") die(`unknown parser ${parser}`);
+  const io = new Server(http, { adapter: createAdapter(pub, sub), ...(parser === "msgpack" ? { parser: msgpackParser } : {}) });
   // A server-side event from other nodes: answered "node" when asked.
   io.on("hello", (arg, cb) => {
     if (typeof cb === "function") cb(`node:${arg}`);
@@ -136,4 +141,4 @@ async function emitter() {
 
 if (mode === "server") await server();
 else if (mode === "emitter") await emitter();
-else die("usage: node cluster-node.mjs server <redisUrl> | emitter <redisUrl> <action> [room] [room2]");
+else die("usage: node cluster-node.mjs server <redisUrl> [json|msgpack] | emitter <redisUrl> <action> [room] [room2]");
