@@ -4,12 +4,13 @@
 //! Only the no-context-takeover form is negotiated: every message is
 //! compressed on its own, so no connection keeps a compressor or an
 //! inflater (each is 40 to 300 KiB with miniz_oxide). One of each per
-//! thread is reset and reused instead, and a message compressed once can
-//! be sent to every connection that negotiated the extension (all of them
+//! thread is reset and reused instead, and a message compressed once is
+//! sent to every connection that negotiated the extension (all of them
 //! negotiate the same parameters): see [`compress_shared`].
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use bytes::Bytes;
 
@@ -88,39 +89,49 @@ fn acceptable(offer: &str) -> bool {
     true
 }
 
-/// Compressed messages remembered per thread, and the largest one
-/// remembered: at most 4 × 2 × 64 KiB held per thread.
-const RECENT: usize = 4;
+/// Compressed messages remembered, and the largest one remembered: at
+/// most 16 × 2 × 64 KiB held.
+const RECENT: usize = 16;
 const RECENT_MAX_BYTES: usize = 64 << 10;
 
+/// A message compressed (or being compressed) lately, by its source.
+type Recent = VecDeque<(Bytes, Arc<OnceLock<Bytes>>)>;
+
+/// The messages compressed lately, for every thread.
+static RECENT_COMPRESSED: Mutex<Recent> = Mutex::new(VecDeque::new());
+
 thread_local! {
-    static RECENT_COMPRESSED: RefCell<VecDeque<(Bytes, Bytes)>> = const { RefCell::new(VecDeque::new()) };
     static COMPRESS: RefCell<Compress> = RefCell::new(Compress::new(Compression::new(LEVEL), false));
     static INFLATE: RefCell<Decompress> = RefCell::new(Decompress::new(false));
 }
 
-/// [`compress`], once per thread for a message queued to many sessions: a
+/// [`compress`], once in all for a message queued to many sessions: a
 /// broadcast is one shared `Bytes` in every recipient's queue, so the
-/// writers that run on this thread after the first reuse its result. An
-/// entry keeps its source alive, so no other message can take its address
-/// while it is remembered; same address and length means same bytes.
+/// writers after the first reuse its result, on whatever thread they run;
+/// one that comes while the first is at it waits for its result rather
+/// than doing the same work. An entry keeps its source alive, so no other
+/// message can take its address while it is remembered; same address and
+/// length means same bytes.
 pub(crate) fn compress_shared(src: &Bytes) -> Bytes {
+    if src.len() > RECENT_MAX_BYTES {
+        return Bytes::from(compress(src));
+    }
     let same = |s: &Bytes| s.as_ptr() == src.as_ptr() && s.len() == src.len();
-    if let Some(hit) = RECENT_COMPRESSED
-        .with_borrow(|recent| recent.iter().find(|(s, _)| same(s)).map(|(_, c)| c.clone()))
-    {
-        return hit;
-    }
-    let compressed = Bytes::from(compress(src));
-    if src.len() <= RECENT_MAX_BYTES {
-        RECENT_COMPRESSED.with_borrow_mut(|recent| {
-            if recent.len() == RECENT {
-                recent.pop_back();
+    let slot = {
+        let mut recent = RECENT_COMPRESSED.lock().unwrap_or_else(|e| e.into_inner());
+        match recent.iter().find(|(s, _)| same(s)) {
+            Some((_, slot)) => slot.clone(),
+            None => {
+                if recent.len() == RECENT {
+                    recent.pop_back();
+                }
+                let slot = Arc::new(OnceLock::new());
+                recent.push_front((src.clone(), slot.clone()));
+                slot
             }
-            recent.push_front((src.clone(), compressed.clone()));
-        });
-    }
-    compressed
+        }
+    };
+    slot.get_or_init(|| Bytes::from(compress(src))).clone()
 }
 
 /// Compresses one message as the payload of a frame with RSV1 set.
@@ -273,12 +284,24 @@ mod tests {
     }
 
     #[test]
-    fn a_shared_message_is_compressed_once_per_thread() {
+    fn a_shared_message_is_compressed_once_in_all() {
         let src = Bytes::from("4".to_owned() + &"broadcast ".repeat(300));
         let first = compress_shared(&src);
         assert_eq!(inflate(&first, src.len()).unwrap(), src);
-        // Another recipient's clone of the same message: the same bytes.
-        assert_eq!(compress_shared(&src.clone()).as_ptr(), first.as_ptr());
+        // Other recipients' clones of the same message, on other threads:
+        // the same bytes.
+        let others: Vec<Bytes> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..4)
+                .map(|_| {
+                    let clone = src.clone();
+                    s.spawn(move || compress_shared(&clone))
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        for other in others {
+            assert_eq!(other.as_ptr(), first.as_ptr());
+        }
         // Equal text elsewhere, or a part of it: compressed on its own.
         let copy = Bytes::from(src.to_vec());
         assert_ne!(compress_shared(&copy).as_ptr(), first.as_ptr());
@@ -286,6 +309,28 @@ mod tests {
         let c = compress_shared(&part);
         assert_ne!(c.as_ptr(), first.as_ptr());
         assert_eq!(inflate(&c, 100).unwrap(), part);
+    }
+
+    #[test]
+    fn writers_that_come_together_compress_once() {
+        // Threads that reach a fresh message at the same moment: one
+        // compresses, the others wait for its result.
+        let src = Bytes::from("4".to_owned() + &"together ".repeat(5000));
+        let barrier = std::sync::Barrier::new(4);
+        let got: Vec<Bytes> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..4)
+                .map(|_| {
+                    let (clone, barrier) = (src.clone(), &barrier);
+                    s.spawn(move || {
+                        barrier.wait();
+                        compress_shared(&clone)
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert!(got.iter().all(|g| g.as_ptr() == got[0].as_ptr()));
+        assert_eq!(inflate(&got[0], src.len()).unwrap(), src);
     }
 
     #[test]
