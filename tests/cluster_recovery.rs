@@ -269,6 +269,55 @@ async fn a_redis_restart_delays_packets_but_loses_none_queued() {
     server.stop().await;
 }
 
+/// The session kept in Redis follows the rooms a socket is put in or
+/// taken out of by the server (`to(id).join`, as the HTTP API and the Admin
+/// UI do), not only those it joins itself: a node that dies leaves it as it
+/// was, and the socket recovers elsewhere in its rooms.
+#[tokio::test]
+async fn server_side_room_changes_reach_the_kept_session() {
+    let redis = RedisServer::start().await;
+    let io = server_on(&redis, recovery(Duration::from_secs(60))).await;
+    let server = SioServer::serve(io, "127.0.0.1:0".parse().unwrap()).await;
+    let (_ws, id, pid) = join(&server).await;
+    let client = redis::Client::open(redis.url()).unwrap();
+    let conn = client.get_multiplexed_async_connection().await.unwrap();
+    let record = || {
+        let mut conn = conn.clone();
+        let key = format!("socket.io#session#{pid}");
+        async move {
+            redis::cmd("HGET")
+                .arg(&key)
+                .arg("rec")
+                .query_async::<Option<Vec<u8>>>(&mut conn)
+                .await
+                .unwrap()
+                .unwrap_or_default()
+        }
+    };
+    let holds = |room: &'static str| {
+        move || async move {
+            record()
+                .await
+                .windows(room.len())
+                .any(|w| w == room.as_bytes())
+        }
+    };
+    common::until_async("the live session is in Redis", || async {
+        !record().await.is_empty()
+    })
+    .await;
+    let ns = server.io.of("/").unwrap();
+    ns.to(id.as_str()).join("vip-room");
+    common::until_async("the server-side join is in Redis", holds("vip-room")).await;
+    ns.to(id.as_str()).leave("vip-room");
+    common::until_async("the server-side leave is in Redis", || {
+        let check = holds("vip-room");
+        async move { !check().await }
+    })
+    .await;
+    server.stop().await;
+}
+
 /// A socket that leaves on purpose cannot be recovered: its session is
 /// removed from Redis, and presenting its pid again gives a new socket.
 #[tokio::test]

@@ -1393,8 +1393,8 @@ pub(crate) fn apply_local(ns: &Arc<NamespaceInner>, op: &RemoteOp) {
         .collect();
     for socket in sockets {
         match op {
-            RemoteOp::Join { rooms, .. } => ns.join(socket.id(), rooms),
-            RemoteOp::Leave { rooms, .. } => ns.leave(socket.id(), rooms),
+            RemoteOp::Join { rooms, .. } => socket.join_all(rooms),
+            RemoteOp::Leave { rooms, .. } => socket.leave_all_of(rooms),
             RemoteOp::Disconnect { close: false, .. } => socket.disconnect(),
             RemoteOp::Disconnect { close: true, .. } => socket.close_connection(),
         }

@@ -593,13 +593,23 @@ impl Socket {
 
     /// Joins a room.
     pub fn join(&self, room: impl Into<Room>) {
-        self.0.ns.join(&self.0.id, &[room.into()]);
-        self.rooms_changed();
+        self.join_all(&[room.into()]);
     }
 
     /// Leaves a room.
     pub fn leave(&self, room: impl Into<Room>) {
-        self.0.ns.leave(&self.0.id, &[room.into()]);
+        self.leave_all_of(&[room.into()]);
+    }
+
+    /// Joins rooms (a server-side join of several sockets comes here).
+    pub(crate) fn join_all(&self, rooms: &[Room]) {
+        self.0.ns.join(&self.0.id, rooms);
+        self.rooms_changed();
+    }
+
+    /// Leaves rooms.
+    pub(crate) fn leave_all_of(&self, rooms: &[Room]) {
+        self.0.ns.leave(&self.0.id, rooms);
         self.rooms_changed();
     }
 
