@@ -318,6 +318,74 @@ async fn server_side_room_changes_reach_the_kept_session() {
     server.stop().await;
 }
 
+/// Past `max_sessions` disconnected sockets in a window, the next one that
+/// goes is not kept: its client starts afresh (and it is counted), while
+/// the one kept recovers.
+#[tokio::test]
+async fn past_max_sessions_a_socket_that_goes_is_not_kept() {
+    let redis = RedisServer::start().await;
+    let window = recovery(Duration::from_secs(60)).max_sessions(1);
+    let (io, store) = server_with_store(&redis, window).await;
+    let server = SioServer::serve(io, "127.0.0.1:0".parse().unwrap()).await;
+    let (mut first, first_id, first_pid) = join(&server).await;
+    let (mut second, second_id, second_pid) = join(&server).await;
+    server.io.emit("n", &1).unwrap();
+    let first_offset = offset_of(&common::ws_event(&mut first).await);
+    let second_offset = offset_of(&common::ws_event(&mut second).await);
+    // One goes, then the other: the first is kept, the second is not.
+    drop(first);
+    common::until("the first socket left", || {
+        server.io.of("/").unwrap().sockets().len() == 1
+    })
+    .await;
+    drop(second);
+    common::until("the second socket left", || {
+        server.io.of("/").unwrap().sockets().is_empty()
+    })
+    .await;
+    assert_eq!(store.stats().sessions_dropped, 1, "{:?}", store.stats());
+    // Its live record is removed too (else it would recover from that).
+    let client = redis::Client::open(redis.url()).unwrap();
+    let conn = client.get_multiplexed_async_connection().await.unwrap();
+    common::until_async("the second's session is gone from Redis", || {
+        let (mut conn, key) = (conn.clone(), format!("socket.io#session#{second_pid}"));
+        async move {
+            redis::cmd("EXISTS")
+                .arg(&key)
+                .query_async::<i64>(&mut conn)
+                .await
+                .unwrap()
+                == 0
+        }
+    })
+    .await;
+    let comes_back = |pid: String, offset: String| {
+        let server = &server;
+        async move {
+            let mut ws = server.ws_open().await;
+            common::ws_send(
+                &mut ws,
+                &format!(r#"40{{"pid":"{pid}","offset":"{offset}"}}"#),
+            )
+            .await;
+            let answer = common::ws_text(&mut ws).await;
+            let json: Value = serde_json::from_str(answer.strip_prefix("40").unwrap()).unwrap();
+            json["sid"].as_str().unwrap().to_owned()
+        }
+    };
+    assert_eq!(
+        comes_back(first_pid, first_offset).await,
+        first_id,
+        "the kept one recovers"
+    );
+    assert_ne!(
+        comes_back(second_pid, second_offset).await,
+        second_id,
+        "the one past the bound starts afresh"
+    );
+    server.stop().await;
+}
+
 /// A socket that leaves on purpose cannot be recovered: its session is
 /// removed from Redis, and presenting its pid again gives a new socket.
 #[tokio::test]

@@ -369,6 +369,10 @@ impl ClusterStore {
                     .sessions_dropped
                     .fetch_add(1, Ordering::Relaxed);
                 tracing::debug!("max_sessions disconnected sessions kept: this one is not");
+                // Its live record would outlast it and let it recover:
+                // remove it, as for a socket that left on purpose.
+                drop(kept);
+                self.forget(&session.pid);
                 return;
             }
             kept.push_back(now);
