@@ -11,7 +11,8 @@
 //   browser   headless Chromium opens <url>/admin/, logs in through the UI's
 //             connection form, and its Sockets page lists A and B (their
 //             ids, two rows); its Rooms page lists "lobby" with 2 sockets
-//             and "red" with 1; clicking B's disconnect button disconnects B
+//             and "red" with 1; its Events page lists A's echo (received
+//             and sent back); clicking B's disconnect button disconnects B
 //             ("io server disconnect") and its row goes; a second context
 //             with a wrong password gets "Invalid credentials".
 //   protocol  the admin namespace spoken by a socket.io-client: a wrong
@@ -304,6 +305,17 @@ async function inBrowser() {
   });
   emit({ event: "rooms-table", rows: rooms });
   await shot(page, "rooms");
+
+  // A's echo, heard as it happens: the Events page lists it received from
+  // A and sent to A.
+  a.emit("echo", { marker: "seen-in-the-browser" });
+  await page.goto(url + "/admin/#/events/");
+  const events = await waitUntil("A's echo on the events page, received and sent", async () => {
+    const r = (await rows(page)).filter((t) => t.includes("echo") && t.includes(a.id));
+    return r.length >= 2 ? r : null;
+  });
+  emit({ event: "events-table", rows: events });
+  await shot(page, "events");
 
   // Disconnect B from its row.
   await page.goto(url + "/admin/#/sockets/");
