@@ -36,9 +36,11 @@
 //! `socketio::Observer`), and are sent without recovery: a dashboard that
 //! reconnects asks for `all_sockets` again, so they are never retained
 //! for it, nor written to a cluster's recovery stream. While no dashboard
-//! is connected (on any node, in a cluster) nothing is built or sent.
+//! is connected nothing is built or sent: in a cluster each node asks the
+//! others every second whether one is connected to them.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -222,10 +224,12 @@ pub fn install(io: &SocketIo, config: AdminConfig) -> Result<(), AdminError> {
             &on_connect_sessions,
         )
     });
+    let audience: Arc<Audience> = Arc::default();
     if mode == AdminMode::Development {
         let monitor = Monitor {
             admin: ns.downgrade(),
             path: ns.path().to_owned(),
+            audience: audience.clone(),
         };
         // Checked above; nothing else sets a monitor.
         let _ = io.observe(Arc::new(monitor));
@@ -265,9 +269,48 @@ pub fn install(io: &SocketIo, config: AdminConfig) -> Result<(), AdminError> {
     let stats = Stats::new(&config, io.config().engine.node_id);
     let weak = io.downgrade();
     let interval = config.stats_interval;
-    let nsp = config.namespace.clone();
-    tokio::spawn(async move { stats_loop(weak, nsp, stats, interval).await });
+    let nsp = ns.path().to_owned();
+    if ns.is_clustered() {
+        let (weak, nsp, audience) = (weak.clone(), nsp.clone(), audience.clone());
+        tokio::spawn(async move { look_for_dashboards(weak, nsp, audience).await });
+    }
+    tokio::spawn(async move { stats_loop(weak, nsp, stats, interval, audience).await });
     Ok(())
+}
+
+/// Whether a dashboard is connected to another node of the cluster, as
+/// last looked: a node reports to the others only then, so a cluster where
+/// nobody opened the dashboard carries no admin traffic.
+#[derive(Default)]
+struct Audience {
+    elsewhere: AtomicBool,
+}
+
+/// Whether a dashboard may be listening: one is connected here, or, in a
+/// cluster, one on another node hears this one through the adapter.
+fn watched(admin: &Namespace, audience: &Audience) -> bool {
+    admin.has_sockets() || (admin.is_clustered() && audience.elsewhere.load(Ordering::Relaxed))
+}
+
+/// Every second, asks the cluster whether the admin namespace has a socket
+/// anywhere. A dashboard that connects on another node so hears this one
+/// within about a second (it got every socket in `all_sockets` already).
+/// When the cluster does not answer, reports are sent anyway.
+async fn look_for_dashboards(io: WeakSocketIo, nsp: String, audience: Arc<Audience>) {
+    let mut ticker = tokio::time::interval(Duration::from_secs(1));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        // Only a weak link: the server's end ends the task.
+        let Some(admin) = io.upgrade().and_then(|io| io.of(&nsp)) else {
+            return;
+        };
+        let anywhere = match admin.all_rooms().await {
+            Ok(rooms) => !rooms.items.is_empty(),
+            Err(_) => true,
+        };
+        audience.elsewhere.store(anywhere, Ordering::Relaxed);
+    }
 }
 
 /// How long a dashboard's session id stands in for the password (as the
@@ -599,7 +642,13 @@ impl Stats {
 
 /// Every `interval`: `server_stats` (checked every second, so that a
 /// dashboard that arrives gets its first report soon).
-async fn stats_loop(io: WeakSocketIo, nsp: String, mut stats: Stats, interval: Duration) {
+async fn stats_loop(
+    io: WeakSocketIo,
+    nsp: String,
+    mut stats: Stats,
+    interval: Duration,
+    audience: Arc<Audience>,
+) {
     // A zero interval would make tokio's interval panic; 100 ms is as
     // often as anyone needs a dashboard redrawn.
     let interval = interval.max(Duration::from_millis(100));
@@ -612,7 +661,7 @@ async fn stats_loop(io: WeakSocketIo, nsp: String, mut stats: Stats, interval: D
         // Only a weak link: the server's end ends the task.
         let Some(io) = io.upgrade() else { return };
         let Some(admin) = io.of(&nsp) else { return };
-        if !watched(&admin) {
+        if !watched(&admin, &audience) {
             // Nobody watching: nothing to compute.
             stats.last = Some(io.engine().stats());
             continue;
@@ -626,24 +675,21 @@ async fn stats_loop(io: WeakSocketIo, nsp: String, mut stats: Stats, interval: D
     }
 }
 
-/// Whether a dashboard may be listening: one is connected here, or, in a
-/// cluster, one on another node hears this one through the adapter.
-fn watched(admin: &Namespace) -> bool {
-    admin.is_clustered() || admin.has_sockets()
-}
-
 /// The development mode's live events, as the socket layer tells them.
 struct Monitor {
     admin: WeakNamespace,
     /// The dashboard's own namespace: its events are not reported (each
     /// report is an event sent on it).
     path: String,
+    audience: Arc<Audience>,
 }
 
 impl Monitor {
     /// The admin namespace, when a dashboard may be listening.
     fn listening(&self) -> Option<Namespace> {
-        self.admin.upgrade().filter(watched)
+        self.admin
+            .upgrade()
+            .filter(|admin| watched(admin, &self.audience))
     }
 
     fn tell(admin: &Namespace, event: &str, payload: &Payload) {

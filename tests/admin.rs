@@ -306,3 +306,66 @@ async fn a_library_server_tells_data_changes_and_upgrades() {
         json!({ "id": id, "nsp": "/", "data": { "name": "Ada" } })
     );
 }
+
+/// In a cluster where nobody opened the dashboard, a node's events publish
+/// nothing for it on the bus; once a dashboard connects to another node,
+/// it hears this node's events.
+#[tokio::test]
+async fn a_cluster_publishes_admin_events_only_while_a_dashboard_is_open() {
+    use common::bus::Node;
+    use socketgate::RedisConfig;
+    let redis = common::redis::RedisServer::start().await;
+    let one = Node::start(RedisConfig::new(redis.url()), common::sio::config(), None).await;
+    let two = Node::start(RedisConfig::new(redis.url()), common::sio::config(), None).await;
+    socketgate::admin::install(&one.server.io, AdminConfig::default()).unwrap();
+    socketgate::admin::install(&two.server.io, AdminConfig::default()).unwrap();
+    one.sees(2).await;
+    let (mut ws, id) = one.server.ws_joined().await;
+    let echo = |i: usize| format!(r#"42["message",{i}]"#);
+    let before = one.bus.stats().published;
+    // Spread over two seconds: the nodes look for dashboards meanwhile.
+    for i in 0..50 {
+        tokio::time::sleep(std::time::Duration::from_millis(40)).await;
+        common::ws_send(&mut ws, &echo(i)).await;
+        assert!(
+            common::ws_event(&mut ws)
+                .await
+                .starts_with("42[\"message-back\"")
+        );
+    }
+    let published = one.bus.stats().published - before;
+    // 50 event_received and 50 event_sent if they were published; the
+    // looks for dashboards publish a request a second.
+    assert!(published < 10, "{published} messages published");
+
+    let url = format!(
+        "ws://{}/socket.io/?EIO=4&transport=websocket",
+        two.server.addr
+    );
+    let mut dashboard = common::ws_connect(&url).await;
+    assert!(common::ws_text(&mut dashboard).await.starts_with("0{"));
+    common::ws_send(&mut dashboard, "40/admin,").await;
+    // Node one learns of it within about a second: until then its events
+    // may not reach the dashboard, so the client keeps sending.
+    let heard = async {
+        let mut i = 1000;
+        loop {
+            common::ws_send(&mut ws, &echo(i)).await;
+            let _ = common::ws_event(&mut ws).await;
+            let got = tokio::time::timeout(
+                std::time::Duration::from_millis(300),
+                admin_event(&mut dashboard, "event_received"),
+            )
+            .await;
+            if let Ok(event) = got {
+                assert_eq!(event[2], id.as_str(), "{event}");
+                return event;
+            }
+            i += 1;
+        }
+    };
+    let event = tokio::time::timeout(std::time::Duration::from_secs(10), heard)
+        .await
+        .expect("node one's events reach a dashboard on node two");
+    assert_eq!(event[3][0], "message", "{event}");
+}
