@@ -413,16 +413,6 @@ async fn a_node_msgpack_server_and_a_socketgate_node_exchange_binary_broadcasts(
 
 // ---- (c) recovery on another node -----------------------------------------
 
-async fn stream_len(redis: &RedisServer) -> usize {
-    let client = redis::Client::open(redis.url()).unwrap();
-    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    redis::cmd("XLEN")
-        .arg("socket.io#stream")
-        .query_async(&mut conn)
-        .await
-        .unwrap()
-}
-
 /// The event `name` got next, its offset (the last argument) taken off.
 async fn next_with_offset(probe: &mut Probe, name: &str) -> (String, Vec<Value>, String) {
     let mut got = probe.next_event(name).await;
@@ -461,7 +451,7 @@ async fn recovers_on_another_node(transport: Option<&str>) {
 
     // Missed: from A to the room and to the socket, alternately, each with
     // binary; once they are all in the stream, two more from B.
-    let before = stream_len(&redis).await;
+    let before = redis.stream_len().await;
     let mut want = Vec::new();
     for i in 0..6u8 {
         let payload = Payload::new().arg(i).bin(vec![i, 0xee]);
@@ -481,7 +471,7 @@ async fn recovers_on_another_node(transport: Option<&str>) {
         }
     }
     common::until_async("A's six packets in the stream", || async {
-        stream_len(&redis).await >= before + 6
+        redis.stream_len().await >= before + 6
     })
     .await;
     for i in 6..8u8 {
@@ -490,7 +480,7 @@ async fn recovers_on_another_node(transport: Option<&str>) {
         want.push(("room", as_received(&payload)));
     }
     common::until_async("B's two packets in the stream", || async {
-        stream_len(&redis).await >= before + 8
+        redis.stream_len().await >= before + 8
     })
     .await;
 

@@ -133,14 +133,16 @@ async fn join(server: &SioServer) -> (common::Ws, String, String) {
     )
 }
 
-async fn stream_len(redis: &RedisServer) -> usize {
-    let client = redis::Client::open(redis.url()).unwrap();
-    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    redis::cmd("XLEN")
-        .arg("socket.io#stream")
-        .query_async(&mut conn)
-        .await
-        .unwrap()
+/// A raw WebSocket client that comes back with the private session id and
+/// offset of a socket it had: the socket and its CONNECT answer.
+async fn come_back(server: &SioServer, pid: &str, offset: &str) -> (common::Ws, Value) {
+    let mut ws = server.ws_open().await;
+    let auth = serde_json::json!({ "pid": pid, "offset": offset });
+    common::ws_send(&mut ws, &format!("40{auth}")).await;
+    let answer = common::ws_text(&mut ws).await;
+    let json = serde_json::from_str(answer.strip_prefix("40").expect("a CONNECT answer"))
+        .unwrap_or_else(|_| panic!("{answer}"));
+    (ws, json)
 }
 
 /// The stream keeps about `max_packets` entries. A client whose offset was
@@ -167,19 +169,13 @@ async fn an_offset_that_left_the_stream_is_not_recovered() {
         server.io.emit("later", &i).unwrap();
     }
     common::until_async("the stream was trimmed", || async {
-        let len = stream_len(&redis).await;
+        let len = redis.stream_len().await;
         len > 0 && len < 1000
     })
     .await;
 
-    let mut ws = server.ws_open().await;
-    common::ws_send(
-        &mut ws,
-        &format!(r#"40{{"pid":"{pid}","offset":"{offset}"}}"#),
-    )
-    .await;
-    let answer = common::ws_text(&mut ws).await;
-    let json: Value = serde_json::from_str(answer.strip_prefix("40").unwrap()).unwrap();
+    let (_ws, json) = come_back(&server, &pid, &offset).await;
+    let answer = json.to_string();
     assert_ne!(json["sid"], id.as_str(), "{answer}");
     assert_ne!(
         json["pid"],
@@ -215,14 +211,8 @@ async fn a_replay_is_complete_and_in_order_with_live_packets() {
             tokio::task::yield_now().await;
         }
     });
-    let mut ws = server.ws_open().await;
-    common::ws_send(
-        &mut ws,
-        &format!(r#"40{{"pid":"{pid}","offset":"{offset}"}}"#),
-    )
-    .await;
-    let answer = common::ws_text(&mut ws).await;
-    let json: Value = serde_json::from_str(answer.strip_prefix("40").unwrap()).unwrap();
+    let (mut ws, json) = come_back(&server, &pid, &offset).await;
+    let answer = json.to_string();
     assert_eq!(json["sid"], id.as_str(), "recovered: {answer}");
     emitter.await.unwrap();
     let mut seen = Vec::new();
@@ -279,8 +269,7 @@ async fn server_side_room_changes_reach_the_kept_session() {
     let io = server_on(&redis, recovery(Duration::from_secs(60))).await;
     let server = SioServer::serve(io, "127.0.0.1:0".parse().unwrap()).await;
     let (_ws, id, pid) = join(&server).await;
-    let client = redis::Client::open(redis.url()).unwrap();
-    let conn = client.get_multiplexed_async_connection().await.unwrap();
+    let conn = redis.conn().await;
     let record = || {
         let mut conn = conn.clone();
         let key = format!("socket.io#session#{pid}");
@@ -345,42 +334,17 @@ async fn past_max_sessions_a_socket_that_goes_is_not_kept() {
     .await;
     assert_eq!(store.stats().sessions_dropped, 1, "{:?}", store.stats());
     // Its live record is removed too (else it would recover from that).
-    let client = redis::Client::open(redis.url()).unwrap();
-    let conn = client.get_multiplexed_async_connection().await.unwrap();
-    common::until_async("the second's session is gone from Redis", || {
-        let (mut conn, key) = (conn.clone(), format!("socket.io#session#{second_pid}"));
-        async move {
-            redis::cmd("EXISTS")
-                .arg(&key)
-                .query_async::<i64>(&mut conn)
-                .await
-                .unwrap()
-                == 0
-        }
+    let key = format!("socket.io#session#{second_pid}");
+    common::until_async("the second's session is gone from Redis", || async {
+        !redis.exists(&key).await
     })
     .await;
-    let comes_back = |pid: String, offset: String| {
-        let server = &server;
-        async move {
-            let mut ws = server.ws_open().await;
-            common::ws_send(
-                &mut ws,
-                &format!(r#"40{{"pid":"{pid}","offset":"{offset}"}}"#),
-            )
-            .await;
-            let answer = common::ws_text(&mut ws).await;
-            let json: Value = serde_json::from_str(answer.strip_prefix("40").unwrap()).unwrap();
-            json["sid"].as_str().unwrap().to_owned()
-        }
-    };
-    assert_eq!(
-        comes_back(first_pid, first_offset).await,
-        first_id,
-        "the kept one recovers"
-    );
+    let (_ws, first) = come_back(&server, &first_pid, &first_offset).await;
+    assert_eq!(first["sid"], first_id.as_str(), "the kept one recovers");
+    let (_ws, second) = come_back(&server, &second_pid, &second_offset).await;
     assert_ne!(
-        comes_back(second_pid, second_offset).await,
-        second_id,
+        second["sid"],
+        second_id.as_str(),
         "the one past the bound starts afresh"
     );
     server.stop().await;
@@ -397,34 +361,15 @@ async fn a_socket_that_left_on_purpose_is_forgotten() {
     server.io.emit("n", &1).unwrap();
     let offset = offset_of(&common::ws_event(&mut ws).await);
     let key = format!("socket.io#session#{pid}");
-    let client = redis::Client::open(redis.url()).unwrap();
-    let conn = client.get_multiplexed_async_connection().await.unwrap();
-    let exists = || {
-        let (mut conn, key) = (conn.clone(), key.clone());
-        async move {
-            redis::cmd("EXISTS")
-                .arg(&key)
-                .query_async::<i64>(&mut conn)
-                .await
-                .unwrap()
-                == 1
-        }
-    };
-    common::until_async("the live session is in Redis", exists).await;
+    common::until_async("the live session is in Redis", || redis.exists(&key)).await;
     common::ws_send(&mut ws, "41").await;
     common::until_async("the session is gone from Redis", || async {
-        !exists().await
+        !redis.exists(&key).await
     })
     .await;
 
-    let mut ws = server.ws_open().await;
-    common::ws_send(
-        &mut ws,
-        &format!(r#"40{{"pid":"{pid}","offset":"{offset}"}}"#),
-    )
-    .await;
-    let answer = common::ws_text(&mut ws).await;
-    let json: Value = serde_json::from_str(answer.strip_prefix("40").unwrap()).unwrap();
+    let (_ws, json) = come_back(&server, &pid, &offset).await;
+    let answer = json.to_string();
     assert_ne!(json["sid"], id.as_str(), "{answer}");
     server.stop().await;
 }
@@ -439,8 +384,7 @@ async fn bad_stream_entries_are_counted_and_skipped() {
     let (mut ws, _, _) = join(&server).await;
     server.io.emit("n", &1).unwrap();
     assert!(common::ws_event(&mut ws).await.starts_with("42[\"n\",1,"));
-    let client = redis::Client::open(redis.url()).unwrap();
-    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let mut conn = redis.conn().await;
     for junk in [&b"\xc1"[..], b"not msgpack", b"\x93\xa1x\x80\x80"] {
         let _: String = redis::cmd("XADD")
             .arg("socket.io#stream")

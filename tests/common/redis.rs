@@ -80,6 +80,34 @@ impl RedisServer {
         ) && &buf == b"+PONG\r\n"
     }
 
+    /// A connection for the test's own commands.
+    pub async fn conn(&self) -> redis::aio::MultiplexedConnection {
+        redis::Client::open(self.url())
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap()
+    }
+
+    /// How many entries the recovery stream (`socket.io#stream`) holds.
+    pub async fn stream_len(&self) -> usize {
+        redis::cmd("XLEN")
+            .arg("socket.io#stream")
+            .query_async(&mut self.conn().await)
+            .await
+            .unwrap()
+    }
+
+    /// Whether `key` exists.
+    pub async fn exists(&self, key: &str) -> bool {
+        redis::cmd("EXISTS")
+            .arg(key)
+            .query_async::<i64>(&mut self.conn().await)
+            .await
+            .unwrap()
+            == 1
+    }
+
     /// Kills it (SIGKILL) and waits until it is gone.
     pub async fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
