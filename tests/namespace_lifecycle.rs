@@ -187,3 +187,31 @@ async fn room_policies_and_bounds_apply_to_dynamic_namespaces() {
     rooms.sort();
     assert_eq!(rooms, ["/team-1:a", "/team-1:b"]);
 }
+
+/// A disconnect handler added after the socket left (from a task its
+/// connect handler started) still runs, at once, with the reason: it is
+/// never silently dropped.
+#[tokio::test]
+async fn a_disconnect_handler_added_after_the_socket_left_runs_at_once() {
+    let server = SioServer::start(config()).await;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    server.io.ns("/late", move |socket| {
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            while socket.connected() {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            socket.on_disconnect(move |_, reason| {
+                let _ = tx.send(reason.to_string());
+            });
+        });
+    });
+    let mut ws = server.ws_open().await;
+    ws_send(&mut ws, "40/late,").await;
+    assert!(ws_text(&mut ws).await.starts_with("40/late,"));
+    ws_send(&mut ws, "41/late,").await;
+    let reason = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+        .await
+        .expect("the late handler ran");
+    assert_eq!(reason.as_deref(), Some("client namespace disconnect"));
+}

@@ -189,7 +189,9 @@ pub(crate) struct SocketInner {
     handlers: RwLock<HashMap<String, EventHandler>>,
     /// For events without a handler of their own.
     fallback: RwLock<Option<EventHandler>>,
-    on_disconnect: Mutex<Vec<DisconnectHandler>>,
+    /// The disconnect handlers while the socket is connected; once it
+    /// left, why (a handler added then runs at once).
+    on_disconnect: Mutex<Result<Vec<DisconnectHandler>, DisconnectReason>>,
     acks: Mutex<HashMap<u64, oneshot::Sender<Payload>>>,
     extensions: Extensions,
     connected: AtomicBool,
@@ -223,7 +225,7 @@ impl Socket {
             handshake,
             handlers: RwLock::new(HashMap::new()),
             fallback: RwLock::new(None),
-            on_disconnect: Mutex::new(Vec::new()),
+            on_disconnect: Mutex::new(Ok(Vec::new())),
             acks: Mutex::new(HashMap::new()),
             extensions: Extensions::default(),
             connected: AtomicBool::new(true),
@@ -391,12 +393,18 @@ impl Socket {
         });
     }
 
-    /// Runs once when the socket disconnects, with the reason.
+    /// Runs once when the socket disconnects, with the reason; at once
+    /// when it has disconnected already (a client may leave while its
+    /// connect handler still runs).
     pub fn on_disconnect<F>(&self, handler: F)
     where
         F: FnOnce(&Socket, DisconnectReason) + Send + 'static,
     {
-        lock(&self.0.on_disconnect).push(Box::new(handler));
+        let reason = match &mut *lock(&self.0.on_disconnect) {
+            Ok(handlers) => return handlers.push(Box::new(handler)),
+            Err(reason) => *reason,
+        };
+        guarded("a disconnect handler", || handler(self, reason));
     }
 
     // ---- emitting --------------------------------------------------------
@@ -784,7 +792,8 @@ impl Socket {
         if let Some(observer) = self.0.ns.shared.observer.get() {
             observer.disconnected(self, reason);
         }
-        Some(std::mem::take(&mut *lock(&self.0.on_disconnect)))
+        let handlers = std::mem::replace(&mut *lock(&self.0.on_disconnect), Err(reason));
+        Some(handlers.unwrap_or_default())
     }
 
     fn run_disconnect_handlers(&self, handlers: Vec<DisconnectHandler>, reason: DisconnectReason) {
