@@ -872,16 +872,6 @@ impl Namespace {
         self.all().emit_payload(event, payload)
     }
 
-    /// Whether a socket of this node is in the namespace.
-    pub(crate) fn has_sockets(&self) -> bool {
-        !self
-            .0
-            .sockets
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .is_empty()
-    }
-
     /// A handle that does not keep the namespace alive.
     pub(crate) fn downgrade(&self) -> WeakNamespace {
         WeakNamespace(Arc::downgrade(&self.0))
