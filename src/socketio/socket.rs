@@ -393,9 +393,9 @@ impl Socket {
         });
     }
 
-    /// Runs once when the socket disconnects, with the reason; at once
-    /// when it has disconnected already (a client may leave while its
-    /// connect handler still runs).
+    /// Runs once when the socket disconnects, with the reason; right after
+    /// this call when it has disconnected already (a client may leave while
+    /// its connect handler still runs).
     pub fn on_disconnect<F>(&self, handler: F)
     where
         F: FnOnce(&Socket, DisconnectReason) + Send + 'static,
@@ -404,7 +404,8 @@ impl Socket {
             Ok(handlers) => return handlers.push(Box::new(handler)),
             Err(reason) => *reason,
         };
-        guarded("a disconnect handler", || handler(self, reason));
+        let socket = self.clone();
+        run_soon(move || guarded("a disconnect handler", || handler(&socket, reason)));
     }
 
     // ---- emitting --------------------------------------------------------
@@ -743,18 +744,12 @@ impl Socket {
                 self.leave_namespace(DisconnectReason::ServerNamespaceDisconnect)
             {
                 let socket = self.clone();
-                let run = move || {
+                run_soon(move || {
                     socket.run_disconnect_handlers(
                         handlers,
                         DisconnectReason::ServerNamespaceDisconnect,
                     )
-                };
-                match tokio::runtime::Handle::try_current() {
-                    Ok(rt) => {
-                        rt.spawn(async move { run() });
-                    }
-                    Err(_) => run(),
-                }
+                });
             }
         }
     }
@@ -989,6 +984,17 @@ const MAX_HELD: usize = 1024;
 
 /// Room left in an encoded packet for a recovery offset (its longest form).
 const OFFSET_ROOM: &str = "ffffffffffff-18446744073709551615";
+
+/// Runs `f` right after the caller's call rather than inside it: on the
+/// tokio runtime when there is one, else at once.
+fn run_soon(f: impl FnOnce() + Send + 'static) {
+    match tokio::runtime::Handle::try_current() {
+        Ok(rt) => {
+            rt.spawn(async move { f() });
+        }
+        Err(_) => f(),
+    }
+}
 
 /// Runs application code so that a panic in it is logged and contained:
 /// it does not take the connection's task (and every other socket of the
