@@ -3,9 +3,10 @@
 //! left. The backend can be written in any language: each hook is a JSON
 //! `POST` to a URL of its own, answered with JSON.
 //!
-//! Every call goes through one pooled HTTP/1.1 client (plain `http://`
-//! only: put the backend next to the gateway, or behind a local TLS proxy)
-//! and has a deadline, [`HooksConfig::timeout`] (1 s by default).
+//! Every call goes through one pooled HTTP/1.1 client, `http://` or
+//! `https://` (rustls, trusting the system's CA certificates and those of
+//! [`HooksConfig::ca_files`]), and has a deadline, [`HooksConfig::timeout`]
+//! (1 s by default, TLS handshake included).
 //!
 //! # The connect hook
 //!
@@ -102,6 +103,7 @@
 //! and a node that dies sends none. A backend that must know who is
 //! connected should expire what it keeps, or ask the gateway.
 
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -160,6 +162,10 @@ pub struct HooksConfig {
     /// The request headers the connect hook passes on (case-insensitive);
     /// default `cookie` and `authorization`.
     pub headers: Vec<String>,
+    /// Certificates (PEM files, each may hold several) trusted for
+    /// `https://` hooks besides the system's: a private CA, or a backend's
+    /// own self-signed certificate. Default none.
+    pub ca_files: Vec<PathBuf>,
 }
 
 impl Default for HooksConfig {
@@ -171,6 +177,7 @@ impl Default for HooksConfig {
             disconnect: None,
             timeout: Duration::from_secs(1),
             headers: vec!["cookie".to_owned(), "authorization".to_owned()],
+            ca_files: Vec::new(),
         }
     }
 }
@@ -179,6 +186,12 @@ impl HooksConfig {
     /// Sets [`connect`](Self::connect).
     pub fn connect(mut self, url: Option<Uri>) -> Self {
         self.connect = url;
+        self
+    }
+
+    /// Sets [`ca_files`](Self::ca_files).
+    pub fn ca_files(mut self, files: Vec<PathBuf>) -> Self {
+        self.ca_files = files;
         self
     }
 
@@ -230,7 +243,7 @@ impl HooksConfig {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum HooksError {
-    /// A hook URL that is not `http://host[:port]/…`.
+    /// A hook URL that is not `http[s]://host[:port]/…`.
     #[error("the {hook} hook URL {url} is not usable: {why}")]
     BadUrl {
         /// Which hook (`connect`, `events`, `disconnect`).
@@ -243,6 +256,14 @@ pub enum HooksError {
     /// A zero timeout.
     #[error("the hook timeout must be above zero")]
     ZeroTimeout,
+    /// A CA file for https hooks could not be read.
+    #[error("the hook CA file {path}: {why}")]
+    BadCa {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        why: String,
+    },
 }
 
 /// The hooks' counters so far.
@@ -289,7 +310,7 @@ struct Inner {
 /// Apart from [`Inner`] so that the disconnect task does not keep the
 /// queue it reads alive.
 struct Caller {
-    client: Client<HttpConnector, Full<Bytes>>,
+    client: Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>,
     timeout: Duration,
     stats: Counters,
     /// One state per hook (connect, events, disconnect): they may be
@@ -445,6 +466,46 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
+/// The TLS client for https hooks: the system's certificates (when an
+/// https hook is configured; they are read once, at start) and those of
+/// `ca_files`.
+fn client_tls(
+    ca_files: &[PathBuf],
+    https: bool,
+) -> Result<tokio_rustls::rustls::ClientConfig, HooksError> {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+    let mut roots = tokio_rustls::rustls::RootCertStore::empty();
+    if https {
+        let native = rustls_native_certs::load_native_certs();
+        let (added, _) = roots.add_parsable_certificates(native.certs);
+        if added == 0 && ca_files.is_empty() {
+            tracing::warn!(
+                errors = ?native.errors,
+                "no system CA certificate found: https hooks will fail; install the ca-certificates package or give --hook-ca-file"
+            );
+        }
+    }
+    for path in ca_files {
+        let bad = |why: String| HooksError::BadCa {
+            path: path.clone(),
+            why,
+        };
+        let certs = CertificateDer::pem_file_iter(path)
+            .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| bad(e.to_string()))?;
+        if certs.is_empty() {
+            return Err(bad("no certificate in the file".into()));
+        }
+        for cert in certs {
+            roots.add(cert).map_err(|e| bad(e.to_string()))?;
+        }
+    }
+    Ok(tokio_rustls::rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth())
+}
+
 fn check_url(hook: &'static str, url: &Option<Uri>) -> Result<(), HooksError> {
     let Some(url) = url else { return Ok(()) };
     let bad = |why| HooksError::BadUrl {
@@ -453,9 +514,8 @@ fn check_url(hook: &'static str, url: &Option<Uri>) -> Result<(), HooksError> {
         why,
     };
     match url.scheme_str() {
-        Some("http") => {}
-        Some("https") => return Err(bad("https is not supported: use http")),
-        _ => return Err(bad("it must start with http://")),
+        Some("http" | "https") => {}
+        _ => return Err(bad("it must start with http:// or https://")),
     }
     if url.authority().is_none() {
         return Err(bad("it has no host"));
@@ -476,6 +536,19 @@ impl Hooks {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(config.timeout));
+        // https URLs go through the rustls connector; without one, the
+        // store's contents are never read.
+        connector.enforce_http(false);
+        let https = [&config.connect, &config.events, &config.disconnect]
+            .into_iter()
+            .flatten()
+            .any(|u| u.scheme_str() == Some("https"));
+        let tls = client_tls(&config.ca_files, https)?;
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(connector);
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(30))
             .build(connector);
@@ -1075,8 +1148,9 @@ mod tests {
         let url = |s: &str| Some(s.parse::<Uri>().unwrap());
         assert!(check_url("connect", &url("http://127.0.0.1:8080/hook")).is_ok());
         assert!(check_url("connect", &None).is_ok());
-        let err = check_url("connect", &url("https://example.com/hook")).unwrap_err();
-        assert!(err.to_string().contains("https is not supported"), "{err}");
+        assert!(check_url("connect", &url("https://example.com/hook")).is_ok());
+        let err = check_url("connect", &url("ftp://example.com/hook")).unwrap_err();
+        assert!(err.to_string().contains("http:// or https://"), "{err}");
         assert!(check_url("events", &url("/hook")).is_err());
     }
 }

@@ -241,6 +241,11 @@ pub struct Settings {
     #[arg(long, env = "SOCKETGATE_HOOK_HEADERS", value_delimiter = ',')]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hook_headers: Option<Vec<String>>,
+    /// PEM files of certificates trusted for `https://` hooks besides the
+    /// system's (a list, comma-separated as a flag or variable).
+    #[arg(long, env = "SOCKETGATE_HOOK_CA_FILE", value_delimiter = ',')]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hook_ca_file: Option<Vec<PathBuf>>,
     /// The relay on the main namespace (join, leave, chat, echo: what the
     /// demo page uses); false turns it off.
     #[arg(long, env = "SOCKETGATE_RELAY", num_args = 0..=1, default_missing_value = "true",
@@ -347,6 +352,7 @@ impl Settings {
             disconnect_hook: None,
             hook_timeout_ms: Some(1_000),
             hook_headers: Some(vec!["cookie".to_owned(), "authorization".to_owned()]),
+            hook_ca_file: Some(Vec::new()),
             relay: Some(true),
             relay_events_per_second: Some(50),
             relay_burst: Some(100),
@@ -364,7 +370,7 @@ impl Settings {
             admin_read_only, admin_mode, admin_ui_dir, redis_url, cluster_secret, node_id,
             advertise_addr, shutdown_grace_ms, tls_cert, tls_key, api_key, api_addr,
             connect_hook, event_hook, event_hook_events, disconnect_hook,
-            hook_timeout_ms, hook_headers, relay, relay_events_per_second,
+            hook_timeout_ms, hook_headers, hook_ca_file, relay, relay_events_per_second,
             relay_burst, max_client_rooms, log_format,
         );
         self
@@ -455,7 +461,8 @@ impl Settings {
             .disconnect(hook("disconnect_hook", s.disconnect_hook)?)
             .event_patterns(s.event_hook_events.unwrap_or_default())
             .timeout(ms("hook_timeout_ms", s.hook_timeout_ms)?)
-            .headers(s.hook_headers.unwrap_or_default());
+            .headers(s.hook_headers.unwrap_or_default())
+            .ca_files(s.hook_ca_file.unwrap_or_default());
         if let Err(e) = crate::hooks::Hooks::new(hooks.clone()) {
             return Err(SettingsError::Value {
                 key: "connect_hook, event_hook or disconnect_hook",

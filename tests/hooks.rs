@@ -10,6 +10,7 @@
 mod common;
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -54,6 +55,7 @@ type Shared = Arc<Mutex<Seen>>;
 /// backend would.
 struct Backend {
     addr: SocketAddr,
+    scheme: &'static str,
     seen: Shared,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -61,6 +63,17 @@ struct Backend {
 
 impl Backend {
     async fn start(addr: SocketAddr, seen: Shared) -> Backend {
+        Self::start_with(addr, seen, None).await
+    }
+
+    /// The backend over TLS with `tls`'s certificate: its URLs are
+    /// `https://`.
+    async fn start_with(
+        addr: SocketAddr,
+        seen: Shared,
+        tls: Option<tokio_rustls::TlsAcceptor>,
+    ) -> Backend {
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let app = Router::new()
@@ -76,9 +89,15 @@ impl Backend {
             rt.block_on(async move {
                 let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
                 let _ = ready_tx.send(listener.local_addr().unwrap());
-                tokio::select! {
-                    _ = axum::serve(listener, app) => {}
-                    _ = stop_rx => {}
+                match tls {
+                    None => tokio::select! {
+                        _ = axum::serve(listener, app) => {}
+                        _ = stop_rx => {}
+                    },
+                    Some(tls) => tokio::select! {
+                        _ = serve_tls(listener, app, tls) => {}
+                        _ = stop_rx => {}
+                    },
                 }
             });
             // Dropping the runtime ends every connection task.
@@ -86,6 +105,7 @@ impl Backend {
         let addr = ready_rx.await.expect("the backend started");
         Backend {
             addr,
+            scheme,
             seen,
             stop: Some(stop_tx),
             thread: Some(thread),
@@ -104,7 +124,9 @@ impl Backend {
     }
 
     fn url(&self, path: &str) -> http::Uri {
-        format!("http://{}{path}", self.addr).parse().unwrap()
+        format!("{}://{}{path}", self.scheme, self.addr)
+            .parse()
+            .unwrap()
     }
 
     fn set_mode(&self, mode: Mode) {
@@ -129,6 +151,26 @@ impl Drop for Backend {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
+    }
+}
+
+/// Serves `app` over TLS (HTTP/1.1), one task per connection.
+async fn serve_tls(listener: tokio::net::TcpListener, app: Router, tls: tokio_rustls::TlsAcceptor) {
+    loop {
+        let Ok((tcp, _)) = listener.accept().await else {
+            return;
+        };
+        let (tls, app) = (tls.clone(), app.clone());
+        tokio::spawn(async move {
+            // A client that refuses our certificate ends here.
+            let Ok(stream) = tls.accept(tcp).await else {
+                return;
+            };
+            let service = hyper_util::service::TowerToHyperService::new(app);
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                .await;
+        });
     }
 }
 
@@ -210,8 +252,14 @@ impl Drop for Gateway {
 }
 
 async fn gateway(backend: &Backend, timeout: Duration) -> Gateway {
+    gateway_with(backend, timeout, Vec::new()).await
+}
+
+/// [`gateway`] trusting the certificates of `ca_files` for https hooks.
+async fn gateway_with(backend: &Backend, timeout: Duration, ca_files: Vec<PathBuf>) -> Gateway {
     let io = SocketIo::new(common::sio::config());
     let config = HooksConfig::default()
+        .ca_files(ca_files)
         .connect(Some(backend.url("/connect")))
         .events(Some(backend.url("/events")))
         .event_patterns(["chat.*"])
@@ -325,6 +373,79 @@ async fn a_refusal_reaches_the_client_with_message_and_data_and_is_not_retried()
         (1, 0, 0)
     );
     assert!(gw.io.of("/").unwrap().sockets().is_empty());
+}
+
+/// https hooks: a backend whose certificate the gateway was given is
+/// asked as over http; one whose certificate nobody vouches for is never
+/// reached (the TLS handshake fails), which counts as a failed hook and
+/// closes the client's transport, as a backend that is down does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_hooks_reach_a_backend_whose_certificate_is_trusted_only() {
+    let dir = common::tls::temp_dir("hooks");
+    let (cert, key) = common::tls::certificate(&dir, "backend");
+    let acceptor = common::tls::acceptor(&cert, &key);
+    let backend =
+        Backend::start_with("127.0.0.1:0".parse().unwrap(), new_seen(), Some(acceptor)).await;
+    assert_eq!(backend.url("/connect").scheme_str(), Some("https"));
+
+    let trusted = gateway_with(&backend, Duration::from_secs(1), vec![cert.clone()]).await;
+    let verdict = run("refuse", &trusted).await;
+    assert_eq!(verdict["errors"][0]["message"], "invalid token");
+    assert_eq!(backend.connects().len(), 1);
+
+    // The system's CAs only: the backend's self-signed certificate fails.
+    let untrusted = gateway(&backend, Duration::from_secs(1)).await;
+    let url = format!(
+        "ws://{}/socket.io/?EIO=4&transport=websocket",
+        untrusted.addr
+    );
+    let mut ws = ws_connect(&url).await;
+    assert!(ws_text(&mut ws).await.starts_with("0{"));
+    ws_send(&mut ws, r#"40{"token":"good"}"#).await;
+    let closed = tokio::time::timeout(DEADLINE, async {
+        loop {
+            match common::ws_next(&mut ws).await {
+                None => return,
+                Some(m) => assert!(!m.to_string().starts_with("40"), "connected: {m}"),
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "the client's transport is closed");
+    assert_eq!(untrusted.hooks.stats().connect_failed, 1);
+    assert_eq!(backend.connects().len(), 1, "never reached");
+
+    // A CA file that holds no certificate is refused at start.
+    let empty = dir.join("empty.pem");
+    std::fs::write(&empty, "").unwrap();
+    let err = Hooks::new(HooksConfig::default().ca_files(vec![empty])).unwrap_err();
+    assert!(err.to_string().contains("no certificate"), "{err}");
+}
+
+/// The binary's `--hook-ca-file`: its https connect hook reaches the
+/// backend the file vouches for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_trusts_its_hook_ca_file() {
+    let dir = common::tls::temp_dir("hooks-binary");
+    let (cert, key) = common::tls::certificate(&dir, "backend");
+    let acceptor = common::tls::acceptor(&cert, &key);
+    let backend =
+        Backend::start_with("127.0.0.1:0".parse().unwrap(), new_seen(), Some(acceptor)).await;
+    let hook = backend.url("/connect").to_string();
+    let (_child, addr, _log) = common::spawn_gateway(&[
+        "--addr",
+        "127.0.0.1:0",
+        "--connect-hook",
+        &hook,
+        "--hook-ca-file",
+        cert.to_str().unwrap(),
+    ])
+    .await;
+    let verdict = NodeRun::start("refuse", &format!("http://{addr}"))
+        .verdict()
+        .await;
+    assert_eq!(verdict["errors"][0]["message"], "invalid token");
+    assert_eq!(backend.connects().len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

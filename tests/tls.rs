@@ -5,26 +5,10 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use common::tls::{certificate, temp_dir};
+
+use std::path::Path;
 use std::process::Stdio;
-
-/// A self-signed certificate for 127.0.0.1 and localhost, written as PEM
-/// files into `dir`; returns (cert, key).
-fn certificate(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
-    let made = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into(), "localhost".into()])
-        .expect("rcgen makes a certificate");
-    let cert = dir.join(format!("{name}.pem"));
-    let key = dir.join(format!("{name}.key"));
-    std::fs::write(&cert, made.cert.pem()).unwrap();
-    std::fs::write(&key, made.signing_key.serialize_pem()).unwrap();
-    (cert, key)
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("socketgate-tls-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 /// The gateway over TLS; returns it with its `https://` base URL.
 async fn gateway(cert: &Path, key: &Path) -> (tokio::process::Child, String) {

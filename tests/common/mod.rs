@@ -8,6 +8,7 @@ pub mod nginx;
 pub mod probe;
 pub mod redis;
 pub mod sio;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
