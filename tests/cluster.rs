@@ -893,3 +893,53 @@ async fn a_channel_prefix_keeps_clusters_apart() {
     other.server.io.emit("marker", &2).unwrap();
     assert_eq!(next(&mut wo).await, serde_json::json!(["marker", 2]));
 }
+/// Binary goes between nodes as bytes: to a server-side handler, and to a
+/// socket found on another node by `fetch_sockets`.
+#[tokio::test]
+async fn binary_reaches_other_nodes_handlers_and_fetched_sockets() {
+    use socketgate::socketio::Payload;
+    let redis = RedisServer::start().await;
+    let nodes = cluster(&redis, 2).await;
+    let (a, b) = (&nodes[0], &nodes[1]);
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    b.server
+        .io
+        .of("/")
+        .unwrap()
+        .on_server_side("file", move |args, _| {
+            let _ = tx.send(args);
+        });
+    let ns = a.server.io.of("/").unwrap();
+    let sent = Payload::new().arg("name").bin(vec![0u8, 1, 2, 255]);
+    ns.server_side_emit_payload("file", &sent).unwrap();
+    let got = tokio::time::timeout(common::DEADLINE, rx.recv())
+        .await
+        .expect("B's handler ran")
+        .unwrap();
+    assert_eq!(got.args[0], "name");
+    assert_eq!(
+        got.binary(1).map(|b| b.to_vec()),
+        Some(vec![0u8, 1, 2, 255])
+    );
+
+    // A client on B, found from A, sent binary from A.
+    let (mut ws, id) = b.server.ws_joined().await;
+    let found = ns.all().fetch_sockets().await.unwrap();
+    let remote = found
+        .items
+        .iter()
+        .find(|s| s.id().as_str() == id)
+        .expect("B's socket found from A");
+    remote
+        .emit_payload("file", &Payload::new().bin(vec![9u8, 8]))
+        .unwrap();
+    let header = common::ws_event(&mut ws).await;
+    assert!(
+        header.starts_with(r#"451-["file",{"_placeholder":true,"num":0}"#),
+        "{header}"
+    );
+    match common::ws_next(&mut ws).await {
+        Some(WsMessage::Binary(b)) => assert_eq!(&b[..], &[9u8, 8]),
+        other => panic!("the attachment: {other:?}"),
+    }
+}

@@ -953,6 +953,20 @@ impl Namespace {
             .map_err(|e| EmitError::Cluster(e.to_string()))
     }
 
+    /// [`server_side_emit`](Self::server_side_emit) with any arguments,
+    /// binary included (they reach the other nodes' handlers as bytes).
+    pub fn server_side_emit_payload(
+        &self,
+        event: &str,
+        payload: &Payload,
+    ) -> Result<(), EmitError> {
+        super::socket::check_event(event)?;
+        self.0
+            .adapter
+            .server_side_emit(&remote_payload(event, payload))
+            .map_err(|e| EmitError::Cluster(e.to_string()))
+    }
+
     /// [`server_side_emit`](Self::server_side_emit), gathering each other
     /// node's answer until all answered or `timeout`.
     pub async fn server_side_emit_with_ack<T: Serialize + ?Sized>(
@@ -1477,6 +1491,11 @@ impl RemoteSocket {
     /// Emits `event` to it.
     pub fn emit<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), EmitError> {
         self.own().emit(event, data)
+    }
+
+    /// Emits `event` with any arguments, binary included, to it.
+    pub fn emit_payload(&self, event: &str, payload: &Payload) -> Result<(), EmitError> {
+        self.own().emit_payload(event, payload)
     }
 
     /// Makes it join `room`.
