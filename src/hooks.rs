@@ -473,8 +473,6 @@ fn client_tls(
     ca_files: &[PathBuf],
     https: bool,
 ) -> Result<tokio_rustls::rustls::ClientConfig, HooksError> {
-    use rustls_pki_types::CertificateDer;
-    use rustls_pki_types::pem::PemObject;
     let mut roots = tokio_rustls::rustls::RootCertStore::empty();
     if https {
         let native = rustls_native_certs::load_native_certs();
@@ -491,13 +489,7 @@ fn client_tls(
             path: path.clone(),
             why,
         };
-        let certs = CertificateDer::pem_file_iter(path)
-            .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
-            .map_err(|e| bad(e.to_string()))?;
-        if certs.is_empty() {
-            return Err(bad("no certificate in the file".into()));
-        }
-        for cert in certs {
+        for cert in crate::tls::certificates(path).map_err(bad)? {
             roots.add(cert).map_err(|e| bad(e.to_string()))?;
         }
     }

@@ -31,15 +31,7 @@ impl TlsFiles {
 
     /// Reads both files into a server configuration (HTTP/1.1 by ALPN).
     pub fn load(&self) -> Result<Arc<ServerConfig>, TlsError> {
-        let certs = CertificateDer::pem_file_iter(&self.cert)
-            .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
-            .map_err(|e| TlsError::file(&self.cert, e))?;
-        if certs.is_empty() {
-            return Err(TlsError::File {
-                path: self.cert.clone(),
-                message: "no certificate in the file".into(),
-            });
-        }
+        let certs = certificates(&self.cert).map_err(|e| TlsError::file(&self.cert, e))?;
         let key =
             PrivateKeyDer::from_pem_file(&self.key).map_err(|e| TlsError::file(&self.key, e))?;
         let mut config = ServerConfig::builder()
@@ -49,6 +41,17 @@ impl TlsFiles {
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         Ok(Arc::new(config))
     }
+}
+
+/// The certificates of a PEM file; none is an error.
+pub(crate) fn certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+    let certs = CertificateDer::pem_file_iter(path)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| e.to_string())?;
+    if certs.is_empty() {
+        return Err("no certificate in the file".into());
+    }
+    Ok(certs)
 }
 
 /// Why TLS could not be set up.
