@@ -7,46 +7,16 @@
 mod common;
 
 use futures_util::SinkExt;
-use serde_json::Value;
 use socketgate::socketio::{Parser, RecoveryConfig, SocketIoConfig};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
-use common::sio::{SioServer, config};
-use common::{Ws, run_node_env, ws_next, ws_send};
+use common::sio::{SioServer, config, ended_on, run_scenario};
+use common::{Ws, ws_next, ws_send};
 
 const MSGPACK_CLIENT: &[(&str, &str)] = &[("SIO_PARSER", "msgpack")];
 
 fn msgpack_config() -> SocketIoConfig {
     config().parser(Parser::Msgpack)
-}
-
-/// Runs `script`'s `scenario` in `mode` against a new server; returns the
-/// verdict once the server holds no session any more.
-async fn run(
-    cfg: SocketIoConfig,
-    script: &str,
-    scenario: &str,
-    mode: &str,
-    env: &[(&str, &str)],
-) -> Value {
-    let server = SioServer::start(cfg).await;
-    let v = run_node_env(script, &[scenario, mode, &server.base()], env).await;
-    common::until("sessions to close", || {
-        server.io.engine().session_count() == 0
-    })
-    .await;
-    v
-}
-
-/// The transport the scenario's clients ended on (all the same).
-fn transport(v: &Value) -> Value {
-    match v["transports"].as_array() {
-        Some(all) => {
-            assert!(all.iter().all(|t| *t == all[0]), "{v}");
-            all[0].clone()
-        }
-        None => v["transport"].clone(),
-    }
 }
 
 macro_rules! modes {
@@ -57,20 +27,20 @@ macro_rules! modes {
 
                 #[tokio::test]
                 async fn polling() {
-                    let v = run($cfg, $script, $scenario, "polling", $env).await;
-                    assert_eq!(transport(&v), "polling");
+                    let v = run_scenario($cfg, $script, $scenario, "polling", $env).await;
+                    assert_eq!(ended_on(&v), "polling");
                 }
 
                 #[tokio::test]
                 async fn websocket() {
-                    let v = run($cfg, $script, $scenario, "websocket", $env).await;
-                    assert_eq!(transport(&v), "websocket");
+                    let v = run_scenario($cfg, $script, $scenario, "websocket", $env).await;
+                    assert_eq!(ended_on(&v), "websocket");
                 }
 
                 #[tokio::test]
                 async fn polling_then_upgrade() {
-                    let v = run($cfg, $script, $scenario, "default", $env).await;
-                    assert_eq!(transport(&v), "websocket");
+                    let v = run_scenario($cfg, $script, $scenario, "default", $env).await;
+                    assert_eq!(ended_on(&v), "websocket");
                 }
             }
         )*
@@ -97,7 +67,7 @@ mod wrong_parser {
     use super::*;
 
     async fn json_client_on_msgpack_server(mode: &str) {
-        let v = run(
+        let v = run_scenario(
             msgpack_config(),
             "msgpack-client.mjs",
             "wrong-parser",
@@ -110,7 +80,7 @@ mod wrong_parser {
 
     async fn msgpack_client_on_json_server(mode: &str) {
         let env = [("SIO_SERVER_PARSER", "json")];
-        let v = run(config(), "msgpack-client.mjs", "wrong-parser", mode, &env).await;
+        let v = run_scenario(config(), "msgpack-client.mjs", "wrong-parser", mode, &env).await;
         assert!(v["message"].as_str().unwrap().contains("JSON"), "{v}");
     }
 

@@ -6,26 +6,13 @@
 
 mod common;
 
-use common::run_node;
-use common::sio::{SioServer, config};
+use common::sio::{config, ended_on, run_scenario};
 
 /// Runs a scenario and returns the transport its clients ended on (all
 /// the same).
 async fn run(scenario: &str, mode: &str) -> serde_json::Value {
-    let server = SioServer::start(config()).await;
-    let v = run_node("socketio-client.mjs", &[scenario, mode, &server.base()]).await;
-    // whatever the clients did, the server holds no session afterwards
-    common::until("sessions to close", || {
-        server.io.engine().session_count() == 0
-    })
-    .await;
-    match v["transports"].as_array() {
-        Some(all) => {
-            assert!(all.iter().all(|t| *t == all[0]), "{v}");
-            all[0].clone()
-        }
-        None => v["transport"].clone(),
-    }
+    let v = run_scenario(config(), "socketio-client.mjs", scenario, mode, &[]).await;
+    ended_on(&v)
 }
 
 macro_rules! modes {

@@ -87,6 +87,36 @@ impl SioServer {
     }
 }
 
+/// Runs `script`'s `scenario` in `mode` (Node, with `env`) against a new
+/// server with `cfg`; returns the verdict once the server holds no
+/// session any more, whatever the clients did.
+pub async fn run_scenario(
+    cfg: SocketIoConfig,
+    script: &str,
+    scenario: &str,
+    mode: &str,
+    env: &[(&str, &str)],
+) -> Value {
+    let server = SioServer::start(cfg).await;
+    let v = super::run_node_env(script, &[scenario, mode, &server.base()], env).await;
+    super::until("sessions to close", || {
+        server.io.engine().session_count() == 0
+    })
+    .await;
+    v
+}
+
+/// The transport a verdict's clients ended on (all the same).
+pub fn ended_on(v: &Value) -> Value {
+    match v["transports"].as_array() {
+        Some(all) => {
+            assert!(all.iter().all(|t| *t == all[0]), "{v}");
+            all[0].clone()
+        }
+        None => v["transport"].clone(),
+    }
+}
+
 pub fn install_contract(io: &SocketIo) {
     io.ns("/", on_connect);
     io.ns("/custom", on_connect);
