@@ -115,23 +115,17 @@ async fn the_api_can_have_a_listener_of_its_own() {
     .await;
     let (mut ws, _) = connect(&addr, "", &[]).await;
     let body = json!({"event": "hello", "args": [1]});
-    let main = common::http()
-        .post(format!("http://{addr}/api/emit"))
-        .header("x-api-key", "k")
-        .header("content-type", "application/json")
-        .body(body.to_string())
-        .send()
-        .await
-        .unwrap();
+    let emit = |on: String| {
+        common::http()
+            .post(format!("http://{on}/api/emit"))
+            .header("x-api-key", "k")
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+    };
+    let main = emit(addr.to_string()).await.unwrap();
     assert_eq!(main.status(), 404, "not on the public listener");
-    let apart = common::http()
-        .post(format!("http://{api_addr}/api/emit"))
-        .header("x-api-key", "k")
-        .header("content-type", "application/json")
-        .body(body.to_string())
-        .send()
-        .await
-        .unwrap();
+    let apart = emit(api_addr.to_string()).await.unwrap();
     assert_eq!(apart.status(), 200);
     assert_eq!(common::ws_event(&mut ws).await, r#"42["hello",1]"#);
 }

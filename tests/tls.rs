@@ -10,6 +10,16 @@ use common::tls::{certificate, temp_dir};
 use std::path::Path;
 use std::process::Stdio;
 
+/// Sends SIGHUP to process `pid`.
+async fn sighup(pid: &str) {
+    let sent = tokio::process::Command::new("kill")
+        .args(["-HUP", pid])
+        .status()
+        .await
+        .unwrap();
+    assert!(sent.success());
+}
+
 /// The gateway over TLS; returns it with its `https://` base URL.
 async fn gateway(cert: &Path, key: &Path) -> (tokio::process::Child, String) {
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_socketgate"))
@@ -90,12 +100,7 @@ async fn sighup_reads_the_certificate_again() {
     std::fs::copy(&second_cert, &cert).unwrap();
     std::fs::copy(&second_key, &key).unwrap();
     let pid = gateway.id().unwrap().to_string();
-    let sent = tokio::process::Command::new("kill")
-        .args(["-HUP", &pid])
-        .status()
-        .await
-        .unwrap();
-    assert!(sent.success());
+    sighup(&pid).await;
     let deadline = tokio::time::Instant::now() + common::DEADLINE;
     loop {
         if client(&url, &second_cert, "polling").await["ok"] == true {
@@ -108,12 +113,7 @@ async fn sighup_reads_the_certificate_again() {
     }
     // A broken file on the next SIGHUP keeps the certificate in use.
     std::fs::write(&cert, "not a certificate").unwrap();
-    let sent = tokio::process::Command::new("kill")
-        .args(["-HUP", &pid])
-        .status()
-        .await
-        .unwrap();
-    assert!(sent.success());
+    sighup(&pid).await;
     assert_eq!(client(&url, &second_cert, "polling").await["ok"], true);
 }
 

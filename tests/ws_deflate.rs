@@ -34,6 +34,19 @@ fn echoes(verdict: &serde_json::Value) -> &Vec<serde_json::Value> {
     verdict["echoes"].as_array().expect("echoes")
 }
 
+/// Nothing negotiated, and the large echoes took more than their size on
+/// the wire (frame headers, no compression).
+fn travelled_uncompressed(verdict: &serde_json::Value) {
+    assert_eq!(verdict["ok"], true, "{verdict}");
+    assert_eq!(verdict["extensions"], serde_json::Value::Null);
+    for e in &echoes(verdict)[..2] {
+        assert!(
+            e["read"].as_u64().unwrap() > e["size"].as_u64().unwrap(),
+            "{e}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn the_ws_client_negotiates_deflate_and_large_messages_travel_compressed() {
     let server = TestServer::start(deflate_config(true)).await;
@@ -60,28 +73,14 @@ async fn the_ws_client_negotiates_deflate_and_large_messages_travel_compressed()
 async fn the_ws_client_gets_no_deflate_when_it_is_off() {
     let server = TestServer::start(deflate_config(false)).await;
     let verdict = node_echo(&server, "on").await;
-    assert_eq!(verdict["ok"], true, "{verdict}");
-    assert_eq!(verdict["extensions"], serde_json::Value::Null);
-    for e in &echoes(&verdict)[..2] {
-        assert!(
-            e["read"].as_u64().unwrap() > e["size"].as_u64().unwrap(),
-            "{e}"
-        );
-    }
+    travelled_uncompressed(&verdict);
 }
 
 #[tokio::test]
 async fn a_client_that_does_not_offer_deflate_gets_none() {
     let server = TestServer::start(deflate_config(true)).await;
     let verdict = node_echo(&server, "off").await;
-    assert_eq!(verdict["ok"], true, "{verdict}");
-    assert_eq!(verdict["extensions"], serde_json::Value::Null);
-    for e in &echoes(&verdict)[..2] {
-        assert!(
-            e["read"].as_u64().unwrap() > e["size"].as_u64().unwrap(),
-            "{e}"
-        );
-    }
+    travelled_uncompressed(&verdict);
 }
 
 /// A raw frame with RSV1 set (tungstenite sends it as it is, masked).
