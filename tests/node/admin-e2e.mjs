@@ -29,8 +29,10 @@
 //             an upgrading client is heard as `socket_updated`; `_disconnect`
 //             by room disconnects A (`socket_disconnected` with "server
 //             namespace disconnect", `room_left` for its rooms).
-//   readonly  config lists no command; `_disconnect` and `join` are
-//             ignored (A stays connected, no room joined).
+//   readonly  config lists no command; `_disconnect`, `join` and `emit` are
+//             ignored (A stays connected, B joins no room, nobody gets
+//             hello), as seen after a barrier: the dashboard's connection
+//             joins "/" after its commands, then A and B echo once.
 //   production  (a gateway with --admin-mode production) config lacks
 //             ALL_EVENTS; server_stats comes; a client joining a room,
 //             chatting and leaving tells the dashboard nothing else.
@@ -247,10 +249,19 @@ async function readonly() {
   adm.emit("_disconnect", "/", false, a.id);
   adm.emit("join", "/", "blue", b.id);
   adm.emit("emit", "/", "", "hello", 1);
-  // Two looks at the sockets by the gateway, and its traffic delivered.
-  await sleep(2_500);
+  // A barrier instead of a wait: the dashboard's connection joins "/" after
+  // its commands, so the gateway has handled them (and queued whatever they
+  // caused) once that join is answered; then A's and B's echoes come back
+  // after anything queued for them before.
+  const barrier = adm.io.socket("/");
+  await withDeadline(new Promise((resolve, reject) => {
+    barrier.once("connect", resolve);
+    barrier.once("connect_error", reject);
+  }), STEP_MS, "the barrier to connect");
+  barrier.disconnect();
+  for (const s of [a, b]) await withDeadline(s.emitWithAck("echo", "barrier"), STEP_MS, "an echo");
   check(a.connected && !a.disconnectReason, "A still connected", { reason: a.disconnectReason });
-  check(!adm.got.some((g) => g[0] === "room_joined"), "no room joined", { got: adm.got.map((g) => g[0]) });
+  check(!adm.got.some((g) => g[0] === "room_joined" && g[2] === "blue"), "B did not join blue", { got: adm.got });
   check(!a.got.some((g) => g[0] === "hello") && !b.got.some((g) => g[0] === "hello"), "no emit", {});
   return {};
 }

@@ -105,7 +105,7 @@ async function allow() {
   check(same(ackB, ["stored", "guest"]), "B's ack from the backend", { ackB });
   await withDeadline(until(() => saidA.length === 2), STEP, "B's message at A");
   check(same(saidA[1], { text: "from guest", user: "guest" }), "B's message", { saidA });
-  await sleep(200);
+  // The backend's emits go out before its ack: anything for B came first.
   check(saidB.length === 0, "B is not in vip", { saidB });
 
   const [bin] = await ack(a, "chat.bin", Buffer.from([1, 2, 3]), "label");
