@@ -245,8 +245,24 @@ async fn a_library_server_tells_data_changes_and_upgrades() {
     // Installed twice, the second is refused rather than half-working.
     let err = socketgate::admin::install(&io, AdminConfig::default().namespace("/admin2"));
     assert!(err.is_err(), "a second monitor is refused");
+    assert!(io.of("/admin2").is_none(), "nothing half-installed");
+    // A production-mode one needs no monitor: another namespace serves it.
+    let ops = AdminConfig::default()
+        .namespace("/ops")
+        .mode(AdminMode::Production);
+    socketgate::admin::install(&io, ops).unwrap();
     let app = axum::Router::new().layer(io.layer());
     let (addr, _task) = common::serve_on(app, "127.0.0.1:0".parse().unwrap()).await;
+    {
+        let url = format!("ws://{addr}/socket.io/?EIO=4&transport=websocket");
+        let mut ops = common::ws_connect(&url).await;
+        assert!(common::ws_text(&mut ops).await.starts_with("0{"));
+        common::ws_send(&mut ops, "40/ops,").await;
+        assert!(common::ws_event(&mut ops).await.starts_with("40/ops,"));
+        let config = common::ws_event(&mut ops).await;
+        assert!(config.starts_with(r#"42/ops,["config","#), "{config}");
+        assert!(!config.contains("ALL_EVENTS"), "{config}");
+    }
 
     let url = format!("ws://{addr}/socket.io/?EIO=4&transport=websocket");
     let mut dashboard = common::ws_connect(&url).await;
